@@ -1,0 +1,3 @@
+from semacdr_cli.app import main
+
+main()

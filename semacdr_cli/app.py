@@ -1,0 +1,46 @@
+"""The `semacdr` command: a root Typer app that mounts one module per command group.
+
+Heavy libraries (torch, transformers, vllm) are imported inside the commands that need them, so
+`semacdr --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from semacdr_cli import __version__
+from semacdr_cli.cli import annotate, data, demo, embed, inspect, taxonomy, training
+from semacdr_cli.cli.common import App
+
+app = App(
+    help=(
+        "**semacdr**: LLM semantic annotation and SemaCDR training for cross-domain sequential "
+        "recommendation.\n\nThe main job on the embedded default: `semacdr demo`."
+    ),
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"semacdr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """semacdr command line."""
+
+
+app.add_typer(data.app, name="data")
+app.add_typer(taxonomy.app, name="taxonomy")
+app.add_typer(inspect.app, name="inspect")
+annotate.register(app)
+embed.register(app)
+training.register(app)
+demo.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,62 @@
+"""The small interface every LLM backend implements.
+
+A backend takes a batch of chat prompts plus an optional constraint (a JSON schema, or a list of
+choices) and returns one `Generation` per prompt. Backends never touch the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+Chat = list[Message]
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Sampling parameters; part of every cache key and of every row's provenance."""
+
+    temperature: float = 0.0  # greedy by default: reproducible annotations
+    top_p: float = 1.0
+    max_tokens: int = 256
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """What the output must conform to: a JSON schema (draft 2020-12) or one of `choices`."""
+
+    json_schema: dict[str, Any] | None = None
+    choices: list[str] | None = None
+
+
+@dataclass
+class Generation:
+    text: str
+    tokens_in: int
+    tokens_out: int
+    finish_reason: str | None = None  # "stop" | "length" | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str  # "vllm" | "transformers" | "openai" (test doubles use their own)
+    model: str  # what provenance records: a model folder, hub id or server model name
+
+    def generate(
+        self,
+        prompts: list[Chat],
+        constraint: Constraint | None = None,
+        sampling: SamplingConfig = SamplingConfig(),
+    ) -> list[Generation]:
+        """One Generation per prompt, in order."""
+        ...
+
+    def close(self) -> None:
+        """Free the engine (processes, memory)."""
+        ...
