@@ -1,18 +1,201 @@
-"""`semacdr annotate --domain D`: LLM labels and enriched descriptions for every item."""
+"""`semacdr annotate --domain D`: LLM labels and enriched descriptions for every item.
+
+Also holds what the LLM commands share (`taxonomy induce` imports it): the backend options, the
+backend factory call and the progress bar.
+"""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Annotated
+
 import typer
 
-from semacdr_cli.cli.common import DbOption
-from semacdr_cli.errors import NotBuiltError
+from semacdr_cli.cli.common import DatasetOption, DbOption, JsonOption, console, err_console, print_json
+
+BackendOption = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="LLM backend: transformers | vllm | openai (default: vllm when importable and a GPU is present, "
+        "else transformers on CPU).",
+    ),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", help="Model folder, .gguf file or cached hub id (default: the bundled SmolLM2-135M)."),
+]
+BaseUrlOption = Annotated[
+    str | None, typer.Option("--base-url", help="OpenAI-compatible server URL (with --backend openai).")
+]
+PromptsOption = Annotated[
+    str | None, typer.Option("--prompts", help="Folder with your own prompt templates / schemas (same file names).")
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Sampling and sampling-of-items seed.")]
+TemperatureOption = Annotated[float, typer.Option("--temperature", help="0 = greedy (reproducible).")]
+
+
+def pick_backend_name(name: str | None) -> str:
+    if name:
+        return name
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            return "vllm"
+    return "transformers"
+
+
+def make_backend(name: str | None, model: str | None, base_url: str | None, batch_size: int):
+    """Build the backend named on the command line (the only place the CLI picks a concrete one)."""
+    from semacdr_cli.llm import get_backend
+
+    name = pick_backend_name(name)
+    opts: dict = {}
+    if base_url:
+        opts["base_url"] = base_url
+    if name == "transformers":
+        opts["batch_size"] = batch_size
+    if name == "openai":
+        opts["concurrency"] = batch_size
+    return get_backend(name, model=model, **opts)
+
+
+@contextmanager
+def progress_bar(enabled: bool = True):
+    """A rich progress bar on stderr with items/s and ETA; yields a (phase, done, total) callback."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class Speed(ProgressColumn):
+        def render(self, task):
+            return Text(f"{task.speed:.2f} items/s" if task.speed else "- items/s")
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Speed(), TimeRemainingColumn(),
+        console=err_console, transient=False,
+    ) as bar:  # fmt: skip
+        tasks: dict[str, int] = {}
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total or None)
+            bar.update(tasks[phase], completed=done, total=total or None)
+
+        yield update
+
+
+def _summary_table(s) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"annotate {s.domain} (taxonomy v{s.taxonomy_version}, {s.backend}:{s.model})")
+    for col in ("in scope", "skipped", "done", "cached", "retried", "failed", "filtered", "tokens in",
+                "tokens out", "items/s", "seconds"):  # fmt: skip
+        t.add_column(col, justify="right")
+    t.add_row(*map(str, (s.in_scope, s.skipped, s.done, s.cached, s.retried, s.failed, s.filtered, s.tokens_in,
+                         s.tokens_out, s.items_per_s, s.seconds)))  # fmt: skip
+    console.print(t)
+    if s.outlier_check:
+        console.print(f"outlier filter: {s.outlier_check}", markup=False)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("annotate")
-    def annotate(domain: str = typer.Option(..., "--domain"), db: DbOption = "annotations.db") -> None:
-        """Annotate the items of one domain against the current taxonomy.
+    def annotate(
+        domain: Annotated[str, typer.Option("--domain", help="Domain whose items to annotate.")],
+        limit: Annotated[int | None, typer.Option("--limit", help="Only the first N items (by id).")] = None,
+        retries: Annotated[int, typer.Option("--retries", help="Re-generations of a non-conforming answer.")] = 3,
+        taxonomy_version: Annotated[
+            int | None, typer.Option("--taxonomy-version", help="Taxonomy version (default: latest).")
+        ] = None,
+        retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run items stored as failed again.")] = False,
+        max_description_chars: Annotated[int, typer.Option("--max-description-chars")] = 300,
+        no_outlier_filter: Annotated[bool, typer.Option("--no-outlier-filter", help="Skip the App. C filter.")] = False,
+        outlier_min_items: Annotated[
+            int, typer.Option("--outlier-min-items", help="Filter only when the domain has this many annotations.")
+        ] = 20,
+        min_label_freq: Annotated[
+            int, typer.Option("--min-label-freq", help="A label given to fewer items than this is rare.")
+        ] = 2,
+        min_label_share: Annotated[
+            float, typer.Option("--min-label-share", help="... or to less than this share of the items.")
+        ] = 0.001,
+        min_term_df: Annotated[
+            int, typer.Option("--min-term-df", help="A description word in fewer descriptions than this is rare.")
+        ] = 2,
+        max_rare_term_share: Annotated[
+            float, typer.Option("--max-rare-term-share", help="Descriptions with more rare words are outliers.")
+        ] = 0.5,
+        backend: BackendOption = None,
+        model: ModelOption = None,
+        base_url: BaseUrlOption = None,
+        prompts: PromptsOption = None,
+        batch_size: Annotated[int, typer.Option("--batch-size", help="Items per LLM call and per commit.")] = 8,
+        seed: SeedOption = 0,
+        temperature: TemperatureOption = 0.0,
+        max_tokens: Annotated[int, typer.Option("--max-tokens", help="Output token budget per item.")] = 384,
+        db: DbOption = "annotations.db",
+        dataset: DatasetOption = None,
+        json_out: JsonOption = False,
+    ) -> None:
+        """Annotate the items of one domain against the current taxonomy (labels + enriched description).
 
-        Example: `semacdr annotate --domain food`
+        Resumable: run the same command again after an interruption and it finishes the job.
+
+        Example: `semacdr annotate --domain food --limit 50 --json`
         """
-        raise NotBuiltError("`annotate` is not built yet")
+        from semacdr_cli.annotate import annotate_domain
+        from semacdr_cli.config import AnnotateConfig, OutlierConfig
+        from semacdr_cli.errors import SemacdrError
+        from semacdr_cli.llm.base import SamplingConfig
+        from semacdr_cli.store import Store
+
+        if batch_size < 1:
+            raise SemacdrError("--batch-size: must be at least 1")
+        cfg = AnnotateConfig(
+            domain=domain,
+            limit=limit,
+            retries=retries,
+            taxonomy_version=taxonomy_version,
+            batch_size=batch_size,
+            max_description_chars=max_description_chars,
+            retry_failed=retry_failed,
+            sampling=SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed),
+            outliers=OutlierConfig(
+                enabled=not no_outlier_filter,
+                min_items=outlier_min_items,
+                min_label_count=min_label_freq,
+                min_label_share=min_label_share,
+                min_term_df=min_term_df,
+                max_rare_term_share=max_rare_term_share,
+            ),
+            prompts_dir=prompts,
+        )
+        with Store(db, create=False) as store:
+            ds = store.dataset(dataset)
+            store.domain(ds["id"], domain)  # fail fast, before loading a model
+            from semacdr_cli.store.semantic import get_taxonomy
+
+            get_taxonomy(store, ds["id"], taxonomy_version)
+            llm = make_backend(backend, model, base_url, batch_size)
+            try:
+                with progress_bar() as progress:
+                    summary = annotate_domain(store, ds["id"], llm, cfg, progress)
+            finally:
+                llm.close()
+        if json_out:
+            print_json(summary.as_dict())
+        else:
+            _summary_table(summary)

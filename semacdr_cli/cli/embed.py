@@ -2,17 +2,56 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from semacdr_cli.cli.common import DbOption
-from semacdr_cli.errors import NotBuiltError
+from semacdr_cli.cli.common import DatasetOption, DbOption, JsonOption, console, print_json
 
 
 def register(app: typer.Typer) -> None:
     @app.command("embed")
-    def embed(domain: str = typer.Option(..., "--domain"), db: DbOption = "annotations.db") -> None:
-        """Encode each item's enriched description with sentence-transformers.
+    def embed(
+        domain: Annotated[str, typer.Option("--domain", help="Domain whose items to encode.")],
+        model: Annotated[
+            str | None,
+            typer.Option("--model", help="Local sentence-transformers folder (default: bundled all-MiniLM-L6-v2)."),
+        ] = None,
+        batch_size: Annotated[int, typer.Option("--batch-size", help="Texts per encoder batch and commit.")] = 64,
+        device: Annotated[str | None, typer.Option("--device", help="cpu | cuda (default: cpu).")] = None,
+        db: DbOption = "annotations.db",
+        dataset: DatasetOption = None,
+        json_out: JsonOption = False,
+    ) -> None:
+        """Encode each item's title + enriched description (title + raw description when it has no
+        annotation) with sentence-transformers; unchanged texts are skipped.
 
-        Example: `semacdr embed --domain food`
+        Example: `semacdr embed --domain food --batch-size 128`
         """
-        raise NotBuiltError("`embed` is not built yet")
+        from semacdr_cli.cli.annotate import progress_bar
+        from semacdr_cli.config import DEFAULT_EMBED_MODEL, EmbedConfig
+        from semacdr_cli.embed import embed_domain
+        from semacdr_cli.errors import SemacdrError
+        from semacdr_cli.store import Store
+
+        if batch_size < 1:
+            raise SemacdrError("--batch-size: must be at least 1")
+        cfg = EmbedConfig(domain=domain, model=model or DEFAULT_EMBED_MODEL, batch_size=batch_size, device=device)
+        with Store(db, create=False) as store:
+            ds = store.dataset(dataset)
+            with progress_bar() as progress:
+                s = embed_domain(store, ds["id"], cfg, progress)
+        if json_out:
+            print_json(s.as_dict())
+            return
+        from rich.table import Table
+
+        t = Table(title=f"embed {s.domain} ({s.model}, {s.dim}-d)")
+        for col in ("items", "encoded", "unchanged", "title + raw text", "items/s", "seconds"):
+            t.add_column(col, justify="right")
+        t.add_row(*map(str, (s.items, s.encoded, s.unchanged, s.fallback_text, s.items_per_s, s.seconds)))
+        console.print(t)
+        if s.fallback_text:
+            console.print(
+                f"{s.fallback_text} items had no annotation: encoded from title + raw description", markup=False
+            )

