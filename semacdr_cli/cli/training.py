@@ -1,26 +1,146 @@
-"""`semacdr train` and `semacdr eval`: thin wrappers over the trainer's public API."""
+"""`semacdr train` and `semacdr eval`: thin wrappers over the trainer's public API (``trainer.api``)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from semacdr_cli.cli.common import DbOption
-from semacdr_cli.errors import NotBuiltError
+from semacdr_cli.cli.common import DatasetOption, DbOption, JsonOption, console, print_json
+from semacdr_cli.errors import SemacdrError
+
+METRIC_KEYS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
+
+
+def _fmt(result: dict, protocol: str, key: str) -> str:
+    value = f"{result[protocol][key]:.4f}"
+    if "std" in result:
+        value += f" ± {result['std'][protocol][key]:.4f}"
+    return value
+
+
+def _table(results: list[dict], title: str):
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("run", justify="right")
+    table.add_column("model")
+    table.add_column("source → target")
+    table.add_column("cases", justify="right")
+    for p in ("sampled", "full"):
+        for k in METRIC_KEYS:
+            table.add_column(f"{p} {k.upper()}", justify="right")
+    for r in results:
+        name = r["model"] + (f" ({r['ablation']})" if r.get("ablation") else "")
+        run = str(r["run"]) if len(r["runs"]) == 1 else f"{r['run']} (group of {len(r['runs'])})"
+        table.add_row(
+            run, name, f"{r['source'] or '-'} → {r['target']}", str(r["cases"]),
+            *[_fmt(r, p, k) for p in ("sampled", "full") for k in METRIC_KEYS],
+        )
+    return table
 
 
 def register(app: typer.Typer) -> None:
     @app.command("train")
-    def train(db: DbOption = "annotations.db") -> None:
-        """Train SemaCDR or a baseline on the store.
+    def train(
+        source: Annotated[str | None, typer.Option("--source", help="Source domain name.")] = None,
+        target: Annotated[str | None, typer.Option("--target", help="Target domain name.")] = None,
+        model: Annotated[str | None, typer.Option("--model", help="semacdr | sasrec | cd-sasrec.")] = None,
+        ablation: Annotated[
+            list[str] | None,
+            typer.Option("--ablation", help="Table 3 switch (repeatable): no-inner-semantics, no-agnostic-semantics, "
+                         "no-semantics, simple-graph, no-cross-domain-fusion, average-fusion, no-contrastive."),
+        ] = None,
+        config: Annotated[str | None, typer.Option("--config", help="TOML file with any hyperparameter.")] = None,
+        seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 42).")] = None,
+        epochs: Annotated[int | None, typer.Option("--epochs", help="Maximum epochs (default 50).")] = None,
+        device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda.")] = None,
+        repeat: Annotated[int, typer.Option("--repeat", help="Train N seeds (seed, seed+1, ...) as one group.")] = 1,
+        runs_dir: Annotated[str, typer.Option("--runs-dir", help="Folder of the run folders.")] = "runs",
+        resume: Annotated[int | None, typer.Option("--resume", help="Continue run RUN from its last checkpoint.")] = None,
+        dataset: DatasetOption = None,
+        db: DbOption = "annotations.db",
+        json_out: JsonOption = False,
+    ) -> None:
+        """Train SemaCDR or a baseline on the store; prints the run id as the last line.
 
-        Example: `semacdr train --source kitchen --target food`
+        Early stopping on validation NDCG@10 (sampled protocol); the best checkpoint, per-epoch
+        metrics and the resolved config go to `RUNS_DIR/run-ID/`. An interrupted run resumes from
+        its last checkpoint (`--resume RUN`, or automatically when the same command is run again).
+
+        Example: `semacdr train --source kitchen --target food --epochs 20`
         """
-        raise NotBuiltError("`train` is not built yet")
+        from trainer import api
+
+        if resume is None and target is None and config is None:
+            raise SemacdrError("--target: give the target domain (or --resume RUN)")
+        ids = api.train(
+            db, source=source, target=target, model=model, ablation=ablation, config_path=config, seed=seed,
+            epochs=epochs, device=device, dataset=dataset, repeat=repeat, runs_dir=runs_dir, resume=resume,
+            progress=not json_out,
+        )
+        from trainer.loop import distributed
+
+        if distributed()[0] != 0:
+            return
+        from semacdr_cli.store import Store
+        from semacdr_cli.store import training as q
+
+        with Store(db, create=False) as store:
+            rows = [q.get_run(store, i) for i in ids]
+        if json_out:
+            last = rows[-1]
+            print_json({
+                "run": ids[-1], "runs": ids, "group": last["group_id"], "run_dir": last["run_dir"],
+                "best_epoch": last["best_epoch"], "valid": last["metrics"]["valid"], "test": last["metrics"]["test"],
+            })
+            return
+        from rich.table import Table
+
+        table = Table(title="trained")
+        for col in ("run", "model", "seed", "best epoch", "valid NDCG@10", "test HR@10 (sampled)",
+                    "test HR@10 (full)", "folder"):
+            table.add_column(col)
+        for r in rows:
+            m = r["metrics"]
+            table.add_row(
+                str(r["id"]), r["model"] + (f" ({r['ablation']})" if r["ablation"] else ""), str(r["seed"]),
+                str(r["best_epoch"]), f"{m['valid']['sampled']['ndcg@10']:.4f}",
+                f"{m['test']['sampled']['hr@10']:.4f}", f"{m['test']['full']['hr@10']:.4f}", r["run_dir"],
+            )
+        console.print(table)
+        typer.echo(str(ids[-1]))
 
     @app.command("eval")
-    def evaluate(db: DbOption = "annotations.db") -> None:
-        """Evaluate a run (sampled and full-ranking metrics).
+    def evaluate(
+        run: Annotated[int | None, typer.Argument(help="Run id (default: the most recent run).")] = None,
+        split: Annotated[str, typer.Option("--split", help="test | valid.")] = "test",
+        compare: Annotated[
+            list[int] | None, typer.Option("--compare", help="Runs to put in one table (repeatable).")
+        ] = None,
+        db: DbOption = "annotations.db",
+        json_out: JsonOption = False,
+    ) -> None:
+        """Evaluate a run: HR@5/10 and NDCG@5/10, sampled (100 negatives) and full ranking side by side.
 
-        Example: `semacdr eval --json`
+        A run trained with `--repeat` reports its group's mean ± std.
+
+        Example: `semacdr eval 3 --json`  or  `semacdr eval --compare 1 --compare 2`
         """
-        raise NotBuiltError("`eval` is not built yet")
+        from trainer import api
+
+        if split not in ("test", "valid"):
+            raise SemacdrError("--split: test or valid")
+        if compare:
+            ids = ([run] if run is not None else []) + list(compare)
+            results = api.compare(db, ids, split)
+            if json_out:
+                print_json(results)
+            else:
+                console.print(_table(results, f"{split} split"))
+            return
+        result = api.evaluate(db, run, split)
+        if json_out:
+            print_json(result)
+        else:
+            console.print(_table([result], f"{split} split"))

@@ -1,0 +1,159 @@
+"""Store reads and writes of the training side: sequences, splits, items, labels, vectors, runs.
+
+Plain functions taking a ``Store``; the trainer's ``data`` module is their only caller besides the
+``runs`` registry helpers used by the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from semacdr_cli.store.core import Store, dumps, now
+
+
+# -- interactions and items ------------------------------------------------------------------------
+def domain_item_ids(store: Store, domain_id: int) -> list[int]:
+    """Every item id of a domain, ascending."""
+    return [r[0] for r in store.query("SELECT id FROM items WHERE domain_id = ? ORDER BY id", (domain_id,))]
+
+
+def interactions(store: Store, domain_ids: list[int]) -> list[tuple[int, int, int, int, str]]:
+    """(user_id, item_id, domain_id, position, split) of the given domains, by user then position."""
+    marks = ",".join("?" * len(domain_ids))
+    rows = store.conn.execute(
+        f"SELECT user_id, item_id, domain_id, position, split FROM interactions "
+        f"WHERE domain_id IN ({marks}) ORDER BY user_id, position",
+        tuple(domain_ids),
+    )
+    return [tuple(r) for r in rows]
+
+
+# -- taxonomy labels and embeddings ----------------------------------------------------------------
+def latest_taxonomy_id(store: Store, dataset_id: int) -> int | None:
+    row = store.one("SELECT id FROM taxonomies WHERE dataset_id = ? ORDER BY version DESC LIMIT 1", (dataset_id,))
+    return None if row is None else row[0]
+
+
+def taxonomy_shape(store: Store, taxonomy_id: int) -> list[tuple[int, int, int]]:
+    """(category_position, category_id, subcategory_id) of a taxonomy, in category order."""
+    rows = store.query(
+        "SELECT c.position, c.id, s.id FROM taxonomy_categories c "
+        "JOIN taxonomy_subcategories s ON s.category_id = c.id "
+        "WHERE c.taxonomy_id = ? ORDER BY c.position, s.position",
+        (taxonomy_id,),
+    )
+    return [tuple(r) for r in rows]
+
+
+def item_labels(store: Store, taxonomy_id: int, domain_ids: list[int]) -> list[tuple[int, int, int]]:
+    """(item_id, category_id, subcategory_id) of every successful annotation of these domains."""
+    marks = ",".join("?" * len(domain_ids))
+    rows = store.query(
+        f"SELECT a.item_id, s.category_id, s.id FROM annotations a "
+        f"JOIN annotation_labels l ON l.annotation_id = a.id "
+        f"JOIN taxonomy_subcategories s ON s.id = l.subcategory_id "
+        f"JOIN items i ON i.id = a.item_id "
+        f"WHERE a.taxonomy_id = ? AND a.status = 'ok' AND i.domain_id IN ({marks})",
+        (taxonomy_id, *domain_ids),
+    )
+    return [tuple(r) for r in rows]
+
+
+def embedding_models(store: Store, domain_ids: list[int]) -> list[tuple[str, int, int]]:
+    """(model, dim, vectors) of the embeddings stored for these domains, most vectors first."""
+    marks = ",".join("?" * len(domain_ids))
+    rows = store.query(
+        f"SELECT e.model, e.dim, count(*) AS n FROM embeddings e JOIN items i ON i.id = e.item_id "
+        f"WHERE i.domain_id IN ({marks}) GROUP BY e.model, e.dim ORDER BY n DESC, e.model",
+        tuple(domain_ids),
+    )
+    return [tuple(r) for r in rows]
+
+
+def item_vectors(store: Store, model: str, domain_ids: list[int]) -> list[tuple[int, int, bytes]]:
+    """(item_id, dim, float32 blob) of one embedding model for these domains."""
+    marks = ",".join("?" * len(domain_ids))
+    rows = store.query(
+        f"SELECT e.item_id, e.dim, e.vector FROM embeddings e JOIN items i ON i.id = e.item_id "
+        f"WHERE e.model = ? AND i.domain_id IN ({marks})",
+        (model, *domain_ids),
+    )
+    return [tuple(r) for r in rows]
+
+
+# -- the runs registry -----------------------------------------------------------------------------
+def create_run(
+    store: Store,
+    *,
+    dataset_id: int,
+    model: str,
+    source_domain: str | None,
+    target_domain: str,
+    ablation: str | None,
+    seed: int,
+    group_id: str | None,
+    run_dir: str,
+    config: dict,
+    taxonomy_id: int | None,
+    embedding_model: str | None,
+    versions: dict,
+) -> int:
+    with store.transaction() as c:
+        cur = c.execute(
+            "INSERT INTO runs (dataset_id, model, source_domain, target_domain, ablation, seed, group_id, "
+            "status, run_dir, config, taxonomy_id, embedding_model, versions, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+            (
+                dataset_id, model, source_domain, target_domain, ablation, seed, group_id, run_dir,
+                dumps(config), taxonomy_id, embedding_model, dumps(versions), now(),
+            ),
+        )
+        return int(cur.lastrowid)
+
+
+def set_run_dir(store: Store, run_id: int, run_dir: str) -> None:
+    with store.transaction() as c:
+        c.execute("UPDATE runs SET run_dir = ? WHERE id = ?", (run_dir, run_id))
+
+
+def finish_run(store: Store, run_id: int, *, status: str, best_epoch: int | None, metrics: dict | None) -> None:
+    with store.transaction() as c:
+        c.execute(
+            "UPDATE runs SET status = ?, best_epoch = ?, metrics = ?, finished_at = ? WHERE id = ?",
+            (status, best_epoch, None if metrics is None else dumps(metrics), now(), run_id),
+        )
+
+
+def set_run_metrics(store: Store, run_id: int, metrics: dict) -> None:
+    with store.transaction() as c:
+        c.execute("UPDATE runs SET metrics = ? WHERE id = ?", (dumps(metrics), run_id))
+
+
+def get_run(store: Store, run_id: int) -> dict | None:
+    row = store.one("SELECT * FROM runs WHERE id = ?", (run_id,))
+    return None if row is None else _run_dict(row)
+
+
+def latest_run(store: Store, *, status: str | None = None) -> dict | None:
+    if status is None:
+        row = store.one("SELECT * FROM runs ORDER BY id DESC LIMIT 1")
+    else:
+        row = store.one("SELECT * FROM runs WHERE status = ? ORDER BY id DESC LIMIT 1", (status,))
+    return None if row is None else _run_dict(row)
+
+
+def group_runs(store: Store, group_id: str) -> list[dict]:
+    return [_run_dict(r) for r in store.query("SELECT * FROM runs WHERE group_id = ? ORDER BY id", (group_id,))]
+
+
+def list_runs(store: Store) -> list[dict]:
+    return [_run_dict(r) for r in store.query("SELECT * FROM runs ORDER BY id")]
+
+
+def _run_dict(row: sqlite3.Row) -> dict:
+    d = dict(row)
+    for key in ("config", "metrics", "versions"):
+        if d.get(key):
+            d[key] = json.loads(d[key])
+    return d

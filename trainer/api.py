@@ -1,0 +1,240 @@
+"""The trainer's public API, what the CLI calls.
+
+    train(db_path, source=..., target=..., ...) -> [run ids]
+    evaluate(db_path, run_id=None, split="test") -> {"run", "runs", "split", "sampled", "full", ...}
+    compare(db_path, run_ids, split="test") -> [evaluate(...) per run]
+    item_representations(db_path, run_id, with_agnostic=True) -> (array, domains)
+
+Run folder (``<runs_dir>/run-<id>``): ``config.json`` (resolved config), ``versions.json`` (library
+versions, seed), ``data.json`` (what was read), ``metrics.jsonl`` (per epoch), ``model.safetensors``
+(best), ``last.safetensors`` + ``optimizer.pt`` + ``state.json`` (resume), ``eval.json`` (final metrics).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from semacdr_cli.errors import SemacdrError
+from semacdr_cli.store import Store
+from semacdr_cli.store import training as q
+from trainer.config import TrainConfig, load_config
+
+
+def versions() -> dict:
+    import safetensors
+    import torch
+
+    import semacdr_cli
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "safetensors": safetensors.__version__,
+        "semacdr": semacdr_cli.__version__,
+    }
+
+
+def _setup(db_path, cfg: TrainConfig):
+    from trainer import data as data_mod
+    from trainer import graphs
+    from trainer.loop import resolve_device
+    from trainer.models import build_model
+
+    data = data_mod.load(str(db_path), cfg)
+    g = graphs.build(data, simple=cfg.has("simple-graph")) if cfg.model == "semacdr" else {}
+    device = resolve_device(cfg.device)
+    return data, g, device, build_model
+
+
+def train(
+    db_path: str | Path,
+    *,
+    source: str | None = None,
+    target: str | None = None,
+    model: str | None = None,
+    ablation: list[str] | None = None,
+    config_path: str | Path | None = None,
+    seed: int | None = None,
+    epochs: int | None = None,
+    device: str | None = None,
+    dataset: str | None = None,
+    repeat: int = 1,
+    runs_dir: str | Path = "runs",
+    resume: int | None = None,
+    progress: bool = True,
+    on_epoch=None,
+    overrides: dict | None = None,
+) -> list[int]:
+    """Train ``repeat`` seeds (seed, seed+1, ...); return the run ids. ``resume`` continues a run from
+    its last checkpoint; an unfinished run with the same config is resumed automatically."""
+    import torch
+
+    from trainer.loop import distributed, fit
+
+    store = Store(db_path, create=False)
+    try:
+        if resume is not None:
+            row = q.get_run(store, int(resume))
+            if row is None:
+                raise SemacdrError(f"--resume: no run {resume} in the store")
+            if row["status"] == "finished":
+                raise SemacdrError(f"--resume: run {resume} has already finished")
+            cfgs = [(TrainConfig.from_dict(row["config"]).validate(), row)]
+            group = row["group_id"]
+        else:
+            if repeat < 1:
+                raise SemacdrError("--repeat: must be at least 1")
+            base = load_config(
+                config_path, source=source, target=target, model=model, seed=seed, epochs=epochs,
+                device=device, dataset=dataset, ablation=ablation or None, **(overrides or {}),
+            )
+            group = uuid.uuid4().hex[:12] if repeat > 1 else None
+            cfgs = [(base.with_overrides(seed=base.seed + k).validate(), None) for k in range(repeat)]
+            # an interrupted run with the same config resumes automatically
+            running = [r for r in q.list_runs(store) if r["status"] == "running"]
+            cfgs = [(c, next((r for r in running if r["config"] == c.to_dict()
+                              and Path(r["run_dir"]).exists()), None)) for c, _ in cfgs]
+        rank, world = distributed()
+        ids = []
+        data = None
+        for cfg, row in cfgs:
+            if data is None:
+                data, graphs, dev, build_model = _setup(db_path, cfg)
+            torch.manual_seed(cfg.seed)
+            np.random.seed(cfg.seed % (2**32))
+            net = build_model(cfg, data, graphs)
+            if row is None:
+                run_id = _register(store, cfg, data, group, Path(runs_dir), rank, world)
+                run_dir = Path(q.get_run(store, run_id)["run_dir"])
+            else:
+                run_id, run_dir = int(row["id"]), Path(row["run_dir"])
+            summary = fit(net, data, cfg, run_dir, device=dev, progress=progress, on_epoch=on_epoch)
+            if rank == 0:
+                from trainer.evaluate import evaluate_model
+
+                metrics = {s: evaluate_model(net, data, cfg, s, device=dev) for s in ("valid", "test")}
+                metrics["train"] = summary
+                (run_dir / "eval.json").write_text(json.dumps(metrics, indent=2))
+                q.finish_run(store, run_id, status="finished", best_epoch=summary["best_epoch"], metrics=metrics)
+            ids.append(run_id)
+        return ids
+    finally:
+        store.close()
+
+
+def _register(store: Store, cfg: TrainConfig, data, group, runs_dir: Path, rank: int, world: int) -> int:
+    """Rank 0 registers the run and writes its folder; other ranks learn the id from it."""
+    run_id = None
+    if rank == 0:
+        run_id = q.create_run(
+            store, dataset_id=data.dataset_id, model=cfg.model, source_domain=cfg.source or None,
+            target_domain=cfg.target, ablation=",".join(cfg.ablation) or None, seed=cfg.seed, group_id=group,
+            run_dir="", config=cfg.to_dict(), taxonomy_id=data.taxonomy_id,
+            embedding_model=data.embedding_model, versions=versions(),
+        )
+        run_dir = (runs_dir / f"run-{run_id:04d}").resolve()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        q.set_run_dir(store, run_id, str(run_dir))
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        (run_dir / "versions.json").write_text(json.dumps({**versions(), "seed": cfg.seed}, indent=2))
+        (run_dir / "data.json").write_text(json.dumps(data.summary(), indent=2))
+    if world > 1:
+        import torch.distributed as dist
+
+        box = [run_id]
+        dist.broadcast_object_list(box, src=0)
+        run_id = box[0]
+    return int(run_id)
+
+
+def load_run(db_path, run_id: int | None = None):
+    """(run row, config, data, model with the best weights, device) of a run (default: the latest)."""
+    from trainer.loop import BEST, load_weights
+
+    store = Store(db_path, create=False)
+    try:
+        row = q.get_run(store, int(run_id)) if run_id is not None else q.latest_run(store)
+    finally:
+        store.close()
+    if row is None:
+        raise SemacdrError("no such run in the store" if run_id is not None else "the store holds no runs; run `semacdr train` first")
+    cfg = TrainConfig.from_dict(row["config"]).validate()
+    ckpt = Path(row["run_dir"]) / BEST
+    if not ckpt.exists():
+        raise SemacdrError("the run has no checkpoint (did it train an epoch?)", path=str(ckpt))
+    data, graphs, device, build_model = _setup(db_path, cfg)
+    model = build_model(cfg, data, graphs).to(device)
+    load_weights(model, ckpt)
+    model.eval()
+    return row, cfg, data, model, device
+
+
+def evaluate(db_path, run_id: int | None = None, split: str = "test") -> dict:
+    """Both protocols on ``split`` for a run; a run of a ``--repeat`` group reports the group's mean
+    (``sampled``/``full``) and standard deviation (``std``)."""
+    from trainer.evaluate import evaluate_model
+
+    if split not in ("test", "valid"):
+        raise SemacdrError("--split: test or valid")
+    row, cfg, data, model, device = load_run(db_path, run_id)
+    members = [row]
+    if row["group_id"]:
+        store = Store(db_path, create=False)
+        try:
+            members = [r for r in q.group_runs(store, row["group_id"]) if r["status"] == "finished"] or [row]
+        finally:
+            store.close()
+    results = []
+    for member in members:
+        if member["id"] != row["id"]:
+            _, cfg, data, model, device = load_run(db_path, member["id"])
+        results.append(evaluate_model(model, data, cfg, split, device=device))
+    out = {
+        "run": int(row["id"]),
+        "runs": [int(m["id"]) for m in members],
+        "model": row["model"],
+        "source": row["source_domain"],
+        "target": row["target_domain"],
+        "ablation": row["ablation"],
+        "split": split,
+        "cases": results[0]["cases"],
+    }
+    for p in ("sampled", "full"):
+        out[p] = {k: float(np.mean([r[p][k] for r in results])) for k in results[0][p]}
+    if len(results) > 1:
+        out["std"] = {p: {k: float(np.std([r[p][k] for r in results])) for k in results[0][p]} for p in ("sampled", "full")}
+    return out
+
+
+def compare(db_path, run_ids: list[int], split: str = "test") -> list[dict]:
+    return [evaluate(db_path, r, split) for r in run_ids]
+
+
+def item_representations(db_path, run_id: int | None = None, with_agnostic: bool = True) -> tuple[np.ndarray, list[str]]:
+    """Source and target item representations after the graph module (Eqs. 4-5), rows 1..n of each
+    domain, and the domain name of each row. ``with_agnostic=False`` recomputes them without the
+    domain-agnostic view in the initial node features (the comparison of the paper's Figure 3)."""
+    import torch
+
+    row, cfg, data, model, _device = load_run(db_path, run_id)
+    if cfg.model != "semacdr":
+        raise SemacdrError(f"run {row['id']} is a {cfg.model} run; item representations need a semacdr run")
+    with torch.no_grad():
+        parts, names = [], []
+        for domain, gcn, n, name in (
+            ("source", model.gcn_source, data.n_source, cfg.source),
+            ("target", model.gcn_target, data.n_target, cfg.target),
+        ):
+            views = model.semantics.views(domain)
+            if not with_agnostic:
+                views.pop("agnostic", None)
+            h = gcn(model.graphs[domain], model.semantics.item_embeddings(domain, views))[1 : n + 1]
+            parts.append(h.cpu().numpy())
+            names += [name] * n
+    return np.concatenate(parts), names

@@ -1,0 +1,40 @@
+"""Collation: right-padded tensors from records (padding 0; the start token keeps causality clean)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from trainer.data import Record
+from trainer.negatives import sample_excluding
+
+
+def _pad(arrays: list[np.ndarray], fill: int = 0) -> np.ndarray:
+    width = max(len(a) for a in arrays)
+    out = np.full((len(arrays), width), fill, np.int64)
+    for k, a in enumerate(arrays):
+        out[k, : len(a)] = a
+    return out
+
+
+def collate(records: list[Record], n_target: int, rng: np.random.Generator | None = None,
+            device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """A batch of records; with ``rng`` one BPR negative per positive (never an item the user trained on)."""
+    t_pos = _pad([r.t_pos for r in records])
+    batch = {
+        "t_in": _pad([r.t_in for r in records]),
+        "t_time": _pad([r.t_time for r in records]),
+        "t_pos": t_pos,
+        "s_in": _pad([r.s_in for r in records]),
+        "s_time": _pad([r.s_time for r in records], fill=np.iinfo(np.int32).max),
+        "m_in": _pad([r.m_in for r in records]),
+        "user": np.asarray([r.user for r in records], np.int64),
+        "last": np.asarray([len(r.t_in) - 1 for r in records], np.int64),
+    }
+    if rng is not None:
+        neg = np.zeros_like(t_pos)
+        for k, r in enumerate(records):
+            n = int((r.t_pos > 0).sum())
+            neg[k, :n] = sample_excluding(rng, n_target, r.seen, n)
+        batch["t_neg"] = neg
+    return {k: torch.from_numpy(v).to(device) for k, v in batch.items()}

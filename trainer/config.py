@@ -1,0 +1,152 @@
+"""The one training configuration: every hyperparameter, defaults from the paper (§3.1.3, App. C, E).
+
+A run folder stores the resolved config as JSON (``config.json``); ``--config FILE.toml`` overrides
+any field by name (flat keys, or a ``[train]`` table).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from semacdr_cli.errors import SemacdrError
+
+MODELS = ("semacdr", "sasrec", "cd-sasrec")
+# one switch per row of the paper's Table 3
+ABLATIONS = (
+    "no-inner-semantics",
+    "no-agnostic-semantics",
+    "no-semantics",
+    "simple-graph",
+    "no-cross-domain-fusion",
+    "average-fusion",
+    "no-contrastive",
+)
+
+
+@dataclass
+class TrainConfig:
+    # what to train
+    source: str = ""
+    target: str = ""
+    dataset: str | None = None
+    model: str = "semacdr"
+    ablation: list[str] = field(default_factory=list)
+    # architecture (paper §3.1.3 and App. C)
+    hidden: int = 64
+    dropout: float = 0.5
+    max_len: int = 100
+    n_blocks: int = 2
+    n_heads: int = 1
+    agnostic_integration: str = "concat"  # Eq. 2 integration: concat (+projection) | mean
+    score: str = "dot"  # Eq. 12: dot | mlp
+    # optimisation (Eq. 14, App. E: the semantic learning rate is the smaller one)
+    batch_size: int = 256  # users per batch; every target step of a user is a training instance
+    lr: float = 1e-3
+    lr_semantic: float = 1e-4
+    weight_decay: float = 0.0
+    lam: float = 0.1  # weight of the contrastive term (App. E)
+    tau: float = 0.2  # InfoNCE temperature (Eq. 3)
+    contrastive_items: int = 1024  # items per domain in one contrastive step
+    epochs: int = 50
+    patience: int = 5  # epochs without a better validation NDCG@10 before stopping
+    seed: int = 42
+    # evaluation (paper protocol: 100 sampled negatives; seeded so every model sees the same ones)
+    eval_negatives: int = 100
+    eval_seed: int = 2024
+    eval_batch_size: int = 1024
+    # semantic inputs (None: the latest taxonomy / the embedding model with most vectors)
+    taxonomy_id: int | None = None
+    embedding_model: str | None = None
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.ablation, str):
+            self.ablation = [a for a in self.ablation.split(",") if a]
+        self.ablation = sorted(set(self.ablation))
+
+    # -- switches ---------------------------------------------------------------------------------
+    def has(self, ablation: str) -> bool:
+        return ablation in self.ablation
+
+    @property
+    def use_inner(self) -> bool:
+        return self.model == "semacdr" and not (self.has("no-semantics") or self.has("no-inner-semantics"))
+
+    @property
+    def use_agnostic(self) -> bool:
+        return self.model == "semacdr" and not (
+            self.has("no-semantics") or self.has("no-agnostic-semantics")
+        )
+
+    def validate(self) -> TrainConfig:
+        if self.model not in MODELS:
+            raise SemacdrError(f"--model: unknown model {self.model!r} (choose from {', '.join(MODELS)})")
+        for a in self.ablation:
+            if a not in ABLATIONS:
+                raise SemacdrError(f"--ablation: unknown switch {a!r} (choose from {', '.join(ABLATIONS)})")
+        if self.ablation and self.model != "semacdr":
+            raise SemacdrError("--ablation applies to --model semacdr only")
+        if not self.target:
+            raise SemacdrError("--target: give the target domain")
+        if self.model != "sasrec" and not self.source:
+            raise SemacdrError(f"--source: model {self.model} needs a source domain")
+        if self.source and self.source == self.target:
+            raise SemacdrError("--source and --target must be different domains")
+        if self.agnostic_integration not in ("concat", "mean"):
+            raise SemacdrError("agnostic_integration: must be 'concat' or 'mean'")
+        if self.score not in ("dot", "mlp"):
+            raise SemacdrError("score: must be 'dot' or 'mlp'")
+        for name in ("hidden", "max_len", "n_blocks", "n_heads", "batch_size", "epochs", "patience"):
+            if getattr(self, name) < 1:
+                raise SemacdrError(f"{name}: must be at least 1")
+        if self.hidden % self.n_heads:
+            raise SemacdrError("hidden must be divisible by n_heads")
+        if not 0 <= self.dropout < 1:
+            raise SemacdrError("dropout: must be in [0, 1)")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise SemacdrError("--device: auto, cpu or cuda")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, *, where: str = "config") -> TrainConfig:
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, value in data.items():
+            key = key.replace("-", "_")
+            if key not in known:
+                raise SemacdrError(f"unknown config key {key!r}", path=where)
+            kwargs[key] = value
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:  # pragma: no cover - dataclass signature errors
+            raise SemacdrError(str(exc), path=where) from None
+
+    def with_overrides(self, **overrides) -> TrainConfig:
+        values = self.to_dict()
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return TrainConfig.from_dict(values)
+
+
+def load_config(path: str | Path | None, **overrides) -> TrainConfig:
+    """Paper defaults, then the TOML file, then command-line overrides (None means not given)."""
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise SemacdrError("config file not found", path=str(p))
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SemacdrError(f"not valid TOML ({exc})", path=str(p)) from None
+        if "train" in data and isinstance(data["train"], dict):
+            data = data["train"]
+        cfg = TrainConfig.from_dict(data, where=str(p))
+    else:
+        cfg = TrainConfig()
+    return cfg.with_overrides(**overrides).validate()

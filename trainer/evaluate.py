@@ -1,0 +1,63 @@
+"""Evaluation in two protocols side by side: the paper's (the held-out item against 100 sampled
+negatives) and full ranking over every target item (the user's own other items excluded)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from trainer.batch import collate
+from trainer.data import CDData
+from trainer.metrics import rank_of_positive, summarize
+from trainer.negatives import eval_negatives
+
+
+def sampled_negatives(data: CDData, split: str, n: int, seed: int) -> np.ndarray:
+    """(cases, n) negatives per case, -1 where fewer exist; cached on ``data``."""
+    cache = data.__dict__.setdefault("_eval_negatives", {})
+    key = (split, n, seed)
+    if key not in cache:
+        cases = data.cases[split]
+        out = np.full((len(cases), n), -1, np.int64)
+        for k, c in enumerate(cases):
+            negs = eval_negatives(int(data.user_ids[c.record.user]), split, c.own, data.n_target, n, seed)
+            out[k, : len(negs)] = negs
+        cache[key] = out
+    return cache[key]
+
+
+@torch.no_grad()
+def evaluate_model(model, data: CDData, config, split: str = "test", protocols=("sampled", "full"),
+                   device: str | torch.device = "cpu") -> dict:
+    """Metrics of ``model`` on the ``split`` cases: {protocol: {hr@5, hr@10, ndcg@5, ndcg@10}, "cases": n}."""
+    model.eval()
+    cases = data.cases[split]
+    out: dict = {"cases": len(cases)}
+    if not cases:
+        return out | {p: summarize(np.zeros(0)) for p in protocols}
+    tables = model.tables()
+    items = model.target_table(tables)
+    nt = data.n_target
+    negs = sampled_negatives(data, split, config.eval_negatives, config.eval_seed) if "sampled" in protocols else None
+    step = config.eval_batch_size if config.score == "dot" else 32
+    ranks = {p: [] for p in protocols}
+    for start in range(0, len(cases), step):
+        chunk = cases[start : start + step]
+        batch = collate([c.record for c in chunk], nt, device=device)
+        states = model.final_states(batch, tables)
+        pos = torch.as_tensor([c.positive for c in chunk], device=states.device)
+        pos_score = model.scorer.pairs(states, items[pos])
+        if "sampled" in protocols:
+            neg = torch.as_tensor(negs[start : start + step], device=states.device)
+            s = model.scorer.pairs(states[:, None, :].expand(-1, neg.shape[1], -1), items[neg.clamp(min=0)])
+            s = s.masked_fill(neg < 0, float("-inf"))
+            ranks["sampled"].append(rank_of_positive(pos_score.cpu().numpy(), s.cpu().numpy()))
+        if "full" in protocols:
+            s = model.scorer.all(states, items[1 : nt + 1])  # column j is item j + 1
+            rows = np.concatenate([np.full(len(c.own), k) for k, c in enumerate(chunk)])
+            cols = np.concatenate([c.own - 1 for c in chunk])
+            s[torch.from_numpy(rows), torch.from_numpy(cols)] = float("-inf")  # own items, the positive too
+            ranks["full"].append(rank_of_positive(pos_score.cpu().numpy(), s.cpu().numpy()))
+    for p in protocols:
+        out[p] = summarize(np.concatenate(ranks[p]))
+    return out

@@ -1,0 +1,85 @@
+"""The three graphs of §2.3.4 (Eqs. 4-6), built once from the training windows only.
+
+All edges are binary and undirected; each adjacency gets self-loops and the symmetric
+normalisation D^-1/2 (A + I) D^-1/2, stored sparse.
+- source / target item graphs: items co-interacted by the same user (a clique per user);
+  with ``simple-graph`` (Table 3, SimpGraph) only consecutive items of each user's single-domain
+  sequence are linked, and there is no user-item graph.
+- mixed graph: users x (target + source) items, bipartite, nodes ``[users | mixed vocabulary]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from trainer.data import CDData
+
+
+def _pairs_clique(seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = [], []
+    for s in seqs:
+        s = np.unique(s)
+        if len(s) < 2:
+            continue
+        a, b = np.meshgrid(s, s, indexing="ij")
+        mask = a != b
+        rows.append(a[mask])
+        cols.append(b[mask])
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(rows), np.concatenate(cols)
+
+
+def _pairs_chain(seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = [], []
+    for s in seqs:
+        if len(s) < 2:
+            continue
+        a, b = s[:-1], s[1:]
+        keep = a != b
+        rows += [a[keep], b[keep]]
+        cols += [b[keep], a[keep]]
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(rows), np.concatenate(cols)
+
+
+def normalized_adjacency(rows: np.ndarray, cols: np.ndarray, n: int) -> torch.Tensor:
+    """D^-1/2 (A + I) D^-1/2 of the binary symmetric graph with these edges, as a sparse tensor."""
+    loops = np.arange(n, dtype=np.int64)
+    r = np.concatenate([rows, cols, loops])
+    c = np.concatenate([cols, rows, loops])
+    key = np.unique(r * n + c)  # binary edges: duplicates collapse
+    r, c = key // n, key % n
+    deg = np.bincount(r, minlength=n).astype(np.float64)
+    inv = 1.0 / np.sqrt(deg)
+    vals = (inv[r] * inv[c]).astype(np.float32)
+    idx = torch.from_numpy(np.stack([r, c]))
+    return torch.sparse_coo_tensor(idx, torch.from_numpy(vals), (n, n)).coalesce()
+
+
+def item_graph(seqs: list[np.ndarray], n_nodes: int, simple: bool = False) -> torch.Tensor:
+    """Source (Eq. 4) or target (Eq. 5) item-item graph over ``n_nodes`` = items + pad + start."""
+    rows, cols = _pairs_chain(seqs) if simple else _pairs_clique(seqs)
+    return normalized_adjacency(rows, cols, n_nodes)
+
+
+def mixed_graph(data: CDData) -> torch.Tensor:
+    """The user x item bipartite graph of Eq. 6: nodes ``[users | mixed vocabulary]``."""
+    u = data.n_users
+    n = u + data.n_target + data.n_source + 2
+    ut, it = data.ui_target
+    us, is_ = data.ui_source
+    rows = np.concatenate([ut, us])
+    cols = np.concatenate([u + it, u + data.n_target + is_])
+    return normalized_adjacency(rows, cols, n)
+
+
+def build(data: CDData, simple: bool = False) -> dict[str, torch.Tensor]:
+    graphs = {"target": item_graph(data.target_seqs, data.n_target + 2, simple)}
+    if data.source is not None:
+        graphs["source"] = item_graph(data.source_seqs, data.n_source + 2, simple)
+        if not simple:
+            graphs["mixed"] = mixed_graph(data)
+    return graphs

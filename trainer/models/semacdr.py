@@ -1,0 +1,96 @@
+"""SemaCDR (§2.3-2.6): multi-view semantics, graph collaborative learning, three sequence encoders,
+cross-attention fusion and adaptive fusion, trained with BPR + lambda * InfoNCE."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from trainer.models.base import SeqRecModel
+from trainer.models.semantic import MultiViewSemantics
+from trainer.modules import GCN, AdaptiveFusion, CrossAttentionFusion, SequenceEncoder
+
+
+class SemaCDR(SeqRecModel):
+    def __init__(self, config, data, graphs: dict[str, torch.Tensor]):
+        super().__init__(config, data)
+        d = config.hidden
+        self.graphs = dict(graphs)  # sparse, kept off the buffers (DDP cannot broadcast sparse tensors)
+        self.semantics = MultiViewSemantics(
+            d,
+            {
+                "target": (data.n_target + 2, data.vectors_target if config.use_inner else None,
+                           data.labels_target if config.use_agnostic else None),
+                "source": (data.n_source + 2, data.vectors_source if config.use_inner else None,
+                           data.labels_source if config.use_agnostic else None),
+            },
+            n_subcategories=data.n_subcategories,
+            n_categories=data.n_categories,
+            integration=config.agnostic_integration,
+        )
+        self.users = nn.Embedding(data.n_users, d)
+        nn.init.normal_(self.users.weight, std=0.02)
+        self.mixed_start = nn.Parameter(torch.randn(1, d) * 0.02)
+        self.gcn_source, self.gcn_target = GCN(d), GCN(d)
+        self.use_mixed_graph = "mixed" in graphs
+        if self.use_mixed_graph:
+            self.gcn_mixed = GCN(d)
+        enc = (config.hidden, config.max_len, config.n_blocks, config.n_heads, config.dropout)
+        self.enc_source, self.enc_target, self.enc_mixed = SequenceEncoder(*enc), SequenceEncoder(*enc), SequenceEncoder(*enc)
+        self.cross = None if config.has("no-cross-domain-fusion") else CrossAttentionFusion(d, config.n_heads, config.dropout)
+        self.fusion = AdaptiveFusion(3, average=config.has("average-fusion"))
+        self.contrastive = (config.use_inner or config.use_agnostic) and not config.has("no-contrastive")
+
+    def _apply(self, fn, *args, **kwargs):
+        out = super()._apply(fn, *args, **kwargs)
+        device = self.users.weight.device
+        self.graphs = {k: v.to(device) for k, v in self.graphs.items()}
+        return out
+
+    def semantic_parameters(self) -> list[nn.Parameter]:
+        return self.semantics.semantic_parameters()
+
+    def tables(self) -> dict[str, torch.Tensor]:
+        nt, ns = self.n_target, self.n_source
+        views_t = self.semantics.views("target")
+        views_s = self.semantics.views("source")
+        base_t = self.semantics.item_embeddings("target", views_t)  # §2.3.1-2.3.2 views, summed
+        base_s = self.semantics.item_embeddings("source", views_s)
+        e_t = self.gcn_target(self.graphs["target"], base_t)  # Eq. 5
+        e_s = self.gcn_source(self.graphs["source"], base_s)  # Eq. 4
+        if self.use_mixed_graph:
+            nodes = torch.cat([self.users.weight, base_t[: nt + 1], base_s[1 : ns + 1], self.mixed_start])
+            out = self.gcn_mixed(self.graphs["mixed"], nodes)  # Eq. 6
+            users, mixed = out[: self.n_users], out[self.n_users :]
+        else:  # simple-graph: no user-item graph; users are their ID embedding
+            users = self.users.weight
+            mixed = torch.cat([e_t[: nt + 1], e_s[1 : ns + 1], self.mixed_start])
+        return {"target": e_t, "source": e_s, "mixed": mixed, "users": users, "views_t": views_t, "views_s": views_s}
+
+    def encode(self, batch: dict, tables: dict) -> torch.Tensor:
+        h_t = self.enc_target(self.embed(tables["target"], batch["t_in"]))  # Eq. 8
+        if self.cross is not None:
+            h_s = self.enc_source(self.embed(tables["source"], batch["s_in"]))  # Eq. 7
+            mask = (batch["s_time"][:, None, :] < batch["t_time"][:, :, None]) & (batch["s_in"] > 0)[:, None, :]
+            h_t = self.cross(h_t, h_s, mask)  # Eq. 10
+        h_m = self.enc_mixed(self.embed(tables["mixed"], batch["m_in"]))  # Eq. 9
+        idx = batch["t_time"].clamp(max=h_m.shape[1] - 1)
+        m_state = torch.gather(h_m, 1, idx[:, :, None].expand(-1, -1, h_m.shape[-1]))
+        u = tables["users"][batch["user"]][:, None, :].expand_as(h_t)
+        return self.fusion(h_t, m_state, u)  # Eq. 11
+
+    def aux_losses(self, batch: dict, tables: dict) -> dict[str, torch.Tensor]:
+        if not self.contrastive:
+            return {}
+        cap, tau = self.config.contrastive_items, self.config.tau
+        total = tables["target"].new_zeros(())
+        for domain, views, ids in (
+            ("target", tables["views_t"], torch.cat([batch["t_pos"].flatten(), batch["t_in"].flatten()])),
+            ("source", tables["views_s"], batch["s_in"].flatten()),
+        ):
+            n_items = self.n_target if domain == "target" else self.n_source
+            items = torch.unique(ids[(ids > 0) & (ids <= n_items)])
+            if items.numel() > cap:
+                items = items[torch.randperm(items.numel(), device=items.device)[:cap]]
+            total = total + self.semantics.contrastive_loss(domain, items, tau, views)  # Eq. 3
+        return {"contrastive": self.config.lam * total}  # the lambda term of Eq. 14

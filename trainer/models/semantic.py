@@ -1,0 +1,137 @@
+"""Multi-view item semantics (§2.3.1-2.3.3), a component any model can take (the paper's Table 2).
+
+Per domain, three views of every item, each ``hidden`` wide:
+- ``id``: a trainable identifier embedding;
+- ``inner``: the stored sentence embedding of the item's (LLM-enriched) description, projected (§2.3.1);
+- ``agnostic``: Eq. 2, learnable subcategory embeddings shared by all domains, mean-pooled within each
+  category, integrated across the K categories by concatenation + projection or by the mean.
+``contrastive_loss`` is Eq. 3 (InfoNCE, cosine, temperature) over the view pairs that exist.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _pooling_matrix(labels: np.ndarray, n_sub: int) -> torch.Tensor:
+    """Sparse (rows*K, n_sub+1) matrix that averages the subcategory embeddings of each (item, category)."""
+    n, k, s = labels.shape
+    flat = labels.reshape(n * k, s)
+    counts = (flat > 0).sum(1)
+    r, c = np.nonzero(flat > 0)
+    vals = 1.0 / counts[r]
+    idx = torch.from_numpy(np.stack([r, flat[r, c]]).astype(np.int64))
+    return torch.sparse_coo_tensor(idx, torch.from_numpy(vals.astype(np.float32)), (n * k, n_sub + 1))
+
+
+class MultiViewSemantics(nn.Module):
+    """Item views for named domains; ``domains`` maps a name to (rows, vectors or None, labels or None)."""
+
+    def __init__(
+        self,
+        hidden: int,
+        domains: dict[str, tuple[int, np.ndarray | None, np.ndarray | None]],
+        n_subcategories: int = 0,
+        n_categories: int = 0,
+        integration: str = "concat",
+    ):
+        super().__init__()
+        self.hidden, self.integration, self.n_categories = hidden, integration, n_categories
+        self.ids = nn.ModuleDict()
+        self.inner = nn.ModuleDict()
+        self._pool: dict[str, torch.Tensor] = {}
+        self._rows: dict[str, int] = {}
+        uses_labels = False
+        for name, (rows, vectors, labels) in domains.items():
+            self._rows[name] = rows
+            emb = nn.Embedding(rows, hidden, padding_idx=0)
+            nn.init.normal_(emb.weight, std=0.02)
+            with torch.no_grad():
+                emb.weight[0].zero_()
+            self.ids[name] = emb
+            if vectors is not None:
+                self.register_buffer(f"vectors_{name}", torch.from_numpy(np.ascontiguousarray(vectors)), persistent=False)
+                self.register_buffer(f"has_vector_{name}", torch.from_numpy(np.abs(vectors).sum(1) > 0), persistent=False)
+                self.inner[name] = nn.Linear(vectors.shape[1], hidden)
+            if labels is not None:
+                uses_labels = True
+                self._pool[name] = _pooling_matrix(labels, n_subcategories)
+                self.register_buffer(f"has_label_{name}", torch.from_numpy((labels > 0).any(axis=(1, 2))), persistent=False)
+        if uses_labels:
+            # Eq. 2: subcategory embeddings, shared across domains (the transferable part)
+            self.subcategories = nn.Embedding(n_subcategories + 1, hidden, padding_idx=0)
+            nn.init.normal_(self.subcategories.weight, std=0.02)
+            if integration == "concat":
+                self.integrate = nn.Linear(n_categories * hidden, hidden)
+
+    def _apply(self, fn, *args, **kwargs):  # sparse pooling matrices are not buffers (DDP cannot broadcast them)
+        out = super()._apply(fn, *args, **kwargs)
+        device = self.ids[next(iter(self.ids))].weight.device
+        self._pool = {k: v.to(device) for k, v in self._pool.items()}
+        return out
+
+    def has_inner(self, domain: str) -> bool:
+        return domain in self.inner
+
+    def has_agnostic(self, domain: str) -> bool:
+        return domain in self._pool
+
+    def semantic_parameters(self) -> list[nn.Parameter]:
+        """The parameters trained with the smaller semantic learning rate (App. E)."""
+        params = [p for m in self.inner.values() for p in m.parameters()]
+        if hasattr(self, "subcategories"):
+            params += list(self.subcategories.parameters())
+        if hasattr(self, "integrate"):
+            params += list(self.integrate.parameters())
+        return params
+
+    def views(self, domain: str) -> dict[str, torch.Tensor]:
+        """Every view of every item row of ``domain``: name -> (rows, hidden)."""
+        out = {"id": self.ids[domain].weight}
+        if domain in self.inner:  # §2.3.1 inner-domain semantics
+            out["inner"] = self.inner[domain](getattr(self, f"vectors_{domain}"))
+        if domain in self._pool:  # Eq. 2 domain-agnostic semantics
+            rows = self._rows[domain]
+            pooled = torch.sparse.mm(self._pool[domain], self.subcategories.weight)
+            pooled = pooled.view(rows, self.n_categories, self.hidden)
+            if self.integration == "concat":
+                out["agnostic"] = self.integrate(pooled.reshape(rows, -1))
+            else:
+                out["agnostic"] = pooled.mean(1)
+        return out
+
+    def item_embeddings(self, domain: str, views: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """The initial node features of §2.3.4: the sum of the item's views."""
+        views = views if views is not None else self.views(domain)
+        return sum(views.values())
+
+    def contrastive_loss(
+        self, domain: str, items: torch.Tensor, tau: float, views: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Eq. 3 for one domain, summed over its view pairs: each domain-specific view of an item is
+        pulled to the item's domain-agnostic view and pushed from the other items' (InfoNCE)."""
+        views = views if views is not None else self.views(domain)
+        pairs = []
+        if "agnostic" in views:
+            pairs = [("id", "agnostic")] + ([("inner", "agnostic")] if "inner" in views else [])
+        elif "inner" in views:
+            pairs = [("id", "inner")]
+        total = views["id"].new_zeros(())
+        for a, b in pairs:
+            keep = torch.ones_like(items, dtype=torch.bool)
+            for name in (a, b):
+                if name == "agnostic":
+                    keep &= getattr(self, f"has_label_{domain}")[items]
+                if name == "inner":
+                    keep &= getattr(self, f"has_vector_{domain}")[items]
+            idx = items[keep]
+            if idx.numel() < 2:
+                continue
+            za = F.normalize(views[a][idx], dim=-1)
+            zb = F.normalize(views[b][idx], dim=-1)
+            logits = za @ zb.T / tau
+            total = total + F.cross_entropy(logits, torch.arange(idx.numel(), device=idx.device))
+        return total
