@@ -100,8 +100,8 @@ PUBLISHERS = ["Harbor Press", "Northwind Books", "Lantern House", "Quill & Co."]
 STUDIOS = ["Silverline Pictures", "Red Harbor Films", "Lumen Studios", "Atlas Entertainment"]
 
 
-def make_items(domain: str, n: int, rng: random.Random) -> list[dict]:
-    """``n`` items of ``domain``, themes assigned round-robin, titles unique."""
+def make_items(domain: str, n: int, rng: random.Random, used: set[str] | None = None) -> list[dict]:
+    """``n`` items of ``domain``, themes assigned round-robin, titles unique (also across ``used``)."""
     themes = list(THEMES)
     pools = {}
     for t in themes:
@@ -109,7 +109,8 @@ def make_items(domain: str, n: int, rng: random.Random) -> list[dict]:
         combos = [p.format(x=f) for p in spec["patterns"] for f in spec["fill"]]
         rng.shuffle(combos)
         pools[t] = combos
-    items, used = [], set()
+    items = []
+    used = set() if used is None else used
     suffixes = BOOK_SUFFIXES if domain == "book" else MOVIE_SUFFIXES
     makers = PUBLISHERS if domain == "book" else STUDIOS
     for k in range(n):
@@ -141,7 +142,8 @@ def write_demo(out_dir: str | Path, users: int = 600, items_per_domain: int = 72
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     themes = list(THEMES)
-    catalog = {d: make_items(d, items_per_domain, rng) for d in DOMAINS}
+    used: set[str] = set()
+    catalog = {d: make_items(d, items_per_domain, rng, used) for d in DOMAINS}
     # popularity skew: a random rank per item, weight 1 / (rank + 1) ** 0.7
     weights = {}
     for d in DOMAINS:
