@@ -207,15 +207,18 @@ def tsne_panels(
     domain_order: Sequence[str] | None = None,
     max_points: int = 3000,
     seed: int = 0,
+    threads: int | None = 1,
     title: str = "Item representations after the graph module (t-SNE)",
 ) -> dict:
     """The paper's Figure 3: t-SNE of item vectors coloured by domain, two panels, without and with
     domain-agnostic semantics. Each input is ``(vectors [n, d], domain label per row)``. At most
     ``max_points`` items are drawn (seeded, shared between domains); when both inputs have the same
     rows the same items are drawn in both panels. Each panel quotes `domain_mixing` (k = 10) computed
-    in the original space on the drawn items."""
+    in the original space on the drawn items. ``threads`` caps OpenMP threads of the t-SNE gradient
+    (None: all): its threads spin-wait, and on a shared, loaded CPU one thread is many times faster."""
     import numpy as np
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(seed)
     prepared = []
@@ -245,7 +248,8 @@ def tsne_panels(
         x, d = vecs[idx], doms[idx]
         drawn = max(drawn, len(idx))
         perplexity = float(min(30.0, max(2.0, (len(idx) - 1) / 3.5)))
-        xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
+        with threadpool_limits(limits=threads):
+            xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
         key = "without" if label.startswith("without") else "with"
         mixing[key] = domain_mixing(x, d)
         for dom in order:

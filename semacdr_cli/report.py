@@ -1,0 +1,518 @@
+"""`semacdr report`: one markdown report over a store and some training runs.
+
+`build_report` reads the store (through `semacdr_cli.store.report_queries`) and the run folders,
+draws the figures of `semacdr_cli.plots` and writes ``OUT/report.md`` (figures as relative links
+under ``OUT/figures/``) plus ``OUT/report.json`` with the same tables. Whatever input is missing (a
+run folder, ``metrics.jsonl``, a taxonomy, annotations, the trainer's representation API) becomes a
+note in the report instead of a crash; only bad references given by the user (an unknown run or
+user, runs of different datasets) are errors.
+
+Text that comes from data or from an LLM (taxonomy names, descriptions) is escaped before it goes
+into markdown, so it cannot inject links, HTML or table cells.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from semacdr_cli import __version__
+from semacdr_cli.errors import SemacdrError
+from semacdr_cli.store import Store, now
+from semacdr_cli.store import report_queries as q
+
+METRICS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
+PROTOCOLS = ("sampled", "full")
+HISTORY_FILES = ("metrics.jsonl", "history.jsonl")
+EVAL_FILES = ("eval.json", "eval_test.json", "eval-test.json", "test.json", "results.json", "metrics.json")
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ReportResult:
+    report: Path
+    data: Path
+    figures: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    runs: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "report": str(self.report),
+            "data": str(self.data),
+            "figures": [str(p) for p in self.figures],
+            "runs": self.runs,
+            "notes": self.notes,
+        }
+
+
+# -- markdown helpers -------------------------------------------------------------------------------
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+
+
+def md(text: Any) -> str:
+    """Untrusted text as inert markdown: one line, special characters escaped."""
+    s = " ".join(str(text).split())
+    return _MD_SPECIAL.sub(r"\\\1", s)
+
+
+def code(text: Any) -> str:
+    """Untrusted text as one inline code span (no backtick can close it early)."""
+    return "`" + " ".join(str(text).replace("`", "'").split()) + "`"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if isinstance(x, float):
+        return "–" if math.isnan(x) else f"{x:.{digits}f}"
+    return "–" if x is None else str(x)
+
+
+# -- run folders ------------------------------------------------------------------------------------
+def resolve_run_dir(run_dir: str | None, db_path: Path) -> Path | None:
+    """The run folder as recorded, or relative to the store's folder; None when neither exists."""
+    if not run_dir:
+        return None
+    p = Path(run_dir)
+    for cand in (p, db_path.parent / p):
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def read_history(run_dir: Path, notes: list[str], run_id: int) -> list[dict]:
+    """Per-epoch records of a run folder's JSON lines; bad lines are skipped with a note."""
+    for name in HISTORY_FILES:
+        path = run_dir / name
+        if not path.is_file():
+            continue
+        records = []
+        for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                notes.append(f"run {run_id}: {path}:{i} is not JSON; that line is skipped")
+                continue
+            if isinstance(rec, dict):
+                records.append(rec)
+        return records
+    return []
+
+
+def extract_metrics(obj: Any, split: str = "test") -> dict | None:
+    """``{"sampled": {...}, "full": {...}}`` out of an eval result in the trainer's likely shapes:
+    the object itself, or nested under the split name (``test``), ``metrics`` or ``eval``."""
+    if not isinstance(obj, dict):
+        return None
+    if any(isinstance(obj.get(p), dict) for p in PROTOCOLS):
+        return {p: {str(k).lower(): v for k, v in obj[p].items()} for p in PROTOCOLS if isinstance(obj.get(p), dict)}
+    for key in (split, "metrics", "eval", "result"):
+        found = extract_metrics(obj.get(key), split)
+        if found:
+            return found
+    return None
+
+
+def run_metrics(run: dict, run_dir: Path | None, notes: list[str]) -> tuple[dict | None, str]:
+    """The run's evaluation: the store's ``runs.metrics`` first, then an eval file of its folder."""
+    found = extract_metrics(run.get("metrics"))
+    if found:
+        return found, "store"
+    if run_dir is not None:
+        candidates = [run_dir / n for n in EVAL_FILES] + sorted(run_dir.glob("eval*.json"))
+        for path in candidates:
+            if not path.is_file():
+                continue
+            try:
+                found = extract_metrics(json.loads(path.read_text(encoding="utf-8")))
+            except ValueError:
+                notes.append(f"run {run['id']}: {path} is not JSON; ignored")
+                continue
+            if found:
+                return found, path.name
+    notes.append(f"run {run['id']}: no evaluation found (runs.metrics empty, no eval file); run `semacdr eval {run['id']}`")
+    return None, ""
+
+
+# -- sections ---------------------------------------------------------------------------------------
+def _dataset_section(store: Store, dataset: dict) -> tuple[str, list[dict], int]:
+    stats = q.dataset_stats(store, dataset["id"])
+    overlap = q.overlapping_users(store, dataset["id"])
+    rows = [
+        [
+            md(s["domain"]),
+            f"{s['users']:,}",
+            f"{s['items']:,}",
+            f"{s['interactions']:,}",
+            f"{s['avg_len']:.2f}",
+            f"{s['train']:,} / {s['valid']:,} / {s['test']:,}",
+            f"{s['annotated']:,}",
+            f"{s['failed']:,}",
+            f"{s['embedded']:,}",
+        ]
+        for s in stats
+    ]
+    header = ["Domain", "Users", "Items", "Interactions", "Avg. len.", "Train / valid / test",
+              "Annotated", "Failed", "Embedded"]
+    text = [f"## Dataset {code(dataset['name'])}", ""]
+    if dataset.get("synthetic"):
+        text += [("> **Synthetic data**: this dataset was generated, not observed; its numbers say nothing "
+                 "about real recommendation quality."), ""]
+    text += [
+        (f"Format {code(dataset['format'])}, imported {md(dataset['created_at'])}. "
+        f"Users with interactions in every domain: **{overlap:,}**. Avg. len. = interactions per user "
+        "of the domain; annotated / failed count items with an annotation of any taxonomy version."),
+        "",
+        table(header, rows),
+        "",
+    ]
+    return "\n".join(text), stats, overlap
+
+
+def _taxonomy_section(tax: dict | None) -> str:
+    if tax is None:
+        return "## Taxonomy\n\nThe dataset has no taxonomy yet (`semacdr taxonomy induce`).\n"
+    params = tax.get("params")
+    lines = [
+        f"## Taxonomy (version {tax['version']})",
+        "",
+        f"{len(tax['categories'])} domain-agnostic categories, "
+        f"{sum(len(c['subcategories']) for c in tax['categories'])} subcategories; origin "
+        f"{code(tax['origin'])}, model {code(tax.get('model') or '–')}, backend "
+        f"{code(tax.get('backend') or '–')}, created {md(tax['created_at'])}"
+        + (f", parameters {code(params)}" if params else "")
+        + ".",
+        "",
+    ]
+    for c in tax["categories"]:
+        desc = f": {md(c['description'])}" if c.get("description") else ""
+        subs = ", ".join(md(s) for s in c["subcategories"]) or "(no subcategory)"
+        lines.append(f"- **{md(c['name'])}**{desc} — {subs}")
+    return "\n".join(lines) + "\n"
+
+
+def _direction(run: dict) -> str:
+    src = run.get("source_domain")
+    return f"{src} → {run['target_domain']}" if src else f"{run['target_domain']} only"
+
+
+def _results_section(results: list[dict]) -> str:
+    header = ["Run", "Model", "Direction", "Ablation", "Seed", "Status", "Best epoch"]
+    header += [f"{p} {m.upper()}" for p in PROTOCOLS for m in METRICS]
+    rows = []
+    for r in results:
+        m = r["metrics"] or {}
+        rows.append(
+            [r["id"], md(r["model"]), md(r["direction"]), md(r["ablation"] or "–"), r["seed"], md(r["status"]),
+             _fmt(r["best_epoch"])]
+            + [_fmt(_number((m.get(p) or {}).get(k))) for p in PROTOCOLS for k in METRICS]
+        )
+    lines = [
+        "## Results",
+        "",
+        ("Test split. *sampled*: the paper's protocol, the held-out item ranked against 100 negatives "
+        "sampled uniformly from target items the user never interacted with; *full*: ranked against "
+        "every target item. The two protocols can disagree (Krichene & Rendle, KDD 2020)."),
+        "",
+        table(header, rows),
+        "",
+    ]
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        if r["metrics"]:
+            groups.setdefault((r["model"], r["direction"], r["ablation"] or "–"), []).append(r)
+    if any(len(g) > 1 for g in groups.values()):
+        agg_rows = []
+        for (model, direction, ablation), runs in groups.items():
+            cells = []
+            for p in PROTOCOLS:
+                for k in METRICS:
+                    vals = [v for r in runs if (v := _number((r["metrics"].get(p) or {}).get(k))) is not None]
+                    if not vals:
+                        cells.append("–")
+                    elif len(vals) == 1:
+                        cells.append(f"{vals[0]:.4f}")
+                    else:
+                        cells.append(f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}")
+            agg_rows.append([md(model), md(direction), md(ablation), len(runs)] + cells)
+        lines += [
+            "Mean ± standard deviation (sample, n − 1) over the runs of each setting:",
+            "",
+            table(["Model", "Direction", "Ablation", "Runs"] + header[7:], agg_rows),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    return float(v)
+
+
+def _figure_block(title: str, rel: str, caption: str) -> str:
+    return f"![{md(title)}]({rel})\n\n{caption}\n"
+
+
+# -- Figure 3 input ---------------------------------------------------------------------------------
+def representations(db_path: Path, run_id: int, with_agnostic: bool) -> tuple[Any, list[str]]:
+    """Item vectors after the graph module and their domains, from the trainer's public API."""
+    from trainer.api import item_representations  # heavy (torch); only when the figure is drawn
+
+    res = item_representations(str(db_path), run_id, with_agnostic=with_agnostic)
+    if isinstance(res, dict):
+        vecs = next((res[k] for k in ("vectors", "representations", "embeddings") if k in res), None)
+        doms = next((res[k] for k in ("domains", "domain") if k in res), None)
+    elif isinstance(res, tuple | list) and len(res) >= 2:
+        vecs, doms = res[0], res[1]
+    else:
+        vecs, doms = getattr(res, "vectors", None), getattr(res, "domains", None)
+    if vecs is None or doms is None:
+        raise ValueError(f"unexpected result of trainer.api.item_representations: {type(res).__name__}")
+    if hasattr(vecs, "detach"):
+        vecs = vecs.detach().cpu().numpy()
+    return vecs, [str(d) for d in doms]
+
+
+# -- the report -------------------------------------------------------------------------------------
+def resolve_run_refs(store: Store, refs: Sequence[str | int]) -> list[int]:
+    """Run ids from RUN arguments: a store id, or a run folder registered in the store."""
+    ids = []
+    for ref in refs:
+        s = str(ref)
+        if s.isdigit():
+            ids.append(int(s))
+            continue
+        rid = q.run_by_dir(store, s)
+        if rid is None and Path(s).exists():
+            rid = q.run_by_dir(store, str(Path(s).resolve()))
+        if rid is None:
+            raise SemacdrError(f"RUN: {s!r} is neither a run id nor a run folder registered in the store")
+        ids.append(rid)
+    return list(dict.fromkeys(ids))
+
+
+def build_report(
+    db_path: str | Path,
+    run_refs: Sequence[str | int],
+    out_dir: str | Path,
+    *,
+    dataset: str | None = None,
+    user: str | None = None,
+    tsne_points: int = 2000,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> ReportResult:
+    """Write ``out_dir/report.md``, ``out_dir/report.json`` and ``out_dir/figures/*.png``.
+
+    ``run_refs``: run ids or registered run folders (empty: the most recent run, if any).
+    ``user``: the user of Figure 4 (external or store id; default: the one with most annotated
+    items in both domains). ``tsne_points``: at most this many items in Figure 3 (seeded by ``seed``).
+    ``progress`` is called with the name of each step as it starts.
+    """
+    from semacdr_cli import plots
+
+    step = progress or (lambda _name: None)
+    db_path = Path(db_path)
+    out_dir = Path(out_dir)
+    store = Store(db_path, create=False)
+    try:
+        run_ids = resolve_run_refs(store, run_refs)
+        if not run_ids and not dataset and (latest := q.latest_run_id(store)) is not None:
+            run_ids = [latest]
+        runs = q.runs_by_ids(store, run_ids)
+        if len({r["dataset_id"] for r in runs}) > 1:
+            names = sorted({r["dataset"] for r in runs})
+            raise SemacdrError(f"RUN: the runs belong to different datasets ({', '.join(names)}); report one at a time")
+        if runs:
+            ds = q.dataset_by_id(store, runs[0]["dataset_id"])
+            if dataset and dataset != ds["name"]:
+                raise SemacdrError(f"--dataset {dataset!r} does not match the runs' dataset {ds['name']!r}")
+        else:
+            ds = dict(store.dataset(dataset))
+        if out_dir.exists() and not out_dir.is_dir():
+            raise SemacdrError("--out: exists and is not a folder", path=str(out_dir))
+        fig_dir = out_dir / "figures"
+        fig_dir.mkdir(parents=True, exist_ok=True)
+        notes: list[str] = []
+        figures: list[Path] = []
+        data: dict[str, Any] = {"generated_at": now(), "semacdr": __version__, "store": str(db_path)}
+
+        step("dataset and taxonomy")
+        dataset_md, stats, overlap = _dataset_section(store, ds)
+        data["dataset"] = {"name": ds["name"], "synthetic": bool(ds.get("synthetic")), "domains": stats,
+                           "overlapping_users": overlap}
+        tax_id = next((r["taxonomy_id"] for r in runs if r.get("taxonomy_id")), None)
+        tax = q.taxonomy_for(store, ds["id"], tax_id)
+        data["taxonomy"] = None if tax is None else {
+            "id": tax["id"], "version": tax["version"],
+            "categories": [{"name": c["name"], "subcategories": c["subcategories"]} for c in tax["categories"]],
+        }
+        domains = q.domain_names(store, ds["id"])
+        order = domains
+        if runs and runs[0].get("source_domain"):
+            order = [runs[0]["source_domain"], runs[0]["target_domain"]]
+            order += [d for d in domains if d not in order]
+
+        # results and training curves, one run at a time
+        results = []
+        curves_md = []
+        for r in runs:
+            step(f"run {r['id']}")
+            rdir = resolve_run_dir(r.get("run_dir"), db_path)
+            if rdir is None:
+                notes.append(f"run {r['id']}: run folder {r.get('run_dir')!r} not found; curves skipped")
+            metrics, origin = run_metrics(r, rdir, notes)
+            results.append({
+                "id": r["id"], "model": r["model"], "direction": _direction(r), "source": r.get("source_domain"),
+                "target": r["target_domain"], "ablation": r.get("ablation"), "seed": r["seed"],
+                "status": r["status"], "best_epoch": r.get("best_epoch"), "metrics": metrics,
+                "metrics_from": origin, "run_dir": r.get("run_dir"),
+            })
+            history = read_history(rdir, notes, r["id"]) if rdir else []
+            if rdir is not None and not history:
+                notes.append(f"run {r['id']}: no per-epoch records (metrics.jsonl) in {rdir}; curves skipped")
+            if history:
+                title = f"Run {r['id']}: {r['model']} {_direction(r)}" + (
+                    f" ({r['ablation']})" if r.get("ablation") else "") + f", seed {r['seed']}"
+                try:
+                    drawn = plots.training_curves(history, fig_dir / f"curves_run{r['id']}.png", title=title)
+                except plots.PlotInputError as exc:
+                    notes.append(f"run {r['id']}: training curves skipped ({exc})")
+                else:
+                    figures.append(drawn["path"])
+                    best = drawn["best"]
+                    cap = f"Run {r['id']}: {drawn['epochs']} epochs" + (
+                        f", best validation NDCG@10 {best['ndcg@10']:.4f} at epoch {best['epoch']:g}." if best else ".")
+                    curves_md.append(_figure_block(title, f"figures/{drawn['path'].name}", cap))
+        data["results"] = results
+
+        # Figure 3
+        step("figure 3 (t-SNE)")
+        fig3_md = ""
+        fig3_run = next((r for r in runs if r["model"] == "semacdr" and not r.get("ablation")), None) or next(
+            (r for r in runs if r["model"] == "semacdr"), None)
+        if fig3_run is None:
+            notes.append("figure 3 skipped: no `semacdr` run among the runs reported")
+        else:
+            try:
+                without = representations(db_path, fig3_run["id"], with_agnostic=False)
+                with_ = representations(db_path, fig3_run["id"], with_agnostic=True)
+                drawn = plots.tsne_panels(without, with_, fig_dir / "fig3_tsne.png", domain_order=order[:2],
+                                          max_points=tsne_points, seed=seed)
+            except (ImportError, AttributeError) as exc:
+                notes.append(f"figure 3 skipped: the trainer's item_representations API is not available ({exc})")
+            except Exception as exc:  # noqa: BLE001 - a figure never sinks the report; the reason is kept
+                notes.append(f"figure 3 skipped: {type(exc).__name__}: {exc}")
+            else:
+                figures.append(drawn["path"])
+                data["figure3"] = {"run": fig3_run["id"], "points": drawn["points"], "mixing": drawn["mixing"]}
+                fig3_md = _figure_block(
+                    "t-SNE of item representations", "figures/fig3_tsne.png",
+                    f"Run {fig3_run['id']}, {drawn['points']} items (seed {seed}). kNN domain mixing "
+                    f"(share of each item's 10 nearest neighbours from the other domain, relative to random "
+                    f"labels; 0 = separate, 1 = mixed): without {drawn['mixing']['without']:.2f}, with "
+                    f"{drawn['mixing']['with']:.2f} domain-agnostic semantics.")
+
+        # Figure 4 and coverage need the taxonomy and annotations
+        step("figure 4 and coverage")
+        fig4_md = coverage_md = ""
+        if user is not None:
+            the_user = q.find_user(store, ds["id"], user)  # a bad --user is an error, not a note
+        if tax is None:
+            notes.append("figure 4 and category coverage skipped: the dataset has no taxonomy")
+        else:
+            if user is None:
+                the_user = q.best_annotated_user(store, ds["id"], tax["id"])
+            if the_user is None:
+                notes.append("figure 4 skipped: no user has annotated items in every domain")
+            else:
+                counts = q.user_label_counts(store, the_user["id"], tax["id"])
+                panels = [d for d in order if d in counts] or list(counts)
+                if len(panels) < 2:
+                    notes.append(f"figure 4: user {the_user['external_id']} has labelled items in "
+                                 f"{len(panels)} domain(s) only")
+                blocks = []
+                for level, key in (("category", "categories"), ("subcategory", "subcategories")):
+                    per = {d: {(k if isinstance(k, str) else f"{k[0]} / {k[1]}"): n for k, n in counts[d][key].items()}
+                           for d in panels}
+                    name = f"fig4_user_{level}.png"
+                    try:
+                        drawn = plots.user_label_histograms(
+                            per, fig_dir / name, items={d: counts[d]["items"] for d in panels}, level=level,
+                            title=f"Domain-agnostic {level} of user {the_user['external_id']}'s items")
+                    except plots.PlotInputError as exc:
+                        notes.append(f"figure 4 ({level}) skipped: {exc}")
+                        continue
+                    figures.append(drawn["path"])
+                    data.setdefault("figure4", {"user": the_user["external_id"]})[level] = {
+                        "similarity": drawn["similarity"], "labels": drawn["labels"]}
+                    blocks.append(_figure_block(
+                        f"user {level} histogram", f"figures/{name}",
+                        f"{level.capitalize()} distribution cosine similarity between the domains: "
+                        f"{_fmt(drawn['similarity'], 2)}."))
+                if blocks:
+                    how = "given with `--user`" if user is not None else (
+                        "the user with the most annotated items in both domains")
+                    fig4_md = f"User {code(the_user['external_id'])} ({how}).\n\n" + "\n".join(blocks)
+            rows = q.subcategory_coverage(store, tax["id"])
+            per_domain = q.annotated_items_per_domain(store, tax["id"])
+            try:
+                drawn = plots.category_coverage(rows, fig_dir / "coverage.png", taxonomy=tax["categories"],
+                                                domains=[d for d in order if d in per_domain] or None,
+                                                items=per_domain)
+            except plots.PlotInputError as exc:
+                notes.append(f"category coverage skipped: {exc}")
+            else:
+                figures.append(drawn["path"])
+                unused = sum(1 for c in tax["categories"] for s in c["subcategories"]
+                             if not any(r["category"] == c["name"] and r["subcategory"] == s for r in rows))
+                data["coverage"] = rows
+                coverage_md = _figure_block(
+                    "items per subcategory", "figures/coverage.png",
+                    "Annotated items per domain: " + ", ".join(f"{md(d)} {n:,}" for d, n in per_domain.items())
+                    + f". Subcategories no item carries: {unused}.")
+
+        step("writing")
+        parts = [
+            f"# SemaCDR report: {md(ds['name'])}",
+            "",
+            f"Generated {data['generated_at']} by semacdr {__version__} from the store {code(db_path)}"
+            + (f", runs {', '.join(str(i) for i in run_ids)}." if run_ids else ", no training run."),
+            "",
+            dataset_md,
+            _taxonomy_section(tax),
+        ]
+        if results:
+            parts.append(_results_section(results))
+        parts += ["## Training curves", "", "\n".join(curves_md) or "No training curves (see the notes).", ""]
+        parts += ["## Figure 3: item representations after the graph module", "",
+                  fig3_md or "Not drawn (see the notes).", ""]
+        parts += ["## Figure 4: one user's domain-agnostic labels in each domain", "",
+                  fig4_md or "Not drawn (see the notes).", ""]
+        parts += ["## Category coverage", "", coverage_md or "Not drawn (see the notes).", ""]
+        if notes:
+            parts += ["## Notes", ""] + [f"- {md(n)}" for n in notes] + [""]
+        report = out_dir / "report.md"
+        report.write_text("\n".join(parts), encoding="utf-8")
+        data["figures"] = [str(p.relative_to(out_dir)) for p in figures]
+        data["notes"] = notes
+        data_path = out_dir / "report.json"
+        data_path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        return ReportResult(report=report, data=data_path, figures=figures, notes=notes, runs=run_ids)
+    finally:
+        store.close()
