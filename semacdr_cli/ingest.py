@@ -141,21 +141,25 @@ def import_dataset(
     col_u, col_i, col_d = array("q"), array("q"), array("b")
     col_t, col_r = array("d"), array("f")
     nan = math.nan
-    for rec in source.interactions(progress):
-        k = dom_index[rec.domain]
-        uid = users.get(rec.user)
+    users_get, add_u, add_i, add_d, add_t, add_r = (
+        users.get, col_u.append, col_i.append, col_d.append, col_t.append, col_r.append)
+    last_dom, k, imap = None, -1, {}
+    for user, dom, item, ts, rating in source.interactions(progress):  # InteractionRecord fields
+        if dom != last_dom:
+            last_dom, k = dom, dom_index[dom]
+            imap = item_maps[k]
+        uid = users_get(user)
         if uid is None:
-            uid = users[rec.user] = len(users)
-        imap = item_maps[k]
-        iid = imap.get(rec.item)
+            uid = users[user] = len(users)
+        iid = imap.get(item)
         if iid is None:
-            iid = imap[rec.item] = len(item_keys)
-            item_keys.append((k, rec.item))
-        col_u.append(uid)
-        col_i.append(iid)
-        col_d.append(k)
-        col_t.append(nan if rec.timestamp is None else rec.timestamp)
-        col_r.append(nan if rec.rating is None else rec.rating)
+            iid = imap[item] = len(item_keys)
+            item_keys.append((k, item))
+        add_u(uid)
+        add_i(iid)
+        add_d(k)
+        add_t(nan if ts is None else ts)
+        add_r(nan if rating is None else rating)
     n = len(col_u)
     if n == 0:
         raise SemacdrError("no interactions found", path=source.source)
@@ -253,7 +257,7 @@ def import_dataset(
             rt_col,
             split_names,
             strict=True,
-        ))
+        ), n_rows=len(table))
     return ImportResult(
         dataset_id=dataset_id,
         name=name,

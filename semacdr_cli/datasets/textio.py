@@ -62,7 +62,10 @@ def iter_lines(path: str | Path, progress=None, label: str | None = None) -> Ite
     try:
         head = raw.read(2)
         raw.seek(0)
-        stream = gzip.GzipFile(fileobj=raw, mode="rb") if head == GZIP_MAGIC else io.BufferedReader(raw)
+        if head == GZIP_MAGIC:  # a C-level readline over the decompressed stream
+            stream = io.BufferedReader(gzip.GzipFile(fileobj=raw, mode="rb"), buffer_size=1 << 20)
+        else:
+            stream = io.BufferedReader(raw, buffer_size=1 << 20)
         try:
             for lineno, line in enumerate(stream, 1):
                 if not line.strip():

@@ -67,13 +67,31 @@ def insert_users(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
     conn.executemany("INSERT INTO users (id, dataset_id, external_id) VALUES (?, ?, ?)", rows)
 
 
-def insert_interactions(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
-    """rows: (id, user_id, item_id, domain_id, position, timestamp, rating, split)."""
+def insert_interactions(conn: sqlite3.Connection, rows: Iterable[tuple], n_rows: int = 0) -> None:
+    """rows: (id, user_id, item_id, domain_id, position, timestamp, rating, split), ideally in
+    (user, position) order.
+
+    When the new rows are at least as many as those already stored, the secondary indexes of
+    ``interactions`` are dropped and rebuilt from their own stored SQL around the insert (a sort
+    is much cheaper than millions of random index inserts); inside the caller's transaction this
+    stays atomic, and the schema is unchanged afterwards.
+    """
+    existing = conn.execute("SELECT count(*) FROM interactions").fetchone()[0]
+    indexes = []
+    if n_rows and n_rows >= existing:
+        indexes = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'interactions' "
+            "AND sql IS NOT NULL ORDER BY rowid"
+        ).fetchall()
+        for name, _ in indexes:
+            conn.execute(f'DROP INDEX "{name}"')
     conn.executemany(
         "INSERT INTO interactions (id, user_id, item_id, domain_id, position, timestamp, rating, split) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
+    for _, sql in indexes:
+        conn.execute(sql)
 
 
 # -- reads ---------------------------------------------------------------------------------------
