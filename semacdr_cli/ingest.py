@@ -244,20 +244,27 @@ def import_dataset(
         q.insert_items(conn, item_rows())
         q.insert_users(conn, ((user_base + r, dataset_id, user_names[u]) for r, u in enumerate(uniq_users.tolist())))
         dom_col = np.asarray(domain_ids, dtype=np.int64)[table.domain]
-        ts_col = _nullable(np.floor(table.ts), np.int64)
-        rt_col = _nullable(table.rating, np.float64)
-        split_names = np.asarray(pp.SPLIT_NAMES, dtype=object)[code].tolist()
-        q.insert_interactions(conn, zip(
-            range(inter_base, inter_base + len(table)),
-            (user_rank + user_base).tolist(),
-            (item_rank + item_base).tolist(),
-            dom_col.tolist(),
-            position.tolist(),
-            ts_col,
-            rt_col,
-            split_names,
-            strict=True,
-        ), n_rows=len(table))
+        user_col = user_rank + user_base
+        item_col = item_rank + item_base
+        split_col = np.asarray(pp.SPLIT_NAMES, dtype=object)[code]
+
+        def interaction_rows(chunk: int = 100_000):
+            # converted to Python objects a chunk at a time, so memory stays flat
+            for a in range(0, len(table), chunk):
+                b = min(a + chunk, len(table))
+                yield from zip(
+                    range(inter_base + a, inter_base + b),
+                    user_col[a:b].tolist(),
+                    item_col[a:b].tolist(),
+                    dom_col[a:b].tolist(),
+                    position[a:b].tolist(),
+                    _nullable(np.floor(table.ts[a:b]), np.int64),
+                    _nullable(table.rating[a:b], np.float64),
+                    split_col[a:b].tolist(),
+                    strict=True,
+                )
+
+        q.insert_interactions(conn, interaction_rows(), n_rows=len(table))
     return ImportResult(
         dataset_id=dataset_id,
         name=name,
