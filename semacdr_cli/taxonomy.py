@@ -235,7 +235,7 @@ def consolidate_proposals(proposals: list[dict], *, k: int, domains: list[str]) 
     out: list[dict] = []
     used_keys: set[str] = set()
     for cl in chosen:
-        name = min(cl["names"].items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        name = max(cl["names"].items(), key=lambda kv: kv[1])[0]  # most proposed, first seen on ties
         subs = [cl["sub_names"][s] for s, _ in sorted(cl["subs"].items(), key=lambda kv: (-kv[1], kv[0]))]
         subs = subs[:MAX_SUBCATEGORIES]
         if len(subs) < MIN_SUBCATEGORIES:

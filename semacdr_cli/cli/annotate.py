@@ -101,11 +101,15 @@ def _summary_table(s) -> None:
     from rich.table import Table
 
     t = Table(title=f"annotate {s.domain} (taxonomy v{s.taxonomy_version}, {s.backend}:{s.model})")
-    for col in ("in scope", "skipped", "done", "cached", "retried", "failed", "filtered", "tokens in",
-                "tokens out", "items/s", "seconds"):  # fmt: skip
-        t.add_column(col, justify="right")
-    t.add_row(*map(str, (s.in_scope, s.skipped, s.done, s.cached, s.retried, s.failed, s.filtered, s.tokens_in,
-                         s.tokens_out, s.items_per_s, s.seconds)))  # fmt: skip
+    t.add_column("")
+    t.add_column("value", justify="right")
+    for label, value in (
+        ("items in scope", s.in_scope), ("already done (skipped)", s.skipped), ("done", s.done),
+        ("cached answers", s.cached), ("retried", s.retried), ("failed", s.failed),
+        ("filtered (outliers)", s.filtered), ("tokens in", s.tokens_in), ("tokens out", s.tokens_out),
+        ("items/s", s.items_per_s), ("output tokens/s", s.output_tokens_per_s), ("seconds", s.seconds),
+    ):  # fmt: skip
+        t.add_row(label, str(value))
     console.print(t)
     if s.outlier_check:
         console.print(f"outlier filter: {s.outlier_check}", markup=False)

@@ -1,0 +1,146 @@
+"""taxonomy induce: propose -> merge -> refine, normalisation, validation and the deterministic fallback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from doubles import FakeBackend
+from semantic_fixtures import make_store
+
+from semacdr_cli.config import TaxonomyConfig
+from semacdr_cli.errors import SemacdrError
+from semacdr_cli.taxonomy import (
+    consolidate_proposals,
+    induce_taxonomy,
+    name_key,
+    normalize_categories,
+    normalize_name,
+    taxonomy_document,
+    validate_categories,
+)
+
+
+def cfg(**kw) -> TaxonomyConfig:
+    kw.setdefault("sample", 6)
+    kw.setdefault("minibatch", 4)
+    return TaxonomyConfig(source="food", target="kitchen", **kw)
+
+
+PROPOSAL = {
+    "categories": [
+        {"name": "target audiences", "subcategories": ["Kids", "adults", "Adults ", "Families"]},
+        {"name": "Occasion", "subcategories": ["Everyday", "Holidays", "Party"]},
+        {"name": "Food", "subcategories": ["Snacks", "Drinks", "Meals"]},
+        {"name": "Price range", "subcategories": ["Budget", "Premium"]},
+    ]
+}
+
+
+def k_categories(k, first="Audience"):
+    names = [first, "Occasion", "Style", "Price", "Usage", "Quality", "Origin", "Mood", "Season"][:k]
+    return json.dumps({"categories": [{"name": n, "subcategories": ["Low", "Mid", "High"]} for n in names]})
+
+
+def test_names_are_normalised_for_case_whitespace_and_plurals():
+    assert normalize_name("  target   AUDIENCES. ") == "Target Audiences"
+    assert name_key("Target Audiences") == name_key("target audience") == "target audience"
+    assert name_key("Berries") == "berry" and name_key("Dishes") == "dish" and name_key("Glass") == "glass"
+    cats = normalize_categories([
+        {"name": "Occasions", "subcategories": ["Party", "parties ", "Holiday"]},
+        {"name": "occasion", "subcategories": ["Gift"]},
+    ])  # fmt: skip
+    assert cats == [{"name": "Occasions", "subcategories": ["Party", "Holiday", "Gift"]}]
+
+
+def test_validation_rules_catch_count_size_duplicates_and_domain_names():
+    ok = [{"name": n, "subcategories": ["a1", "b2", "c3"]} for n in ("Audience", "Occasion")]
+    assert validate_categories(ok, k=2, domains=["food", "kitchen"]) == []
+    assert "exactly 3" in validate_categories(ok, k=3)[0]
+    bad = [{"name": "Food Products", "subcategories": ["a1", "a1", "b"]}, {"name": "Audience", "subcategories": ["x"]}]
+    errors = " | ".join(validate_categories(bad, domains=["food", "kitchen"]))
+    assert "names a domain" in errors and "duplicate subcategories" in errors and "3-15" in errors
+
+
+def test_valid_llm_answers_give_a_k_category_taxonomy_via_merge_and_refine(tmp_path):
+    store = make_store(tmp_path / "s.db")
+    fake = FakeBackend(
+        model="m-ok",
+        script={
+            "Propose": [json.dumps(PROPOSAL)],
+            "Merge them": [k_categories(7)],
+            "Refine the taxonomy": [k_categories(7, first="Target Audience")],
+        },
+    )
+    r = induce_taxonomy(store, 1, fake, cfg())
+    assert r.path == "llm-merge+llm-refine"
+    assert len(r.categories) == 7 and r.categories[0]["name"] == "Target Audience"
+    merge_prompt = next(c for c, _ in fake.calls if "Merge them" in c[-1]["content"])[-1]["content"]
+    assert "Target Audiences (proposed" in merge_prompt and "Food (proposed" not in merge_prompt
+    doc = taxonomy_document(store, 1, r.version)
+    assert doc["origin"] == "induced" and doc["domains"] == ["food", "kitchen"]
+    prov = doc["provenance"]
+    assert prov["model"] == "m-ok" and prov["backend"] == "fake" and len(prov["prompt_hash"]) == 64
+    assert prov["params"]["config"]["k"] == 7 and prov["params"]["config"]["seed"] == 0
+
+
+def test_merge_that_never_validates_falls_back_to_a_deterministic_consolidation(tmp_path):
+    store = make_store(tmp_path / "s.db")
+    fake = FakeBackend(
+        model="m-bad",
+        script={"Propose": [json.dumps(PROPOSAL)], "Merge them": [k_categories(5)], "Refine the taxonomy": ["{"]},
+    )
+    r = induce_taxonomy(store, 1, fake, cfg(k=7, retries=1))
+    assert r.path == "deterministic-merge+refine-rejected"
+    assert validate_categories(r.categories, k=7, domains=["food", "kitchen"]) == []
+    names = [c["name"] for c in r.categories]
+    assert names[:2] == ["Target Audiences", "Occasion"]  # most proposed first
+    assert "Food" not in names
+    merges = [c for c, _ in fake.calls if "Merge them" in c[-1]["content"]]
+    assert len(merges) == 2 and "previous answer was rejected" in merges[1][-1]["content"]
+    assert r.stats["merge_errors"] and r.stats["deterministic_notes"]["padded_categories"]
+
+
+def test_junk_proposals_still_yield_a_valid_taxonomy(tmp_path):
+    store = make_store(tmp_path / "s.db")
+    r = induce_taxonomy(store, 1, FakeBackend(model="junk", responder=lambda c, k: "not json"), cfg(k=7))
+    assert r.path.startswith("deterministic-merge")
+    assert validate_categories(r.categories, k=7, domains=["food", "kitchen"]) == []
+    assert r.stats["rejected_proposals"] == r.stats["minibatches"]
+
+
+def test_deterministic_consolidation_merges_similar_names_and_is_stable():
+    props = [
+        {"name": "Audience", "subcategories": ["Kids", "Adults"]},
+        {"name": "Target Audience", "subcategories": ["Adults", "Seniors", "Teens"]},
+        {"name": "Kitchen", "subcategories": ["Pans", "Pots", "Knives"]},
+        {"name": "Flavour", "subcategories": ["Sweet", "Salty", "Sour"]},
+        {"name": "Flavor", "subcategories": ["Bitter"]},
+    ]
+    a, _ = consolidate_proposals(props, k=3, domains=["food", "kitchen"])
+    b, _ = consolidate_proposals(list(props), k=3, domains=["food", "kitchen"])
+    assert a == b
+    assert [c["name"] for c in a][:2] == ["Audience", "Flavour"]
+    assert set(a[0]["subcategories"]) == {"Kids", "Adults", "Seniors", "Teens"}
+    assert "Bitter" in a[1]["subcategories"]
+    assert all(c["name"] != "Kitchen" for c in a)
+
+
+def test_induction_is_seeded_and_rerun_reuses_cached_answers(tmp_path):
+    store = make_store(tmp_path / "s.db")
+    first = FakeBackend(model="seeded")
+    r1 = induce_taxonomy(store, 1, first, cfg())
+    second = FakeBackend(model="seeded", responder=lambda c, k: "{")
+    r2 = induce_taxonomy(store, 1, second, cfg())
+    assert second.calls == [] and r2.categories == r1.categories and r2.version == r1.version + 1
+    prompts1 = [c[-1]["content"] for c, _ in first.calls if "Propose" in c[-1]["content"]]
+    other = FakeBackend(model="seeded-2")
+    induce_taxonomy(store, 1, other, cfg(seed=1))
+    prompts2 = [c[-1]["content"] for c, _ in other.calls if "Propose" in c[-1]["content"]]
+    assert prompts1 != prompts2
+
+
+def test_same_source_and_target_is_an_error(tmp_path):
+    store = make_store(tmp_path / "s.db")
+    with pytest.raises(SemacdrError, match="two different domains"):
+        induce_taxonomy(store, 1, FakeBackend(), TaxonomyConfig(source="food", target="food"))
