@@ -7,6 +7,7 @@ an interruption leaves the store exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -218,7 +219,10 @@ def import_dataset(
     uniq_users, user_rank = np.unique(table.user, return_inverse=True)
     uniq_items, item_rank = np.unique(table.item, return_inverse=True)
     user_names = list(users)  # index -> external id (dict keeps insertion order)
-    with store.transaction() as conn:
+    # a fresh name needs no cascade, so the bulk load can skip the per-row foreign-key checks
+    # (every reference points at a row inserted just before, in the same transaction)
+    unchecked = q.foreign_keys_unchecked(store) if not replace else contextlib.nullcontext()
+    with unchecked, store.transaction() as conn:
         old = q.find_dataset(conn, name)
         if old is not None:
             if not replace:

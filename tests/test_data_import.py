@@ -168,3 +168,16 @@ def test_import_dataset_is_callable_as_a_library(tmp_path):
         assert res.domains == ["food", "kitchen"]
         assert res.counts["users"] == len(expected_sequences(**AMAZON_EXPECTED))
         assert store.dataset("lib")["format"] == "csv"
+        assert store.one("PRAGMA foreign_keys")[0] == 1  # the bulk load switched the checks back on
+
+
+def test_imported_rows_satisfy_every_foreign_key(db_path):
+    for name in ("a", "b"):
+        assert cli("data", "import", "csv", FIXTURES / "csv", *SMALL_FILTERS, "--db", db_path,
+                   "--name", name).exit_code == 0
+    assert cli("data", "import", "csv", FIXTURES / "csv", *SMALL_FILTERS, "--db", db_path,
+               "--name", "a", "--replace").exit_code == 0
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    # the replaced dataset left no orphans behind
+    assert conn.execute("SELECT count(*) FROM items WHERE domain_id NOT IN (SELECT id FROM domains)").fetchone()[0] == 0

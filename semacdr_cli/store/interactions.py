@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from semacdr_cli.store.core import Store, dumps, now
 
@@ -17,6 +18,19 @@ SPLITS = ("train", "valid", "test")
 
 
 # -- writes (inside store.transaction()) -----------------------------------------------------------
+@contextmanager
+def foreign_keys_unchecked(store: Store) -> Iterator[None]:
+    """Skip per-row foreign-key checks for a bulk load of rows that only reference rows inserted
+    in the same transaction (ids assigned by the loader). Never use it around a DELETE: the
+    ON DELETE CASCADE actions do not run while foreign keys are off. Must wrap the transaction
+    (SQLite ignores the pragma inside one)."""
+    store.conn.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        store.conn.execute("PRAGMA foreign_keys=ON")
+
+
 def next_id(conn: sqlite3.Connection, table: str) -> int:
     if table not in {"datasets", "domains", "items", "users", "interactions"}:
         raise ValueError(table)
