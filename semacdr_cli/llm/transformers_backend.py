@@ -1,0 +1,156 @@
+"""The `transformers` backend: batched `generate` on CPU (or a GPU), constrained with xgrammar.
+
+Prompts are rendered with the model's chat template, sorted by length into batches of
+`batch_size` (less padding), left-padded, generated, and returned in the caller's order.
+Greedy unless `temperature > 0` (then seeded with `sampling.seed` before every batch).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from semacdr_cli.errors import SemacdrError
+from semacdr_cli.llm.base import Chat, Constraint, Generation, SamplingConfig
+from semacdr_cli.llm.grammar import GrammarCache, check_constraint
+
+DEFAULT_SAMPLING = SamplingConfig()  # frozen: safe as a shared default
+
+DTYPES = ("bfloat16", "float32", "float16")
+
+
+def cpu_threads() -> int:
+    """The cores this process may run on (respects taskset/cgroup affinity)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SemacdrError(f"device '{device}' requested but no CUDA GPU is available")
+    return device
+
+
+class TransformersBackend:
+    """`Backend` over a local transformers model folder (see `models.resolve_model`)."""
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        dtype: str = "bfloat16",
+        batch_size: int = 16,
+        device: str = "cpu",
+        threads: int | None = None,
+    ):
+        if dtype not in DTYPES:
+            raise SemacdrError(f"unknown dtype '{dtype}' (choose one of: {', '.join(DTYPES)})")
+        if batch_size < 1:
+            raise SemacdrError("batch_size must be >= 1")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.device = _resolve_device(device)
+        if self.device == "cpu":
+            torch.set_num_threads(threads or cpu_threads())
+        self.model = str(model_path)
+        self.dtype = dtype
+        self.batch_size = batch_size
+        started = time.time()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model, padding_side="left")
+            self.hf_model = AutoModelForCausalLM.from_pretrained(self.model, dtype=getattr(torch, dtype))
+        except (OSError, ValueError) as exc:
+            raise SemacdrError(f"cannot load model: {exc}".splitlines()[0], path=self.model) from exc
+        self.hf_model.to(self.device).eval()
+        if getattr(self.tokenizer, "chat_template", None) is None:
+            raise SemacdrError("model has no chat template", path=self.model)
+        self.load_seconds = time.time() - started
+
+        gen_cfg = self.hf_model.generation_config
+        eos = gen_cfg.eos_token_id if gen_cfg.eos_token_id is not None else self.tokenizer.eos_token_id
+        self.eos_ids: list[int] = [eos] if isinstance(eos, int) else list(eos or [])
+        if not self.eos_ids:
+            raise SemacdrError("model defines no end-of-sequence token", path=self.model)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.convert_ids_to_tokens(self.eos_ids[0])
+        self.pad_id = int(self.tokenizer.pad_token_id)
+        self.grammars = GrammarCache(self.tokenizer, self.hf_model.config.vocab_size, self.eos_ids)
+
+    # -- Backend -------------------------------------------------------------------------------
+    def generate(
+        self,
+        prompts: list[Chat],
+        constraint: Constraint | None = None,
+        sampling: SamplingConfig = DEFAULT_SAMPLING,
+    ) -> list[Generation]:
+        check_constraint(constraint)
+        if not prompts:
+            return []
+        compiled = self.grammars.compile(constraint)
+        texts = [self.render(chat) for chat in prompts]
+        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
+        results: list[Generation | None] = [None] * len(texts)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            for i, gen in zip(idx, self._generate_batch([texts[i] for i in idx], compiled, sampling)):
+                results[i] = gen
+        return [g for g in results if g is not None]
+
+    def close(self) -> None:
+        self.hf_model = None
+        self.grammars = None
+        import gc
+
+        gc.collect()
+
+    # -- internals -----------------------------------------------------------------------------
+    def render(self, chat: Chat) -> str:
+        return self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+
+    def _generate_batch(self, texts: list[str], compiled: Any, sampling: SamplingConfig) -> list[Generation]:
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        sample = sampling.temperature > 0
+        cfg = GenerationConfig(
+            max_new_tokens=sampling.max_tokens,
+            do_sample=sample,
+            temperature=sampling.temperature if sample else None,
+            top_p=sampling.top_p if sample else None,
+            top_k=None,
+            eos_token_id=self.eos_ids,
+            pad_token_id=self.pad_id,
+        )
+        processors = LogitsProcessorList()
+        if compiled is not None:
+            processors.append(self.grammars.logits_processor(compiled))
+        if sample:
+            torch.manual_seed(sampling.seed)
+        with torch.inference_mode():
+            out = self.hf_model.generate(**enc, generation_config=cfg, logits_processor=processors)
+        prompt_len = enc["input_ids"].shape[1]
+        tokens_in = enc["attention_mask"].sum(dim=1).tolist()
+        eos = set(self.eos_ids)
+        gens = []
+        for row, n_in in zip(out[:, prompt_len:].tolist(), tokens_in):
+            stop_at = next((j for j, t in enumerate(row) if t in eos), None)
+            if stop_at is None:
+                body, n_out, reason = row, len(row), "length"
+            else:
+                body, n_out, reason = row[:stop_at], stop_at + 1, "stop"
+            text = self.tokenizer.decode(body, skip_special_tokens=True)
+            gens.append(Generation(text=text, tokens_in=int(n_in), tokens_out=n_out, finish_reason=reason))
+        return gens
