@@ -139,11 +139,13 @@ def training_curves(
         i = max(range(len(ys)), key=ys.__getitem__)
         best = {"epoch": xs[i], metric: ys[i]}
         ax_val.axvline(xs[i], color="grey", ls=":", lw=1)
+        right = len(xs) > 1 and i >= len(xs) / 2
         ax_val.annotate(
             f"best {ys[i]:.4f}\n(epoch {xs[i]:g})",
             (xs[i], ys[i]),
             textcoords="offset points",
-            xytext=(6, -24),
+            xytext=(-6 if right else 6, -24),
+            ha="right" if right else "left",
             fontsize=8,
         )
     else:
@@ -154,6 +156,10 @@ def training_curves(
     ax_val.set_xlabel("epoch")
     ax_val.set_ylabel(metric.upper())
     ax_val.grid(alpha=0.3)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax_loss, ax_val):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title, fontsize=12)
     return {"path": _save(fig, out), "epochs": len(s["epochs"]), "best": best}
 

@@ -67,7 +67,8 @@ def test_tsne_panels_png_and_mixing_is_higher_when_domains_overlap(tmp_path):
                               max_points=120, seed=3)
     assert_real_png(drawn["path"])
     assert drawn["points"] == 120
-    assert drawn["mixing"]["without"] < 0.2 < 0.7 < drawn["mixing"]["with"]
+    assert drawn["mixing"]["without"] < 0.2
+    assert drawn["mixing"]["with"] > 0.7
 
 
 def test_subsample_is_seeded_capped_and_shared_between_domains():

@@ -107,10 +107,10 @@ def add_run(db: Path, run_dir: Path | None, *, model="semacdr", seed=0, metrics=
     """Register a run (as the trainer would) and write its folder."""
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
-        with open(run_dir / "metrics.jsonl", "w") as f:
-            for e in range(1, epochs + 1):
-                f.write(json.dumps({"epoch": e, "loss": 2.0 / e, "loss_rec": 1.5 / e, "loss_cl": 0.5 / e,
-                                    "valid": {"ndcg@10": 0.1 + 0.02 * e - 0.002 * e * e}, "seconds": 1.0}) + "\n")
+        records = [{"epoch": e, "loss": 2.0 / e, "loss_rec": 1.5 / e, "loss_cl": 0.5 / e,
+                    "valid": {"ndcg@10": 0.1 + 0.02 * e - 0.002 * e * e}, "seconds": 1.0}
+                   for e in range(1, epochs + 1)]
+        (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
         (run_dir / "config.json").write_text(json.dumps({"model": model, "seed": seed}))
         if eval_file is not None:
             (run_dir / "eval.json").write_text(json.dumps(eval_file))
@@ -187,7 +187,7 @@ def test_report_dataset_table_counts_what_the_store_holds(rendered):
 
 def test_report_results_take_store_metrics_then_the_eval_file_and_aggregate_seeds(rendered):
     data = json.loads(rendered["result"].data.read_text())
-    r1, r2, r3 = rendered["runs"]
+    r1, r2, _ = rendered["runs"]
     m1, m2 = rendered["metrics"]
     by_id = {r["id"]: r for r in data["results"]}
     assert by_id[r1]["metrics"] == m1 and by_id[r1]["metrics_from"] == "store"
@@ -245,22 +245,29 @@ def test_user_label_counts_count_distinct_items_per_label(tmp_path):
     s.close()
 
 
-def test_report_draws_figure3_from_the_trainer_api(tmp_path, monkeypatch):
+@pytest.mark.parametrize("with_ablation_run", [False, True])
+def test_report_draws_figure3_from_the_trainer_api(tmp_path, monkeypatch, with_ablation_run):
     db = tmp_path / "s.db"
     build_store(db)
     rid = add_run(db, tmp_path / "run", seed=0, metrics={"sampled": {"hr@10": 0.5}})
+    ids = [rid]
+    if with_ablation_run:
+        ids.append(add_run(db, tmp_path / "run2", seed=0, ablation="no-agnostic-semantics"))
     rng = np.random.default_rng(0)
     calls = []
 
     def item_representations(db_path, run_id, with_agnostic=True):
-        calls.append((db_path, run_id, with_agnostic))
-        shift = 0.0 if with_agnostic else 8.0
+        calls.append((run_id, with_agnostic))
+        shift = 0.0 if (with_agnostic and run_id == rid) else 8.0
         vecs = np.r_[rng.normal(0, 1, (40, 8)), rng.normal(shift, 1, (40, 8))]
         return vecs, ["kitchen"] * 40 + ["food"] * 40
 
     monkeypatch.setitem(sys.modules, "trainer.api", types.SimpleNamespace(item_representations=item_representations))
-    result = build_report(db, [rid], tmp_path / "out", tsne_points=60, seed=1)
-    assert {c[2] for c in calls} == {True, False} and all(c[1] == rid for c in calls)
+    result = build_report(db, ids, tmp_path / "out", tsne_points=60, seed=1)
+    if with_ablation_run:  # the paper's comparison: the model trained without the view
+        assert sorted(calls) == sorted([(rid, True), (ids[1], True)])
+    else:  # the same model with the view left out
+        assert sorted(calls) == [(rid, False), (rid, True)]
     assert "figures/fig3_tsne.png" in linked_pngs(result.report)
     assert_real_png(tmp_path / "out" / "figures" / "fig3_tsne.png")
     fig3 = json.loads(result.data.read_text())["figure3"]
