@@ -130,7 +130,9 @@ def extract_metrics(obj: Any, split: str = "test") -> dict | None:
 
 def run_metrics(run: dict, run_dir: Path | None, notes: list[str]) -> tuple[dict | None, str]:
     """The run's evaluation: the store's ``runs.metrics`` first, then an eval file of its folder."""
-    found = extract_metrics(run.get("metrics"))
+    stored = run.get("metrics")
+    group_mean = isinstance(stored, dict) and isinstance(stored.get("runs"), list) and len(stored["runs"]) > 1
+    found = None if group_mean else extract_metrics(stored)  # a --repeat group's mean is not this run's result
     if found:
         return found, "store"
     if run_dir is not None:

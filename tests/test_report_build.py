@@ -331,3 +331,14 @@ def test_report_cli_missing_store_is_an_error(tmp_path):
     res = CliRunner().invoke(_cli(), ["report", "--out", str(tmp_path / "o"), "--db", str(tmp_path / "none.db")])
     assert res.exit_code == 1
     assert not (tmp_path / "none.db").exists()
+
+
+def test_report_modules_import_no_plotting_or_training_library():
+    import subprocess
+
+    code = (
+        "import sys; import semacdr_cli.cli.report, semacdr_cli.report, semacdr_cli.plots; "
+        "print(','.join(m for m in ('matplotlib', 'sklearn', 'torch', 'trainer.api') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
