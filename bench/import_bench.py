@@ -89,15 +89,23 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reviews", type=int, default=1_000_000)
-    ap.add_argument("--keep", type=Path, help="write the generated files here and keep them")
+    ap.add_argument("--keep", type=Path, help="write the generated files here, keep them and reuse them next time")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        paths = generate(folder, args.reviews)
-        size = sum(p.stat().st_size for p in paths) / 2**20
-        print(f"generated {args.reviews:,} reviews (2018 format, {size:.0f} MiB gzip) in {time.perf_counter() - t0:.1f} s")
+        cats = ("Grocery_and_Gourmet_Food", "Home_and_Kitchen")
+        paths = [folder / f"{pre}{c}.json.gz" for c in cats for pre in ("", "meta_")]
+        marker = folder / "reviews.txt"
+        if args.keep and marker.exists() and marker.read_text().strip() == str(args.reviews):
+            print(f"reusing the {args.reviews:,} generated reviews in {folder}")
+        else:
+            paths = generate(folder, args.reviews)
+            marker.write_text(str(args.reviews))
+            size = sum(p.stat().st_size for p in paths) / 2**20
+            print(f"generated {args.reviews:,} reviews (2018 format, {size:.0f} MiB gzip) "
+                  f"in {time.perf_counter() - t0:.1f} s")
         r = run_child(Path(tmp) / "bench.db", "amazon", paths, ["food", "kitchen"])
         rate = args.reviews / r["seconds"]
         print(f"load average (1 min) after the import: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
