@@ -381,6 +381,7 @@ def category_coverage(
         ax.set_xlabel("items")
         ax.grid(axis="x", alpha=0.3)
         if i == 0:
-            ax.legend(fontsize=8, loc="lower right")
+            handles, labels = ax.get_legend_handles_labels()
     fig.suptitle(title, fontsize=12)
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(doms), fontsize=9)
     return {"path": _save(fig, out), "categories": len(cats), "subcategories": sum(len(s) for _, s in cats)}

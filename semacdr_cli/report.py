@@ -516,7 +516,7 @@ def build_report(
         ]
         if results:
             parts.append(_results_section(results))
-        parts += ["## Training curves", "", "\n".join(curves_md) or "No training curves (see the notes).", ""]
+        parts += ["## Training curves", "", "\n".join(curves_md) or ("No training curves (see the notes)." if runs else "No run reported."), ""]
         parts += ["## Figure 3: item representations after the graph module", "",
                   fig3_md or "Not drawn (see the notes).", ""]
         parts += ["## Figure 4: one user's domain-agnostic labels in each domain", "",
