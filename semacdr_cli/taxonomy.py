@@ -373,7 +373,19 @@ def induce_taxonomy(
     propose_schema = load_schema("taxonomy_propose", config.prompts_dir)
     merge_schema = consolidation_schema(load_schema("taxonomy_consolidate", config.prompts_dir), config.k)
     llm = _LLM(store, backend, config.sampling, config.batch_size)
-    tick = (lambda step, total: (lambda n: progress(step, n, total))) if progress else (lambda step, total: None)
+    done: Counter = Counter()
+
+    def tick(step: str, total: int) -> Callable[[int], None] | None:
+        """A callback adding n finished answers to `step` (the bar shows the running count)."""
+        if progress is None:
+            return None
+
+        def add(n: int) -> None:
+            done[step] += n
+            progress(step, done[step], max(total, done[step]))
+
+        return add
+
 
     # 1. PROPOSE, per minibatch of sampled items of both domains
     sampled = []

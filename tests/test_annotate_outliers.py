@@ -53,7 +53,7 @@ def row_for(store, marker):
 
 def test_a_rare_label_is_dropped_when_the_item_keeps_another_label_in_that_category(tmp_path):
     special = {"variant 3": lambda c, k: answer({**common(""), "Occasion": ["Everyday", "Party"]}, "Tasty variant 3")}
-    store, fake, s = run(tmp_path, special)
+    store, _, s = run(tmp_path, special)
     r = row_for(store, "variant 3")
     assert json.loads(r["labels"])["Occasion"] == ["Everyday"]
     rec = json.loads(r["outliers"])
@@ -70,7 +70,7 @@ def test_an_items_only_rare_label_triggers_regeneration_without_it(tmp_path):
         occ = "Gift" if "Gift" in allowed else "Everyday"
         return answer({**common(""), "Occasion": [occ]}, "Tasty variant 5")
 
-    store, fake, s = run(tmp_path, {"variant 5": odd})
+    store, fake, _ = run(tmp_path, {"variant 5": odd})
     r = row_for(store, "variant 5")
     assert json.loads(r["labels"])["Occasion"] == ["Everyday"]
     rec = json.loads(r["outliers"])
@@ -84,7 +84,7 @@ def test_an_items_only_rare_label_triggers_regeneration_without_it(tmp_path):
 
 def test_a_description_of_mostly_rare_words_is_regenerated_and_dropped_when_still_odd(tmp_path):
     weird = "Quantum zebra hovercraft astrophysics saxophone galaxy"
-    store, fake, s = run(tmp_path, {"variant 7": lambda c, k: answer(common(""), weird)})
+    store, _, _ = run(tmp_path, {"variant 7": lambda c, k: answer(common(""), weird)})
     r = row_for(store, "variant 7")
     rec = json.loads(r["outliers"])
     assert rec["rare_term_share"] > 0.5
@@ -100,7 +100,7 @@ def test_a_regenerated_description_that_fits_replaces_the_odd_one(tmp_path):
         calls["n"] += 1
         return answer(common(""), weird if calls["n"] == 1 else "Tasty variant 9 snack")
 
-    store, _, s = run(tmp_path, {"variant 9": first_weird})
+    store, _, _ = run(tmp_path, {"variant 9": first_weird})
     r = row_for(store, "variant 9")
     assert r["description"] == "Tasty variant 9 snack"
     assert "regenerated-description" in json.loads(r["outliers"])["action"]
@@ -129,7 +129,7 @@ def test_outlier_rule_thresholds_follow_the_flags():
     assert domain_stats(pairs, OutlierConfig(min_label_count=1)).rare_labels({"A": ["y"]}) == []
     st = domain_stats(pairs, OutlierConfig())
     assert terms("The red apple") == {"red", "apple"}
-    rare, share, out = description_verdict("zebra quantum tart red", "title", st, OutlierConfig())
+    rare, _, out = description_verdict("zebra quantum tart red", "title", st, OutlierConfig())
     assert rare == ["quantum", "tart", "zebra"] and out is True
-    rare, share, out = description_verdict("zebra quantum tart red", "zebra quantum tart", st, OutlierConfig())
+    _, _, out = description_verdict("zebra quantum tart red", "zebra quantum tart", st, OutlierConfig())
     assert out is False  # words from the item's own text are never rare

@@ -22,7 +22,7 @@ runner = CliRunner()
 class WordEncoder:
     """A deterministic bag-of-words encoder standing in for sentence-transformers (no model load)."""
 
-    VOCAB = ["coffee", "tea", "oil", "knife", "pan", "board", "kettle", "rice", "chocolate", "grinder", "steel"]
+    VOCAB = ("coffee", "tea", "oil", "knife", "pan", "board", "kettle", "rice", "chocolate", "grinder", "steel")
 
     def encode(self, texts, **kw):
         out = np.array([[t.lower().count(w) + 0.01 for w in self.VOCAB] for t in texts], dtype="float32")
