@@ -342,3 +342,26 @@ def test_report_modules_import_no_plotting_or_training_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_extract_metrics_prefers_the_test_split_of_a_trainer_eval():
+    from semacdr_cli.report import extract_metrics
+
+    test = {"sampled": {"HR@10": 0.4}, "full": {"hr@10": 0.1}}
+    ev = {"valid": {"sampled": {"hr@10": 0.9}, "full": {"hr@10": 0.8}}, "test": test, "train": {"best_epoch": 3}}
+    assert extract_metrics(ev) == {"sampled": {"hr@10": 0.4}, "full": {"hr@10": 0.1}}
+    assert extract_metrics({"train": {}}) is None
+    assert extract_metrics("not a dict") is None
+
+
+def test_report_skips_broken_epoch_lines_with_a_note_naming_file_and_line(tmp_path):
+    db = tmp_path / "s.db"
+    build_store(db, taxonomy=False)
+    run_dir = tmp_path / "run"
+    rid = add_run(db, run_dir, metrics={"sampled": {"hr@10": 0.5}}, epochs=4)
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 5, "loss": \n')
+    result = build_report(db, [rid], tmp_path / "out")
+    assert any("metrics.jsonl:5 is not JSON" in n for n in result.notes)
+    assert (tmp_path / "out" / "figures" / f"curves_run{rid}.png").is_file()
+    assert "4 epochs" in result.report.read_text()
