@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from semacdr_cli import __version__
-from semacdr_cli.cli import annotate, data, demo, embed, inspect, taxonomy, training
+from semacdr_cli.cli import annotate, data, demo, embed, inspect, report, taxonomy, training
 from semacdr_cli.cli.common import App
 
 app = App(
@@ -40,6 +40,7 @@ annotate.register(app)
 embed.register(app)
 training.register(app)
 demo.register(app)
+report.register(app)
 
 
 def main() -> None:
