@@ -122,6 +122,22 @@ def taxonomy_prompt_text(tree: list[dict]) -> str:
 # -- validation -----------------------------------------------------------------------------------
 
 
+_VALIDATORS: dict[str, Any] = {}
+
+
+def _validator(schema: dict):
+    """A compiled validator per schema (answers of one run share a handful of schemas)."""
+    key = schema_hash(schema)
+    v = _VALIDATORS.get(key)
+    if v is None:
+        from jsonschema import Draft202012Validator
+
+        if len(_VALIDATORS) > 64:
+            _VALIDATORS.clear()
+        v = _VALIDATORS[key] = Draft202012Validator(schema)
+    return v
+
+
 def check_answer(text: str, schema: dict, label_ids: dict[tuple[str, str], int],
                  finish_reason: str | None = None) -> tuple[dict | None, str]:  # fmt: skip
     """(parsed answer, "") when `text` is a valid annotation, else (None, reason for the retry prompt).
@@ -129,7 +145,6 @@ def check_answer(text: str, schema: dict, label_ids: dict[tuple[str, str], int],
     Beyond the JSON schema, every (category, subcategory) must exist in `label_ids`: the last
     line of defence that makes a label outside the taxonomy impossible to store.
     """
-    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
     if not text or not text.strip():
@@ -139,7 +154,7 @@ def check_answer(text: str, schema: dict, label_ids: dict[tuple[str, str], int],
     except json.JSONDecodeError as exc:
         cut = " (it was cut off: answer shorter)" if finish_reason == "length" else ""
         return None, f"the answer is not valid JSON ({exc.msg} at char {exc.pos}){cut}"
-    err = best_match(Draft202012Validator(schema).iter_errors(obj))
+    err = best_match(_validator(schema).iter_errors(obj))
     if err is not None:
         where = "/".join(str(p) for p in err.absolute_path) or "top level"
         return None, f"{where}: {err.message[:200]}"
