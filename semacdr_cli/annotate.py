@@ -138,6 +138,16 @@ def _validator(schema: dict):
     return v
 
 
+def _dedupe_labels(obj: Any) -> Any:
+    """Drop repeated subcategories inside a category (grammar engines do not enforce `uniqueItems`,
+    and a small model repeats itself); anything else is left for the schema check to judge."""
+    if isinstance(obj, dict) and isinstance(obj.get("labels"), dict):
+        labels = {c: list(dict.fromkeys(v)) if isinstance(v, list) and all(isinstance(x, str) for x in v) else v
+                  for c, v in obj["labels"].items()}  # fmt: skip
+        obj = {**obj, "labels": labels}
+    return obj
+
+
 def check_answer(text: str, schema: dict, label_ids: dict[tuple[str, str], int],
                  finish_reason: str | None = None) -> tuple[dict | None, str]:  # fmt: skip
     """(parsed answer, "") when `text` is a valid annotation, else (None, reason for the retry prompt).
@@ -154,6 +164,7 @@ def check_answer(text: str, schema: dict, label_ids: dict[tuple[str, str], int],
     except json.JSONDecodeError as exc:
         cut = " (it was cut off: answer shorter)" if finish_reason == "length" else ""
         return None, f"the answer is not valid JSON ({exc.msg} at char {exc.pos}){cut}"
+    obj = _dedupe_labels(obj)
     err = best_match(_validator(schema).iter_errors(obj))
     if err is not None:
         where = "/".join(str(p) for p in err.absolute_path) or "top level"

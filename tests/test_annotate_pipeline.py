@@ -100,6 +100,13 @@ def test_injected_title_cannot_store_a_label_outside_the_taxonomy(tmp_path):
     assert row["status"] == "failed" and "HACKED" in row["failure_reason"]
 
 
+def test_repeated_subcategories_are_collapsed_not_failed():
+    schema = annotation_schema(load_schema("annotate"), [{"name": "A", "subcategories": [{"id": 1, "name": "x"}]}])
+    answer = json.dumps({"labels": {"A": ["x", "x", "x"]}, "description": "d"})
+    result, reason = check_answer(answer, schema, {("A", "x"): 1})
+    assert reason == "" and result["labels"] == {"A": ["x"]}
+
+
 def test_label_outside_the_taxonomy_is_rejected_even_when_the_schema_would_accept_it():
     schema = annotation_schema(load_schema("annotate"), [{"name": "A", "subcategories": [{"id": 1, "name": "x"}]}])
     schema["properties"]["labels"]["properties"]["A"]["items"].pop("enum")  # a lax schema
