@@ -81,7 +81,8 @@ def annotation_schema(base: dict, tree: list[dict], *, max_labels: int = 3, max_
     label_array = schema.pop("x-label-array", {"type": "array", "minItems": 1, "uniqueItems": True})
     props = {}
     for cat in tree:
-        allowed = [s["name"] for s in cat["subcategories"] if s["name"] not in (exclude or {}).get(cat["name"], set())]
+        names = [s["name"] for s in cat["subcategories"]]
+        allowed = [n for n in names if n not in (exclude or {}).get(cat["name"], set())] or names
         arr = dict(label_array)
         arr["items"] = {"type": "string", "enum": allowed}
         arr["minItems"] = 1
