@@ -56,7 +56,7 @@ def normalized_adjacency(rows: np.ndarray, cols: np.ndarray, n: int) -> torch.Te
     inv = 1.0 / np.sqrt(deg)
     vals = (inv[r] * inv[c]).astype(np.float32)
     idx = torch.from_numpy(np.stack([r, c]))
-    return torch.sparse_coo_tensor(idx, torch.from_numpy(vals), (n, n)).coalesce()
+    return torch.sparse_coo_tensor(idx, torch.from_numpy(vals), (n, n), check_invariants=False).coalesce()
 
 
 def item_graph(seqs: list[np.ndarray], n_nodes: int, simple: bool = False) -> torch.Tensor:

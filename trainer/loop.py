@@ -113,10 +113,9 @@ def fit(
         rng = np.random.default_rng([config.seed, epoch])
         torch.manual_seed(config.seed * 100_003 + epoch)
         order = rng.permutation(len(data.train))
+        if world > 1:  # equal shards of users, so every rank takes the same number of steps (lockstep)
+            order = order[: len(order) - len(order) % world][rank::world]
         batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-        if world > 1:  # every rank takes the same number of batches (DDP steps in lockstep)
-            per_rank = max(1, len(batches) // world)
-            batches = batches[rank::world][:per_rank]
         model.train()
         sums: dict[str, float] = {}
         bar = _progress(progress and rank == 0, f"epoch {epoch + 1}/{config.epochs}", len(batches))

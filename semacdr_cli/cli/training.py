@@ -23,20 +23,20 @@ def _table(results: list[dict], title: str):
     from rich.table import Table
 
     table = Table(title=title)
-    table.add_column("run", justify="right")
-    table.add_column("model")
-    table.add_column("source → target")
-    table.add_column("cases", justify="right")
-    for p in ("sampled", "full"):
-        for k in METRIC_KEYS:
-            table.add_column(f"{p} {k.upper()}", justify="right")
+    for col in ("run", "model", "source → target", "cases", "protocol"):
+        table.add_column(col)
+    for k in METRIC_KEYS:
+        table.add_column(k.upper(), justify="right")
     for r in results:
         name = r["model"] + (f" ({r['ablation']})" if r.get("ablation") else "")
         run = str(r["run"]) if len(r["runs"]) == 1 else f"{r['run']} (group of {len(r['runs'])})"
-        table.add_row(
-            run, name, f"{r['source'] or '-'} → {r['target']}", str(r["cases"]),
-            *[_fmt(r, p, k) for p in ("sampled", "full") for k in METRIC_KEYS],
-        )
+        for p in ("sampled", "full"):
+            first = p == "sampled"
+            table.add_row(
+                run if first else "", name if first else "", f"{r['source'] or '-'} → {r['target']}" if first else "",
+                str(r["cases"]) if first else "", p, *[_fmt(r, p, k) for k in METRIC_KEYS],
+                end_section=not first,
+            )
     return table
 
 

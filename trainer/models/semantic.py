@@ -24,7 +24,7 @@ def _pooling_matrix(labels: np.ndarray, n_sub: int) -> torch.Tensor:
     r, c = np.nonzero(flat > 0)
     vals = 1.0 / counts[r]
     idx = torch.from_numpy(np.stack([r, flat[r, c]]).astype(np.int64))
-    return torch.sparse_coo_tensor(idx, torch.from_numpy(vals.astype(np.float32)), (n * k, n_sub + 1))
+    return torch.sparse_coo_tensor(idx, torch.from_numpy(vals.astype(np.float32)), (n * k, n_sub + 1), check_invariants=False)
 
 
 class MultiViewSemantics(nn.Module):

@@ -1,0 +1,105 @@
+"""Training end to end on the synthetic store: the CLI, the run folder, learning, reload, resume."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from trainer_synth import build_store
+from typer.testing import CliRunner
+
+from semacdr_cli.app import app
+from trainer import api
+
+runner = CliRunner()
+SMALL = {"hidden": 32, "dropout": 0.1, "patience": 50}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return build_store(tmp_path_factory.mktemp("train") / "s.db", users=160)
+
+
+@pytest.mark.slow
+def test_train_cli_learns_well_above_random_and_reloads_to_identical_metrics(store, tmp_path):
+    cfg = tmp_path / "small.toml"
+    cfg.write_text("hidden = 32\ndropout = 0.1\n")
+    runs = tmp_path / "runs"
+    res = runner.invoke(app, ["train", "--db", store, "--source", "kitchen", "--target", "food", "--epochs", "6",
+                              "--config", str(cfg), "--runs-dir", str(runs), "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    run_id = int(res.output.strip().splitlines()[-1])  # the id is the last line
+    folder = runs / f"run-{run_id:04d}"
+    for name in ("config.json", "versions.json", "metrics.jsonl", "model.safetensors", "last.safetensors",
+                 "optimizer.pt", "state.json", "eval.json"):
+        assert (folder / name).exists(), name
+    epochs = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in epochs] == list(range(6))
+    assert {"epoch", "loss", "valid", "seconds"} <= set(epochs[0]) and "contrastive" in epochs[0]["loss"]
+    assert json.loads((folder / "config.json").read_text())["seed"] == 3
+    assert "torch" in json.loads((folder / "versions.json").read_text())
+
+    res = runner.invoke(app, ["eval", str(run_id), "--db", store, "--json"])
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.output)
+    assert set(result["sampled"]) == {"hr@5", "hr@10", "ndcg@5", "ndcg@10"} and "full" in result
+    # random level: 10 of the candidates (the positive and its sampled negatives) per case
+    data_neg = min(100, 48 - 7)
+    random_hr10 = 10 / (1 + data_neg)
+    assert result["sampled"]["hr@10"] > 2.5 * random_hr10
+    # the stored end-of-training metrics came from the same best checkpoint the evaluation reloaded
+    stored = json.loads((folder / "eval.json").read_text())["test"]
+    assert stored["sampled"] == pytest.approx(result["sampled"]) and stored["full"] == pytest.approx(result["full"])
+    # without RUN, eval takes the most recent run
+    res2 = runner.invoke(app, ["eval", "--db", store, "--json", "--split", "valid"])
+    assert res2.exit_code == 0 and json.loads(res2.output)["run"] == run_id
+
+
+def test_interrupted_run_resumes_where_it_stopped_and_matches_an_uninterrupted_one(store, tmp_path):
+    common = {"target": "food", "model": "sasrec", "epochs": 3, "progress": False, "overrides": SMALL}
+    [ref] = api.train(store, runs_dir=tmp_path / "a", seed=5, **common)
+
+    class Stop(KeyboardInterrupt):
+        pass
+
+    def stop_after_first(record):
+        if record["epoch"] == 0:
+            raise Stop
+
+    with pytest.raises(Stop):
+        api.train(store, runs_dir=tmp_path / "b", seed=5, on_epoch=stop_after_first, **common)
+    # the same command again picks the unfinished run up from its last checkpoint
+    [resumed] = api.train(store, runs_dir=tmp_path / "b", seed=5, **common)
+    folder = tmp_path / "b" / f"run-{resumed:04d}"
+    epochs = [json.loads(line)["epoch"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1, 2]
+    a = load_file(str(tmp_path / "a" / f"run-{ref:04d}" / "last.safetensors"))
+    b = load_file(str(folder / "last.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_repeat_trains_a_group_and_eval_reports_mean_and_std(store, tmp_path):
+    ids = api.train(store, target="food", model="sasrec", epochs=1, repeat=2, runs_dir=tmp_path, progress=False,
+                    overrides=SMALL)
+    assert len(ids) == 2
+    result = api.evaluate(store, ids[0])
+    assert result["runs"] == ids and set(result["std"]) == {"sampled", "full"}
+    res = runner.invoke(app, ["eval", "--db", store, "--json", "--compare", str(ids[0]), "--compare", str(ids[1])])
+    assert res.exit_code == 0, res.output
+    assert [r["run"] for r in json.loads(res.output)] == ids
+    res = runner.invoke(app, ["eval", "--db", store, "--compare", str(ids[0]), "--compare", str(ids[1])])
+    assert res.exit_code == 0 and "group" in res.output
+
+
+def test_bad_training_input_is_one_line_and_registers_nothing(store, tmp_path):
+    for args, word in (
+        (["--target", "nope"], "nope"),
+        (["--target", "food", "--source", "kitchen", "--ablation", "no-such"], "no-such"),
+        (["--target", "food", "--model", "sasrec", "--ablation", "no-semantics"], "ablation"),
+        (["--target", "food", "--source", "food"], "different"),
+    ):
+        res = runner.invoke(app, ["train", "--db", store, "--runs-dir", str(tmp_path), *args])
+        assert res.exit_code != 0
+        assert "Traceback" not in res.output and word in res.output
+    assert not list(Path(tmp_path).glob("run-*"))
