@@ -1,0 +1,95 @@
+"""Seconds per epoch and peak RSS of sasrec, cd-sasrec and semacdr on Food-Kitchen (CPU), and the
+time of a full-ranking evaluation of every test user over every target item.
+
+    python bench/train_bench.py [--store fk.db] [--target food --source kitchen] [--semantics random|none]
+
+Without --store, Food-Kitchen is imported into a temp store with the llmcdsr importer. semacdr runs
+with ``--ablation no-semantics`` (``--semantics none``, the default) or on random label/vector
+fixtures (``--semantics random``); the store's own annotations are used when it has them
+(``--semantics store``). Each model runs in its own process, so peak RSS is its own.
+Targets (issue 4): full-ranking evaluation of all users < 10 s; semacdr epoch within 3x of sasrec.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def one(args) -> dict:
+    """Train one epoch of one model and time a full-ranking evaluation (runs in a child process)."""
+    import torch
+
+    from trainer import api
+    from trainer.evaluate import evaluate_model
+
+    ablation = ["no-semantics"] if args.model == "semacdr" and args.semantics == "none" else None
+    runs = tempfile.mkdtemp(prefix="semacdr-bench-runs-")
+    [run] = api.train(args.store, source=None if args.model == "sasrec" else args.source, target=args.target,
+                      model=args.model, ablation=ablation, epochs=args.epochs, runs_dir=runs, progress=False,
+                      device="cpu")
+    row, cfg, data, model, _device = api.load_run(args.store, run)
+    epochs = [json.loads(line) for line in (Path(row["run_dir"]) / "metrics.jsonl").read_text().splitlines()]
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        full = evaluate_model(model, data, cfg, "test", protocols=("full",))
+    full_s = time.perf_counter() - t0
+    return {
+        "model": args.model + (" (no-semantics)" if ablation else ""),
+        "epoch_seconds": sum(e["seconds"] for e in epochs) / len(epochs),
+        "full_ranking_seconds": full_s,
+        "full_ranking_users": full["cases"],
+        "target_items": data.n_target,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--store")
+    p.add_argument("--source", default="kitchen")
+    p.add_argument("--target", default="food")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--semantics", choices=("none", "random", "store"), default="none")
+    p.add_argument("--models", default="sasrec,cd-sasrec,semacdr")
+    p.add_argument("--model", help=argparse.SUPPRESS)
+    p.add_argument("--json", help="also write the results here")
+    args = p.parse_args()
+    if args.model:
+        print(json.dumps(one(args)))
+        return
+    from _bench_common import food_kitchen_store, with_random_semantics
+
+    store = food_kitchen_store(args.store)
+    sem_store = with_random_semantics(store) if args.semantics == "random" else store
+    results = []
+    for model in args.models.split(","):
+        cmd = [sys.executable, __file__, "--model", model, "--store", sem_store if model == "semacdr" else store,
+               "--source", args.source, "--target", args.target, "--epochs", str(args.epochs),
+               "--semantics", args.semantics]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        results.append(json.loads(out))
+        r = results[-1]
+        print(f"{r['model']:<26} epoch {r['epoch_seconds']:8.1f} s   full ranking of {r['full_ranking_users']} users "
+              f"x {r['target_items']} items {r['full_ranking_seconds']:6.2f} s   peak RSS {r['peak_rss_mb']:7.0f} MB",
+              flush=True)
+    base = next((r for r in results if r["model"] == "sasrec"), None)
+    sema = next((r for r in results if r["model"].startswith("semacdr")), None)
+    if base and sema:
+        print(f"semacdr / sasrec epoch time: {sema['epoch_seconds'] / base['epoch_seconds']:.2f}x (target < 3x)")
+    print(f"slowest full-ranking evaluation: {max(r['full_ranking_seconds'] for r in results):.2f} s (target < 10 s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
