@@ -77,14 +77,15 @@ def normalize_name(name: str) -> str:
     """A clean display form: trimmed, one space between words, quotes and trailing punctuation gone,
     words capitalised (all-caps acronyms such as DIY kept), at most 40 characters."""
     s = re.sub(r"\s+", " ", str(name)).strip().strip("\"'`*-_:;.,!?()[]{}").strip()
-    words = []
+    words: list[str] = []
+    shouting = s.isupper() and " " in s  # "ON THE GO" is not three acronyms
     for w in s.split(" "):
-        if len(w) <= 4 and w.isupper() and w.isalpha():
+        if not shouting and len(w) <= 4 and w.isupper() and w.isalpha():
             words.append(w)
         elif w.lower() in {"and", "or", "of", "for", "the", "to", "in", "on"} and words:
             words.append(w.lower())
         else:
-            words.append(w[:1].upper() + w[1:].lower())
+            words.append("-".join(part[:1].upper() + part[1:].lower() for part in w.split("-")))
     return " ".join(words)[:MAX_NAME_CHARS].strip()
 
 
