@@ -95,3 +95,34 @@ def test_default_model_is_converted_once_with_manifest(smollm2_path):  # noqa: F
     before = (folder / "model.safetensors").stat().st_mtime_ns
     assert resolve_model("smollm2") == smollm2_path  # cached: no second conversion
     assert (folder / "model.safetensors").stat().st_mtime_ns == before
+
+
+def test_unwritable_cache_is_one_line_error_naming_the_folder(tmp_path, monkeypatch):
+    blocker = tmp_path / "file-not-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("SEMACDR_CACHE", str(blocker))
+    bogus = tmp_path / "m.gguf"
+    bogus.write_bytes(b"GGUF")
+    with pytest.raises(SemacdrError, match="SEMACDR_CACHE") as err:
+        resolve_model(str(bogus))
+    assert str(blocker) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_importing_the_llm_package_loads_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, semacdr_cli.llm, semacdr_cli.llm.models, semacdr_cli.llm.grammar;"
+        "heavy = [m for m in ('torch', 'transformers', 'xgrammar', 'openai', 'vllm') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_base_url_with_a_local_backend_is_rejected():
+    from semacdr_cli.llm import get_backend
+
+    with pytest.raises(SemacdrError, match="only for --backend openai"):
+        get_backend("transformers", base_url="http://localhost:8000/v1")

@@ -24,6 +24,8 @@ def get_backend(name: str, model: str | None = None, **opts: Any) -> Backend:
       api_key=, concurrency=, timeout=).
     """
     key = (name or "").strip().lower()
+    if key in ("transformers", "vllm") and opts.pop("base_url", None):
+        raise SemacdrError(f"--base-url is only for --backend openai, not --backend {key}")
     if key == "transformers":
         from semacdr_cli.llm.models import resolve_model
         from semacdr_cli.llm.transformers_backend import TransformersBackend

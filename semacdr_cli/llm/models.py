@@ -104,8 +104,15 @@ def _converted_is_current(folder: Path, source: Path) -> bool:
 
 @contextlib.contextmanager
 def _file_lock(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a+")  # noqa: SIM115 - closed below, after the lock is released
+    except OSError as exc:
+        raise SemacdrError(
+            f"cannot write the model cache ({exc.strerror}); set SEMACDR_CACHE to a writable folder",
+            path=str(path.parent),
+        ) from exc
+    with fh:
         try:
             import fcntl
         except ImportError:  # pragma: no cover - non-POSIX: no cross-process lock
@@ -125,58 +132,65 @@ def convert_gguf(gguf: Path, dest: Path, *, dtype: str = CONVERTED_DTYPE, quiet:
     """
     gguf = Path(gguf).resolve()
     dest = Path(dest)
+    if _converted_is_current(dest, gguf):  # fast path, also for a read-only shared cache
+        return dest
     with _file_lock(dest.parent / f".{dest.name}.lock"):
-        if _converted_is_current(dest, gguf):
-            return dest
-        if not quiet:
-            print(f"semacdr: converting {gguf.name} into {dest} (once) ...", file=sys.stderr, flush=True)
-        import torch
-        import transformers
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        return _convert_locked(gguf, dest, dtype=dtype, quiet=quiet)
 
-        started = time.time()
-        tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
+
+def _convert_locked(gguf: Path, dest: Path, *, dtype: str, quiet: bool) -> Path:
+    if _converted_is_current(dest, gguf):
+        return dest
+    if not quiet:
+        print(f"semacdr: converting {gguf.name} into {dest} (once) ...", file=sys.stderr, flush=True)
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    started = time.time()
+    tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=getattr(torch, dtype)
+        )
+        # the dequantised weights are plain tensors now; drop the GGUF quantizer so that the
+        # folder saves (and later loads) as an ordinary unquantised checkpoint
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+        if not (tmp / "chat_template.jinja").exists() and getattr(tokenizer, "chat_template", None):
+            (tmp / "chat_template.jinja").write_text(tokenizer.chat_template)
+        st = gguf.stat()
+        manifest = {
+            "source": str(gguf),
+            "source_sha256": sha256_file(gguf),
+            "source_size": st.st_size,
+            "source_mtime_ns": st.st_mtime_ns,
+            "dtype": dtype,
+            "transformers_version": transformers.__version__,
+            "torch_version": torch.__version__,
+            "converted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seconds": round(time.time() - started, 1),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        if dest.exists():  # stale or incomplete: move it aside, then swap in the new one
+            old = dest.parent / f".{dest.name}.old-{os.getpid()}"
+            os.rename(dest, old)
+            os.rename(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, dest)
+    except SemacdrError:
+        raise
+    except Exception as exc:  # one line for the user, nothing half-written
+        detail = " ".join(str(exc).split())[:300]
+        raise SemacdrError(f"cannot convert {gguf}: {type(exc).__name__}: {detail}") from exc
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-            model = AutoModelForCausalLM.from_pretrained(
-                str(gguf.parent), gguf_file=gguf.name, dtype=getattr(torch, dtype)
-            )
-            # the dequantised weights are plain tensors now; drop the GGUF quantizer so that the
-            # folder saves (and later loads) as an ordinary unquantised checkpoint
-            model.hf_quantizer = None
-            if hasattr(model.config, "quantization_config"):
-                del model.config.quantization_config
-            model.save_pretrained(str(tmp), safe_serialization=True)
-            tokenizer.save_pretrained(str(tmp))
-            if not (tmp / "chat_template.jinja").exists() and getattr(tokenizer, "chat_template", None):
-                (tmp / "chat_template.jinja").write_text(tokenizer.chat_template)
-            st = gguf.stat()
-            manifest = {
-                "source": str(gguf),
-                "source_sha256": sha256_file(gguf),
-                "source_size": st.st_size,
-                "source_mtime_ns": st.st_mtime_ns,
-                "dtype": dtype,
-                "transformers_version": transformers.__version__,
-                "torch_version": torch.__version__,
-                "converted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "seconds": round(time.time() - started, 1),
-            }
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-            if dest.exists():  # stale or incomplete: move it aside, then swap in the new one
-                old = dest.parent / f".{dest.name}.old-{os.getpid()}"
-                os.rename(dest, old)
-                os.rename(tmp, dest)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.rename(tmp, dest)
-        except SemacdrError:
-            raise
-        except Exception as exc:  # one line for the user, nothing half-written
-            raise SemacdrError(f"cannot convert {gguf}: {type(exc).__name__}: {exc}") from exc
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 
