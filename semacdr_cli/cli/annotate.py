@@ -48,6 +48,12 @@ def pick_backend_name(name: str | None) -> str:
     return "transformers"
 
 
+def default_batch_size(backend: str) -> int:
+    """Prompts per backend call when --batch-size is not given: small on CPU, large for engines that
+    batch continuously (vllm, an OpenAI-compatible server)."""
+    return 64 if backend in ("vllm", "openai") else 8
+
+
 def make_backend(name: str | None, model: str | None, base_url: str | None, batch_size: int):
     """Build the backend named on the command line (the only place the CLI picks a concrete one)."""
     from semacdr_cli.llm import get_backend
@@ -146,7 +152,10 @@ def register(app: typer.Typer) -> None:
         model: ModelOption = None,
         base_url: BaseUrlOption = None,
         prompts: PromptsOption = None,
-        batch_size: Annotated[int, typer.Option("--batch-size", help="Items per LLM call and per commit.")] = 8,
+        batch_size: Annotated[
+            int | None, typer.Option("--batch-size", help="Items per LLM call and per commit (default: 8 on "
+                                     "transformers, 64 on vllm/openai).")
+        ] = None,
         seed: SeedOption = 0,
         temperature: TemperatureOption = 0.0,
         max_tokens: Annotated[int, typer.Option("--max-tokens", help="Output token budget per item.")] = 384,
@@ -166,8 +175,10 @@ def register(app: typer.Typer) -> None:
         from semacdr_cli.llm.base import SamplingConfig
         from semacdr_cli.store import Store
 
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise SemacdrError("--batch-size: must be at least 1")
+        backend = pick_backend_name(backend)
+        batch_size = batch_size or default_batch_size(backend)
         cfg = AnnotateConfig(
             domain=domain,
             limit=limit,

@@ -13,7 +13,9 @@ from semacdr_cli.cli.annotate import (
     PromptsOption,
     SeedOption,
     TemperatureOption,
+    default_batch_size,
     make_backend,
+    pick_backend_name,
     progress_bar,
 )
 from semacdr_cli.cli.common import App, DatasetOption, DbOption, JsonOption, console, print_json
@@ -50,7 +52,9 @@ def induce(
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
     prompts: PromptsOption = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts per LLM call.")] = 8,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Prompts per LLM call (default: 8 on transformers, 64 on vllm/openai).")
+    ] = None,
     seed: SeedOption = 0,
     temperature: TemperatureOption = 0.0,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Output token budget per answer.")] = 512,
@@ -68,8 +72,10 @@ def induce(
     from semacdr_cli.store import Store
     from semacdr_cli.taxonomy import induce_taxonomy, taxonomy_document
 
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise SemacdrError("--batch-size: must be at least 1")
+    backend = pick_backend_name(backend)
+    batch_size = batch_size or default_batch_size(backend)
     cfg = TaxonomyConfig(
         source=source,
         target=target,
