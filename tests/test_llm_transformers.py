@@ -75,6 +75,10 @@ def test_choices_output_is_one_of_the_choices_even_for_an_injection_prompt(backe
     for gen in gens:
         assert gen.text in CATEGORIES, gen
         assert gen.finish_reason == "stop" and gen.tokens_in > 0 and gen.tokens_out > 0
+    # sampling (temperature, top_p) runs after the grammar mask: still only choices
+    sampled = backend.generate(prompts, Constraint(choices=CATEGORIES),
+                               SamplingConfig(temperature=1.5, top_p=0.9, max_tokens=16, seed=3))  # fmt: skip
+    assert all(g.text in CATEGORIES for g in sampled), sampled
 
 
 def test_batch_results_come_back_in_prompt_order(backend):
