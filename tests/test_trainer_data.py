@@ -101,3 +101,10 @@ def test_config_file_overrides_defaults_and_rejects_unknown_keys(tmp_path):
         load_config(f, source="kitchen", target="food")
     with pytest.raises(SemacdrError, match="ablation"):
         load_config(None, source="kitchen", target="food", ablation=["no-such-thing"])
+
+
+def test_config_file_with_a_wrong_type_names_the_key(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('hidden = "wide"\n')
+    with pytest.raises(SemacdrError, match="hidden"):
+        load_config(f, source="kitchen", target="food")

@@ -114,7 +114,12 @@ def train(
                 run_dir = Path(q.get_run(store, run_id)["run_dir"])
             else:
                 run_id, run_dir = int(row["id"]), Path(row["run_dir"])
-            summary = fit(net, data, cfg, run_dir, device=dev, progress=progress, on_epoch=on_epoch)
+            try:
+                summary = fit(net, data, cfg, run_dir, device=dev, progress=progress, on_epoch=on_epoch)
+            except Exception:  # an interrupt (KeyboardInterrupt) leaves the run resumable
+                if rank == 0:
+                    q.finish_run(store, run_id, status="failed", best_epoch=None, metrics=None)
+                raise
             if rank == 0:
                 from trainer.evaluate import evaluate_model
 

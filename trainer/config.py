@@ -64,8 +64,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.ablation, str):
-            self.ablation = [a for a in self.ablation.split(",") if a]
-        self.ablation = sorted(set(self.ablation))
+            self.ablation = [self.ablation]
+        self.ablation = sorted({a.strip() for item in self.ablation for a in str(item).split(",") if a.strip()})
 
     # -- switches ---------------------------------------------------------------------------------
     def has(self, ablation: str) -> bool:
@@ -121,6 +121,13 @@ class TrainConfig:
             key = key.replace("-", "_")
             if key not in known:
                 raise SemacdrError(f"unknown config key {key!r}", path=where)
+            default = known[key].default
+            if isinstance(default, bool | int | float | str) and value is not None:
+                ok = isinstance(value, type(default)) or (isinstance(default, float) and isinstance(value, int))
+                if not ok or (isinstance(value, bool) and not isinstance(default, bool)):
+                    raise SemacdrError(
+                        f"config key {key!r}: expected {type(default).__name__}, got {value!r}", path=where
+                    )
             kwargs[key] = value
         try:
             return cls(**kwargs)

@@ -31,14 +31,18 @@ def evaluate_model(model, data: CDData, config, split: str = "test", protocols=(
                    device: str | torch.device = "cpu") -> dict:
     """Metrics of ``model`` on the ``split`` cases: {protocol: {hr@5, hr@10, ndcg@5, ndcg@10}, "cases": n}."""
     model.eval()
-    cases = data.cases[split]
+    # similar lengths together (less padding); metrics are means, so the order does not matter
+    cases = sorted(data.cases[split], key=lambda c: len(c.record.m_in) + len(c.record.t_in))
     out: dict = {"cases": len(cases)}
     if not cases:
         return out | {p: summarize(np.zeros(0)) for p in protocols}
     tables = model.tables()
     items = model.target_table(tables)
     nt = data.n_target
-    negs = sampled_negatives(data, split, config.eval_negatives, config.eval_seed) if "sampled" in protocols else None
+    if "sampled" in protocols:
+        by_case = {id(c): k for k, c in enumerate(data.cases[split])}
+        all_negs = sampled_negatives(data, split, config.eval_negatives, config.eval_seed)
+        negs = all_negs[[by_case[id(c)] for c in cases]]
     step = config.eval_batch_size if config.score == "dot" else 32
     ranks = {p: [] for p in protocols}
     for start in range(0, len(cases), step):

@@ -66,6 +66,19 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
     model.load_state_dict(load_file(str(path), device=str(device)))
 
 
+def length_buckets(order: np.ndarray, records, batch_size: int, rng: np.random.Generator, pool: int = 50) -> list:
+    """Batches of similar-length users (less padding), in random order: within each pool of
+    ``pool`` batches of the shuffled order, users are sorted by length before being cut."""
+    lengths = np.asarray([len(records[i].m_in) + len(records[i].t_in) for i in order])
+    batches = []
+    span = batch_size * pool
+    for start in range(0, len(order), span):
+        chunk = order[start : start + span]
+        chunk = chunk[np.argsort(lengths[start : start + span], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def make_optimizer(model, config) -> torch.optim.Optimizer:
     """Adam with two learning rates: the semantic modules get the smaller one (App. E)."""
     semantic = {id(p) for p in model.semantic_parameters()}
@@ -115,7 +128,7 @@ def fit(
         order = rng.permutation(len(data.train))
         if world > 1:  # equal shards of users, so every rank takes the same number of steps (lockstep)
             order = order[: len(order) - len(order) % world][rank::world]
-        batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+        batches = length_buckets(order, data.train, config.batch_size, rng)
         model.train()
         sums: dict[str, float] = {}
         bar = _progress(progress and rank == 0, f"epoch {epoch + 1}/{config.epochs}", len(batches))
