@@ -243,8 +243,10 @@ def _load_semantics(store: Store, cfg: TrainConfig, data: CDData) -> None:
         sub_index = {s: k + 1 for k, (_, _, s) in enumerate(shape)}
         per_item: dict[int, list[list[int]]] = {}
         for item, cat, sub in labels:
+            if cat not in cat_index or sub not in sub_index:  # a label outside this taxonomy: ignored
+                continue
             per_item.setdefault(item, [[] for _ in cats])[cat_index[cat]].append(sub_index[sub])
-        width = max(1, min(8, max(len(v) for lists in per_item.values() for v in lists)))
+        width = max(1, min(8, max((len(v) for lists in per_item.values() for v in lists), default=1)))
         data.n_categories, data.n_subcategories, data.taxonomy_id = len(cats), len(shape), tax
         for d in domains:
             arr = np.zeros((d.n + 2, len(cats), width), np.int64)
