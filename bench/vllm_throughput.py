@@ -127,6 +127,8 @@ def main() -> None:
         **opts,
     )
     start_s = time.perf_counter() - t0
+    if not args.json:  # progress lines, flushed: a run cut by a timeout still tells where it got
+        print(f"engine started in {start_s:.1f} s (load average {os.getloadavg()[0]:.2f})", flush=True)
     try:
         prompts = [chat(t) for t in load_titles(args.n, args.titles)]
         constraint = None if args.no_schema else Constraint(json_schema=annotation_schema())
@@ -134,6 +136,10 @@ def main() -> None:
         t0 = time.perf_counter()
         backend.generate(prompts[:2], constraint, sampling)  # warm-up: grammar compile, first kernels
         warmup_s = time.perf_counter() - t0
+        if not args.json:
+            print(
+                f"warm-up batch of 2 in {warmup_s:.1f} s; timing {args.repeat} x {args.n} prompts", flush=True
+            )
         runs = []
         for _ in range(args.repeat):
             t0 = time.perf_counter()

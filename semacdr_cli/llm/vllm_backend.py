@@ -30,6 +30,18 @@ def _vllm_on_cpu() -> bool:
     return bool(current_platform.is_cpu())
 
 
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes bf16 natively (AVX-512-BF16 / AMX). Without it, vLLM's CPU bf16
+    linear layers fall back to slow kernels: measured here (AVX2 only), a 64-prompt prefill stalled
+    for minutes in bf16; float32 is the fast choice there."""
+    import torch
+
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported())
+    except AttributeError:  # pragma: no cover - older/other torch builds
+        return False
+
+
 def configure_cpu_env(kv_cache_gib: float | None = None) -> dict[str, str]:
     """Set vLLM's CPU environment variables where the user has not set them; returns what it set.
 
@@ -116,6 +128,7 @@ class VLLMBackend:
             default 1 GiB), on GPU `kv_cache_memory_bytes` (default: vLLM's gpu_memory_utilization).
         use_tqdm: vLLM's own tqdm bar per batch (off: callers show their own rich progress).
         compact_json: JSON-schema outputs without free whitespace (see `sampling_params`).
+        On a CPU without native bf16 the model runs in float32 unless `dtype` is given.
         engine_kwargs: passed to `vllm.LLM` as they are, e.g. tensor_parallel_size,
             gpu_memory_utilization, dtype, load_format="dummy".
         """
@@ -131,6 +144,8 @@ class VLLMBackend:
             ) from exc
         self.on_cpu = _vllm_on_cpu()
         self.env_set = configure_cpu_env(kv_cache_gib) if self.on_cpu else {}
+        if self.on_cpu and "dtype" not in engine_kwargs and not cpu_has_native_bf16():
+            engine_kwargs["dtype"] = "float32"
         if kv_cache_gib is not None and not self.on_cpu:
             engine_kwargs.setdefault("kv_cache_memory_bytes", int(kv_cache_gib * 2**30))
         self.engine_options: dict[str, Any] = {
