@@ -41,7 +41,7 @@ def main() -> None:
             try:
                 ids = api.train(args.store, source=None if model == "sasrec" else source, target=target, model=model,
                                 ablation=ablation, epochs=args.epochs, repeat=args.repeat, runs_dir=runs_dir)
-                row |= api.evaluate(args.store, ids[0], "test")
+                row = {**api.evaluate(args.store, ids[0], "test"), **row}  # keep the row's own labels
             except SemacdrError as exc:
                 row["skipped"] = exc.message
             results.append(row)
