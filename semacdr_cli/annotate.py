@@ -149,12 +149,38 @@ def _dedupe_labels(obj: Any) -> Any:
     return obj
 
 
+def _fast_valid(obj: Any, schema: dict) -> bool:
+    """True only when `obj` meets every keyword `annotation_schema` puts into the bundled schema
+    shape; anything else (False) is judged, with a message, by jsonschema."""
+    if not isinstance(obj, dict) or set(obj) != {"labels", "description"}:
+        return False
+    labels, desc = obj["labels"], obj["description"]
+    dspec = schema["properties"]["description"]
+    if not isinstance(desc, str) or not dspec.get("minLength", 0) <= len(desc) <= dspec.get("maxLength", len(desc)):
+        return False
+    lspec = schema["properties"]["labels"]
+    if not isinstance(labels, dict) or set(labels) != set(lspec["required"]) or set(labels) - set(lspec["properties"]):
+        return False
+    for cat, subs in labels.items():
+        spec = lspec["properties"][cat]
+        if not isinstance(subs, list) or not spec["minItems"] <= len(subs) <= spec["maxItems"]:
+            return False
+        if len(set(map(str, subs))) != len(subs):
+            return False
+        enum = spec["items"]["enum"]
+        if not all(isinstance(x, str) and x in enum for x in subs):
+            return False
+    return True
+
+
 def check_answer(text: str, schema: dict, label_ids: dict[tuple[str, str], int],
-                 finish_reason: str | None = None) -> tuple[dict | None, str]:  # fmt: skip
+                 finish_reason: str | None = None, fast: bool = False) -> tuple[dict | None, str]:  # fmt: skip
     """(parsed answer, "") when `text` is a valid annotation, else (None, reason for the retry prompt).
 
     Beyond the JSON schema, every (category, subcategory) must exist in `label_ids`: the last
-    line of defence that makes a label outside the taxonomy impossible to store.
+    line of defence that makes a label outside the taxonomy impossible to store. `fast=True` (only
+    for schemas built by `annotation_schema` from the bundled base schema) checks a conforming
+    answer without jsonschema, which costs milliseconds per answer.
     """
     from jsonschema.exceptions import best_match
 
@@ -166,7 +192,7 @@ def check_answer(text: str, schema: dict, label_ids: dict[tuple[str, str], int],
         cut = " (it was cut off: answer shorter)" if finish_reason == "length" else ""
         return None, f"the answer is not valid JSON ({exc.msg} at char {exc.pos}){cut}"
     obj = _dedupe_labels(obj)
-    err = best_match(_validator(schema).iter_errors(obj))
+    err = None if fast and _fast_valid(obj, schema) else best_match(_validator(schema).iter_errors(obj))
     if err is not None:
         where = "/".join(str(p) for p in err.absolute_path) or "top level"
         return None, f"{where}: {err.message[:200]}"
@@ -213,7 +239,10 @@ class _Annotator:
         self.base_schema = load_schema("annotate", config.prompts_dir)
         self.schema = self._schema()
         self.schema_hash = schema_hash(self.schema)
+        bundled = load_schema("annotate")
+        self.fast = canonical_json(self.base_schema) == canonical_json(bundled)  # user schemas: jsonschema only
         self.sampling: SamplingConfig = config.sampling
+        self.sampling_dict = config.sampling.as_dict()
         self.summary = AnnotateSummary(
             domain=config.domain,
             taxonomy_version=self.taxonomy["version"],
@@ -248,7 +277,7 @@ class _Annotator:
                     "schema": schema_h,
                     "model": self.backend.model,
                     "taxonomy": [self.taxonomy["dataset_id"], self.taxonomy["version"], self.taxonomy["id"]],
-                    "sampling": self.sampling.as_dict(),
+                    "sampling": self.sampling_dict,
                     "feedback": w.feedback,
                 }
             )
@@ -298,7 +327,7 @@ class _Annotator:
             answers = self.generate(pending, schema)
             still = []
             for w, (text, finish) in zip(pending, answers, strict=True):
-                result, reason = check_answer(text, schema, label_ids, finish)
+                result, reason = check_answer(text, schema, label_ids, finish, fast=self.fast)
                 if result is not None:
                     w.result, w.error = result, ""
                 else:

@@ -181,3 +181,30 @@ def test_counts_for_data_stats(tmp_path):
     annotate_domain(store, 1, FakeBackend(script={"Maple Syrup": ["{oops"]}), cfg(retries=0))
     food = store.domain(1, "food")
     assert sem.domain_semantic_counts(store, food["id"]) == {"annotated": 7, "failed": 1, "embedded": 0}
+
+
+def test_fast_check_agrees_with_jsonschema_on_good_and_bad_answers():
+    tree = [{"name": "A", "subcategories": [{"id": 1, "name": "x"}, {"id": 2, "name": "y"}]},
+            {"name": "B", "subcategories": [{"id": 3, "name": "z"}, {"id": 4, "name": "w"}]}]  # fmt: skip
+    schema = annotation_schema(load_schema("annotate"), tree, max_labels=2, max_description_chars=10)
+    ids = {("A", "x"): 1, ("A", "y"): 2, ("B", "z"): 3, ("B", "w"): 4}
+    answers = [
+        {"labels": {"A": ["x"], "B": ["z", "w"]}, "description": "ok"},
+        {"labels": {"A": ["x", "y"], "B": ["w"]}, "description": "0123456789"},
+        {"labels": {"A": ["x"], "B": ["z"]}, "description": "01234567890"},
+        {"labels": {"A": ["x"], "B": ["z"]}, "description": ""},
+        {"labels": {"A": ["x"], "B": []}, "description": "d"},
+        {"labels": {"A": ["x"], "B": ["q"]}, "description": "d"},
+        {"labels": {"A": ["x"]}, "description": "d"},
+        {"labels": {"A": ["x"], "B": ["z"], "C": ["z"]}, "description": "d"},
+        {"labels": {"A": "x", "B": ["z"]}, "description": "d"},
+        {"labels": {"A": ["x"], "B": ["z"]}, "description": 5},
+        {"labels": {"A": ["x"], "B": ["z"]}, "description": "d", "extra": 1},
+        {"labels": {"A": [1], "B": ["z"]}, "description": "d"},
+        [],
+    ]
+    for a in answers:
+        text = json.dumps(a)
+        slow, fast = check_answer(text, schema, ids), check_answer(text, schema, ids, fast=True)
+        assert (slow[0] is None) == (fast[0] is None), a
+        assert slow[0] == fast[0]
