@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from semacdr_cli.store import Store
 from semacdr_cli.store.interactions import find_dataset
@@ -202,7 +202,7 @@ class _Timer:
         self.detail = self.timing.detail
         self.sink = sink
 
-    def __enter__(self) -> _Timer:
+    def __enter__(self) -> Self:
         self.t0 = time.perf_counter()
         return self
 

@@ -22,7 +22,7 @@ def _non_trivial_png(path) -> bool:
 def test_demo_runs_the_whole_pipeline_and_a_second_run_reuses_the_store(tmp_path):
     db, out = tmp_path / "demo.db", tmp_path / "out"
     cmd = [sys.executable, "-m", "semacdr_cli", "demo", "--size", "tiny", "--db", str(db), "--out", str(out), "--json"]
-    first = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=1500, check=False)
     assert first.returncode == 0, first.stderr[-3000:]
     result = json.loads(first.stdout)
 
@@ -56,7 +56,7 @@ def test_demo_runs_the_whole_pipeline_and_a_second_run_reuses_the_store(tmp_path
     assert (out / "pipeline.json").exists()
 
     # a second run reuses the dataset, the taxonomy, the annotations and the embeddings
-    second = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=1500, check=False)
     assert second.returncode == 0, second.stderr[-3000:]
     again = {s["name"]: s for s in json.loads(second.stdout)["stages"]}
     assert again["taxonomy"]["detail"].get("reused") is True
