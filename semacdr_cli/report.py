@@ -26,6 +26,7 @@ from semacdr_cli import __version__
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.store import Store, now
 from semacdr_cli.store import report_queries as q
+from semacdr_cli.store.interactions import domain_stats, overlapped_users
 
 METRICS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
 PROTOCOLS = ("sampled", "full")
@@ -153,8 +154,11 @@ def run_metrics(run: dict, run_dir: Path | None, notes: list[str]) -> tuple[dict
 
 # -- sections ---------------------------------------------------------------------------------------
 def _dataset_section(store: Store, dataset: dict) -> tuple[str, list[dict], int]:
-    stats = q.dataset_stats(store, dataset["id"])
-    overlap = q.overlapping_users(store, dataset["id"])
+    stats = [
+        {"domain": name, **{k: v for k, v in d.items() if k != "splits"}, **d["splits"]}
+        for name, d in domain_stats(store, dataset["id"]).items()
+    ]
+    overlap = overlapped_users(store, dataset["id"])
     rows = [
         [
             md(s["domain"]),

@@ -175,6 +175,11 @@ def domain_stats(store: Store, dataset_id: int) -> dict[str, dict]:
     return out
 
 
+def domain_item_ids(store: Store, domain_id: int) -> list[int]:
+    """Every item id of a domain, ascending."""
+    return [r[0] for r in store.query("SELECT id FROM items WHERE domain_id = ? ORDER BY id", (domain_id,))]
+
+
 def overlapped_users(store: Store, dataset_id: int) -> int:
     """Users with interactions in every domain of the dataset."""
     n_domains = store.one("SELECT count(*) FROM domains WHERE dataset_id = ?", (dataset_id,))[0]

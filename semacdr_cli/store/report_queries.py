@@ -26,60 +26,6 @@ def domain_names(store: Store, dataset_id: int) -> list[str]:
     return [r["name"] for r in store.domains(dataset_id)]
 
 
-def dataset_stats(store: Store, dataset_id: int) -> list[dict]:
-    """One dict per domain: users, items, interactions, average sequence length, split sizes and
-    how many items are annotated (ok / failed, any taxonomy) and embedded (any model)."""
-    out = []
-    for d in store.domains(dataset_id):
-        did = d["id"]
-        inter = store.one(
-            "SELECT count(*) AS n, count(DISTINCT user_id) AS users, "
-            "sum(split = 'train') AS train, sum(split = 'valid') AS valid, sum(split = 'test') AS test "
-            "FROM interactions WHERE domain_id = ?",
-            (did,),
-        )
-        items = store.one("SELECT count(*) FROM items WHERE domain_id = ?", (did,))[0]
-        ann = store.one(
-            "SELECT count(DISTINCT CASE WHEN a.status = 'ok' THEN a.item_id END) AS ok, "
-            "count(DISTINCT CASE WHEN a.status = 'failed' THEN a.item_id END) AS failed "
-            "FROM annotations a JOIN items i ON i.id = a.item_id WHERE i.domain_id = ?",
-            (did,),
-        )
-        embedded = store.one(
-            "SELECT count(DISTINCT e.item_id) FROM embeddings e JOIN items i ON i.id = e.item_id "
-            "WHERE i.domain_id = ?",
-            (did,),
-        )[0]
-        users = inter["users"] or 0
-        out.append(
-            {
-                "domain": d["name"],
-                "users": users,
-                "items": items,
-                "interactions": inter["n"] or 0,
-                "avg_len": (inter["n"] / users) if users else 0.0,
-                "train": inter["train"] or 0,
-                "valid": inter["valid"] or 0,
-                "test": inter["test"] or 0,
-                "annotated": ann["ok"] or 0,
-                "failed": ann["failed"] or 0,
-                "embedded": embedded,
-            }
-        )
-    return out
-
-
-def overlapping_users(store: Store, dataset_id: int) -> int:
-    """Users with at least one interaction in every domain of the dataset."""
-    n_domains = len(store.domains(dataset_id))
-    row = store.one(
-        "SELECT count(*) FROM (SELECT i.user_id FROM interactions i JOIN users u ON u.id = i.user_id "
-        "WHERE u.dataset_id = ? GROUP BY i.user_id HAVING count(DISTINCT i.domain_id) = ?)",
-        (dataset_id, n_domains),
-    )
-    return row[0] if n_domains else 0
-
-
 def taxonomy_for(store: Store, dataset_id: int, taxonomy_id: int | None = None) -> dict | None:
     """The taxonomy ``taxonomy_id``, or the newest version of the dataset; None when there is none."""
     if taxonomy_id is not None:

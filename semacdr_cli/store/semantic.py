@@ -13,6 +13,7 @@ from typing import Any
 
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.store.core import Store, dumps, now
+from semacdr_cli.store.interactions import domain_item_ids  # noqa: F401  (re-exported for the jobs)
 
 # -- taxonomies -----------------------------------------------------------------------------------
 
@@ -112,9 +113,6 @@ def taxonomy_versions(store: Store, dataset_id: int) -> list[sqlite3.Row]:
 
 # -- items read by the jobs -------------------------------------------------------------------------
 
-
-def domain_item_ids(store: Store, domain_id: int) -> list[int]:
-    return [r[0] for r in store.query("SELECT id FROM items WHERE domain_id = ? ORDER BY id", (domain_id,))]
 
 
 def items_by_ids(store: Store, ids: Iterable[int]) -> list[sqlite3.Row]:

@@ -10,12 +10,9 @@ import json
 import sqlite3
 
 from semacdr_cli.store.core import Store, dumps, now
-
+from semacdr_cli.store.interactions import domain_item_ids  # noqa: F401  (re-exported for the trainer)
 
 # -- interactions and items ------------------------------------------------------------------------
-def domain_item_ids(store: Store, domain_id: int) -> list[int]:
-    """Every item id of a domain, ascending."""
-    return [r[0] for r in store.query("SELECT id FROM items WHERE domain_id = ? ORDER BY id", (domain_id,))]
 
 
 def interactions(store: Store, domain_ids: list[int]) -> list[tuple[int, int, int, int, str]]:
