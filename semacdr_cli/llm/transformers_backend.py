@@ -84,7 +84,9 @@ class TransformersBackend:
             raise SemacdrError("batch_size must be >= 1")
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # the CLI's rich bar is the one progress display
         self.device = _resolve_device(device)
         if self.device == "cpu":
             torch.set_num_threads(threads or default_threads())
