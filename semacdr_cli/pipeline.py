@@ -132,6 +132,9 @@ def run_demo(
                     tcfg = TaxonomyConfig(
                         source=cfg.source, target=cfg.target, k=size["k"], sample=size["sample"],
                         minibatch=max(4, size["sample"] // 2), seed=cfg.seed, batch_size=cfg.batch_size,
+                        # one merge attempt and no refine pass: each is a long single-sequence generation
+                        # (~40 s on 2 cores); `semacdr taxonomy induce` runs the full propose-merge-refine
+                        retries=0, refine=False,
                         sampling=SamplingConfig(max_tokens=384, seed=cfg.seed),
                     )  # fmt: skip
                     with progress() as bar:

@@ -124,6 +124,21 @@ def _is_domain_specific(name: str, domains: list[str]) -> bool:
     return not tokens or tokens <= domain_tokens
 
 
+def copies_item_titles(cat: dict, title_keys: list[str]) -> bool:
+    """True when a proposed category is lifted from item titles rather than a shared property: its
+    name (3+ words) stands in a sampled title, or most of its subcategories (2+ words) do. A small
+    model copies titles ("The Blood Moon Curse": ["Dread Curse", ...]); such a category would then
+    leak into every annotation prompt."""
+
+    def in_titles(name: str, min_words: int) -> bool:
+        key = name_key(name)
+        return len(key.split()) >= min_words and any(f" {key} " in f" {t} " for t in title_keys)
+
+    subs = cat.get("subcategories", [])
+    copied = sum(in_titles(sub, 2) for sub in subs)
+    return in_titles(cat.get("name", ""), 3) or (bool(subs) and copied * 2 > len(subs))
+
+
 def validate_categories(categories: list[dict], *, k: int | None = None, domains: list[str] = ()) -> list[str]:
     """Every rule a stored taxonomy must meet; an empty list means valid."""
     errors = []
@@ -408,6 +423,7 @@ def induce_taxonomy(
     answers = llm(chats, Constraint(json_schema=propose_schema), tick("propose", len(chats)))
     proposals: list[dict] = []
     rejected_proposals = 0
+    title_keys = [name_key(r["title"] or "") for _, r in sampled]
     for text in answers:
         try:
             obj = json.loads(text)
@@ -417,7 +433,11 @@ def induce_taxonomy(
         if _schema_error(obj, propose_schema):
             rejected_proposals += 1
             continue
-        proposals += normalize_categories(obj["categories"])
+        for cat in normalize_categories(obj["categories"]):
+            if copies_item_titles(cat, title_keys):
+                rejected_proposals += 1
+            else:
+                proposals.append(cat)
 
     # 2. MERGE into exactly K categories (LLM, re-generated with feedback), else deterministic
     ranked = _rank_proposals(proposals, domains)

@@ -144,3 +144,15 @@ def test_same_source_and_target_is_an_error(tmp_path):
     store = make_store(tmp_path / "s.db")
     with pytest.raises(SemacdrError, match="two different domains"):
         induce_taxonomy(store, 1, FakeBackend(), TaxonomyConfig(source="food", target="food"))
+
+
+def test_proposed_categories_copied_from_item_titles_are_rejected():
+    from semacdr_cli.taxonomy import copies_item_titles, name_key
+
+    titles = [name_key(t) for t in ["The Blood Moon Curse (Paperback)", "Dread Curse: A Novel", "The Orion Protocol"]]
+    lifted = {"name": "The Blood Moon Curse", "subcategories": ["Romance", "Horror", "Drama"]}
+    subs_lifted = {"name": "Mood", "subcategories": ["Dread Curse", "The Orion Protocol", "Dark"]}
+    shared = {"name": "Genre", "subcategories": ["Horror", "Science Fiction", "Romance"]}
+    assert copies_item_titles(lifted, titles)
+    assert copies_item_titles(subs_lifted, titles)
+    assert not copies_item_titles(shared, titles)
