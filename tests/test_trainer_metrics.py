@@ -48,3 +48,19 @@ def test_training_negatives_avoid_excluded_items():
     rng = np.random.default_rng(0)
     out = sample_excluding(rng, 6, np.array([1, 2, 3, 4, 5]), 200)
     assert set(out.tolist()) == {6}
+
+
+def test_ties_with_the_held_out_item_count_against_it():
+    """Ties count against the held-out item in the sampled and the full protocol alike: a collapsed
+    model (every item scores the same) must not look better under full ranking."""
+    import torch
+
+    from trainer.metrics import rank_of_positive
+
+    scores = torch.full((3, 40), 0.1234567)
+    pos = torch.tensor([5, 17, 33])
+    pos_full = scores.gather(1, pos[:, None]).squeeze(1)
+    masked = scores.clone()
+    masked[torch.arange(3), pos] = float("-inf")
+    ranks = rank_of_positive(pos_full.numpy(), masked.numpy())
+    assert (ranks >= 10).all()

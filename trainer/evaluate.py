@@ -58,10 +58,13 @@ def evaluate_model(model, data: CDData, config, split: str = "test", protocols=(
             ranks["sampled"].append(rank_of_positive(pos_score.cpu().numpy(), s.cpu().numpy()))
         if "full" in protocols:
             s = model.scorer.all(states, items[1 : nt + 1])  # column j is item j + 1
+            # the positive's score from the same matrix product, so exact ties stay ties (and count
+            # against it) instead of being broken by rounding differences between two kernels
+            pos_full = s.gather(1, (pos - 1)[:, None]).squeeze(1)
             rows = np.concatenate([np.full(len(c.own), k) for k, c in enumerate(chunk)])
             cols = np.concatenate([c.own - 1 for c in chunk])
             s[torch.from_numpy(rows), torch.from_numpy(cols)] = float("-inf")  # own items, the positive too
-            ranks["full"].append(rank_of_positive(pos_score.cpu().numpy(), s.cpu().numpy()))
+            ranks["full"].append(rank_of_positive(pos_full.cpu().numpy(), s.cpu().numpy()))
     for p in protocols:
         out[p] = summarize(np.concatenate(ranks[p]))
     return out
