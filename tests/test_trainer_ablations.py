@@ -63,3 +63,19 @@ def test_agnostic_integration_mean_and_concat_differ(store):
     model = build_model(cfg, data, G.build(data))
     assert not hasattr(model.semantics, "integrate")
     assert model.semantics.views("target")["agnostic"].shape == (data.n_target + 2, 16)
+
+
+def test_gcn_residual_keeps_items_apart_on_a_complete_co_interaction_graph():
+    from trainer.modules import GCN
+
+    n = 6
+    rows, cols = np.nonzero(~np.eye(n, dtype=bool))
+    adj = G.normalized_adjacency(rows, cols, n)  # every item co-interacted with every other
+    torch.manual_seed(0)
+    h = torch.randn(n, 8)
+    plain, residual = GCN(8, residual=False), GCN(8, residual=True)
+    residual.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        smoothed, kept = plain(adj, h), residual(adj, h)
+    assert torch.allclose(smoothed, smoothed[:1].expand_as(smoothed), atol=1e-5)  # one vector for all items
+    assert torch.cdist(kept, kept)[~torch.eye(n, dtype=torch.bool)].min() > 0.1

@@ -42,6 +42,7 @@ class TrainConfig:
     n_heads: int = 1
     agnostic_integration: str = "concat"  # Eq. 2 integration: concat (+projection) | mean
     score: str = "dot"  # Eq. 12: dot | mlp
+    gcn_residual: bool = True  # add each node's input to its GCN output (Eqs. 4-6); see docs/trainer.md
     # optimisation (Eq. 14, App. E: the semantic learning rate is the smaller one)
     batch_size: int = 256  # users per batch; every target step of a user is a training instance
     lr: float = 1e-3

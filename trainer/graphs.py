@@ -1,7 +1,8 @@
 """The three graphs of §2.3.4 (Eqs. 4-6), built once from the training windows only.
 
 All edges are binary and undirected; each adjacency gets self-loops and the symmetric
-normalisation D^-1/2 (A + I) D^-1/2, stored sparse.
+normalisation D^-1/2 (A + I) D^-1/2, stored as a sparse CSR matrix (symmetric, so the GCN's
+backward pass reuses it instead of transposing: ``modules.sparse_matmul``).
 - source / target item graphs: items co-interacted by the same user (a clique per user);
   with ``simple-graph`` (Table 3, SimpGraph) only consecutive items of each user's single-domain
   sequence are linked, and there is no user-item graph.
@@ -9,6 +10,8 @@ normalisation D^-1/2 (A + I) D^-1/2, stored sparse.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import torch
@@ -46,7 +49,7 @@ def _pairs_chain(seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def normalized_adjacency(rows: np.ndarray, cols: np.ndarray, n: int) -> torch.Tensor:
-    """D^-1/2 (A + I) D^-1/2 of the binary symmetric graph with these edges, as a sparse tensor."""
+    """D^-1/2 (A + I) D^-1/2 of the binary symmetric graph with these edges, as a sparse CSR tensor."""
     loops = np.arange(n, dtype=np.int64)
     r = np.concatenate([rows, cols, loops])
     c = np.concatenate([cols, rows, loops])
@@ -55,8 +58,19 @@ def normalized_adjacency(rows: np.ndarray, cols: np.ndarray, n: int) -> torch.Te
     deg = np.bincount(r, minlength=n).astype(np.float64)
     inv = 1.0 / np.sqrt(deg)
     vals = (inv[r] * inv[c]).astype(np.float32)
-    idx = torch.from_numpy(np.stack([r, c]))
-    return torch.sparse_coo_tensor(idx, torch.from_numpy(vals), (n, n), check_invariants=False).coalesce()
+    return csr_matrix(r, c, vals, (n, n))
+
+
+def csr_matrix(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int]) -> torch.Tensor:
+    """A sparse CSR tensor from (row, col, value) triples; ``rows`` must be sorted."""
+    crow = np.zeros(shape[0] + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=crow[1:])
+    with warnings.catch_warnings():  # "sparse CSR tensor support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(crow), torch.from_numpy(np.ascontiguousarray(cols, np.int64)),
+            torch.from_numpy(np.ascontiguousarray(vals, np.float32)), shape, check_invariants=False,
+        )
 
 
 def item_graph(seqs: list[np.ndarray], n_nodes: int, simple: bool = False) -> torch.Tensor:

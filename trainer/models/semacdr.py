@@ -31,10 +31,11 @@ class SemaCDR(SeqRecModel):
         self.users = nn.Embedding(data.n_users, d)
         nn.init.normal_(self.users.weight, std=0.02)
         self.mixed_start = nn.Parameter(torch.randn(1, d) * 0.02)
-        self.gcn_source, self.gcn_target = GCN(d), GCN(d)
+        res = config.gcn_residual
+        self.gcn_source, self.gcn_target = GCN(d, res), GCN(d, res)
         self.use_mixed_graph = "mixed" in graphs
         if self.use_mixed_graph:
-            self.gcn_mixed = GCN(d)
+            self.gcn_mixed = GCN(d, res)
         enc = (config.hidden, config.max_len, config.n_blocks, config.n_heads, config.dropout)
         self.enc_source, self.enc_target, self.enc_mixed = SequenceEncoder(*enc), SequenceEncoder(*enc), SequenceEncoder(*enc)
         self.cross = None if config.has("no-cross-domain-fusion") else CrossAttentionFusion(d, config.n_heads, config.dropout)

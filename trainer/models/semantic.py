@@ -15,16 +15,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainer.graphs import csr_matrix
+from trainer.modules import sparse_matmul
 
-def _pooling_matrix(labels: np.ndarray, n_sub: int) -> torch.Tensor:
-    """Sparse (rows*K, n_sub+1) matrix that averages the subcategory embeddings of each (item, category)."""
+
+def _pooling_matrix(labels: np.ndarray, n_sub: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sparse (rows*K, n_sub+1) matrix that averages the subcategory embeddings of each (item, category),
+    and its transpose (both CSR, for ``modules.sparse_matmul``)."""
     n, k, s = labels.shape
     flat = labels.reshape(n * k, s)
     counts = (flat > 0).sum(1)
-    r, c = np.nonzero(flat > 0)
+    r, c = np.nonzero(flat > 0)  # row-major: r sorted
+    sub = flat[r, c].astype(np.int64)
     vals = 1.0 / counts[r]
-    idx = torch.from_numpy(np.stack([r, flat[r, c]]).astype(np.int64))
-    return torch.sparse_coo_tensor(idx, torch.from_numpy(vals.astype(np.float32)), (n * k, n_sub + 1), check_invariants=False)
+    order = np.lexsort((r, sub))
+    return (csr_matrix(r, sub, vals, (n * k, n_sub + 1)),
+            csr_matrix(sub[order], r[order], vals[order], (n_sub + 1, n * k)))
 
 
 class MultiViewSemantics(nn.Module):
@@ -42,7 +48,7 @@ class MultiViewSemantics(nn.Module):
         self.hidden, self.integration, self.n_categories = hidden, integration, n_categories
         self.ids = nn.ModuleDict()
         self.inner = nn.ModuleDict()
-        self._pool: dict[str, torch.Tensor] = {}
+        self._pool: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._rows: dict[str, int] = {}
         uses_labels = False
         for name, (rows, vectors, labels) in domains.items():
@@ -70,7 +76,7 @@ class MultiViewSemantics(nn.Module):
     def _apply(self, fn, *args, **kwargs):  # sparse pooling matrices are not buffers (DDP cannot broadcast them)
         out = super()._apply(fn, *args, **kwargs)
         device = self.ids[next(iter(self.ids))].weight.device
-        self._pool = {k: v.to(device) for k, v in self._pool.items()}
+        self._pool = {k: (a.to(device), a_t.to(device)) for k, (a, a_t) in self._pool.items()}
         return out
 
     def has_inner(self, domain: str) -> bool:
@@ -95,7 +101,8 @@ class MultiViewSemantics(nn.Module):
             out["inner"] = self.inner[domain](getattr(self, f"vectors_{domain}"))
         if domain in self._pool:  # Eq. 2 domain-agnostic semantics
             rows = self._rows[domain]
-            pooled = torch.sparse.mm(self._pool[domain], self.subcategories.weight)
+            pool, pool_t = self._pool[domain]
+            pooled = sparse_matmul(pool, self.subcategories.weight, pool_t)
             pooled = pooled.view(rows, self.n_categories, self.hidden)
             if self.integration == "concat":
                 out["agnostic"] = self.integrate(pooled.reshape(rows, -1))
