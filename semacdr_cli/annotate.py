@@ -50,7 +50,7 @@ class AnnotateSummary:
     taxonomy_version: int
     model: str
     backend: str
-    in_scope: int = 0  # items considered (the first --limit of the domain, or all)
+    in_scope: int = 0  # items considered (the first --limit of the domain by --order, or all)
     skipped: int = 0  # already annotated before this run
     done: int = 0  # stored ok in this run
     cached: int = 0  # LLM answers served from llm_cache
@@ -364,7 +364,8 @@ class _Annotator:
     # -- phase 1: annotate --------------------------------------------------------------------------
     def annotate(self, progress: Progress | None) -> None:
         todo, done_before = sem.items_to_annotate(
-            self.store, self.domain["id"], self.taxonomy["id"], self.cfg.limit, self.cfg.retry_failed
+            self.store, self.domain["id"], self.taxonomy["id"], self.cfg.limit, self.cfg.retry_failed,
+            order=self.cfg.order,
         )
         self.summary.in_scope = len(todo) + done_before
         self.summary.skipped = done_before
@@ -498,6 +499,8 @@ def annotate_domain(store: Store, dataset_id: int, backend: Backend, config: Ann
         raise SemacdrError("--retries: must be 0 or more")
     if config.limit is not None and config.limit < 0:
         raise SemacdrError("--limit: must be 0 or more")
+    if config.order not in ("id", "popular"):
+        raise SemacdrError(f"--order: must be 'id' or 'popular', not {config.order!r}")
     t0 = time.perf_counter()
     job = _Annotator(store, dataset_id, backend, config)
     job.annotate(progress)

@@ -53,6 +53,7 @@ class OutlierConfig:
 class AnnotateConfig:
     domain: str
     limit: int | None = None
+    order: str = "id"  # which items --limit keeps: "id" (first by id) or "popular" (most interactions)
     retries: int = 3
     taxonomy_version: int | None = None  # None: the latest
     batch_size: int = 8  # items per backend call and per committed transaction

@@ -208,3 +208,35 @@ def test_fast_check_agrees_with_jsonschema_on_good_and_bad_answers():
         slow, fast = check_answer(text, schema, ids), check_answer(text, schema, ids, fast=True)
         assert (slow[0] is None) == (fast[0] is None), a
         assert slow[0] == fast[0]
+
+
+def test_limit_with_popular_order_annotates_the_most_interacted_items_first(tmp_path):
+    store = make_store(tmp_path / "s.db")
+    food = [r["id"] for r in store.query("SELECT id FROM items WHERE domain_id = 1 ORDER BY id")]
+    counts = {food[5]: 3, food[2]: 2, food[7]: 1}  # everything else never interacted with
+    with store.transaction() as c:
+        user = c.execute("INSERT INTO users (dataset_id, external_id) VALUES (1, 'u1')").lastrowid
+        pos = 0
+        for item, n in counts.items():
+            for _ in range(n):
+                c.execute("INSERT INTO interactions (user_id, item_id, domain_id, position, split) "
+                          "VALUES (?, ?, 1, ?, 'train')", (user, item, pos))
+                pos += 1
+    s = annotate_domain(store, 1, FakeBackend(), cfg(limit=2, order="popular"))
+    assert s.done == 2
+    assert {r[0] for r in store.query("SELECT item_id FROM annotations")} == {food[5], food[2]}
+    again = FakeBackend()
+    assert annotate_domain(store, 1, again, cfg(limit=2, order="popular")).skipped == 2 and again.calls == []
+    with pytest.raises(SemacdrError, match="--order"):
+        annotate_domain(store, 1, FakeBackend(), cfg(order="random"))
+
+
+def test_cli_rejects_an_unknown_order_in_one_line_before_loading_a_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from semacdr_cli.app import app
+
+    make_store(tmp_path / "s.db")
+    r = CliRunner().invoke(app, ["annotate", "--domain", "food", "--order", "random", "--db", str(tmp_path / "s.db")])
+    assert r.exit_code == 1 and r.stderr.strip().count("\n") == 0 and "--order" in r.stderr
+    assert "Traceback" not in r.output

@@ -125,7 +125,9 @@ def register(app: typer.Typer) -> None:
     @app.command("annotate")
     def annotate(
         domain: Annotated[str, typer.Option("--domain", help="Domain whose items to annotate.")],
-        limit: Annotated[int | None, typer.Option("--limit", help="Only the first N items (by id).")] = None,
+        limit: Annotated[int | None, typer.Option("--limit", help="Only the first N items (by --order).")] = None,
+        order: Annotated[str, typer.Option("--order", help="Which items --limit keeps: id (first by id) or "
+                                           "popular (most interactions first).")] = "id",
         retries: Annotated[int, typer.Option("--retries", help="Re-generations of a non-conforming answer.")] = 3,
         taxonomy_version: Annotated[
             int | None, typer.Option("--taxonomy-version", help="Taxonomy version (default: latest).")
@@ -177,11 +179,14 @@ def register(app: typer.Typer) -> None:
 
         if batch_size is not None and batch_size < 1:
             raise SemacdrError("--batch-size: must be at least 1")
+        if order not in ("id", "popular"):
+            raise SemacdrError(f"--order: must be 'id' or 'popular', not {order!r}")
         backend = pick_backend_name(backend)
         batch_size = batch_size or default_batch_size(backend)
         cfg = AnnotateConfig(
             domain=domain,
             limit=limit,
+            order=order,
             retries=retries,
             taxonomy_version=taxonomy_version,
             batch_size=batch_size,

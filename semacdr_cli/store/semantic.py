@@ -127,15 +127,26 @@ def items_by_ids(store: Store, ids: Iterable[int]) -> list[sqlite3.Row]:
 
 
 def items_to_annotate(
-    store: Store, domain_id: int, taxonomy_id: int, limit: int | None = None, retry_failed: bool = False
+    store: Store, domain_id: int, taxonomy_id: int, limit: int | None = None, retry_failed: bool = False,
+    order: str = "id",
 ) -> tuple[list[sqlite3.Row], int]:
-    """(items still to annotate, items already done) among the first `limit` items (by id) of a domain.
+    """(items still to annotate, items already done) among the first `limit` items of a domain, by id
+    (``order="id"``) or most interacted first (``order="popular"``, ties by id).
 
     Items with an annotation row for this taxonomy are done; failed ones count as to-do with
-    `retry_failed`. Selecting by id first keeps a re-run with the same `--limit` idempotent.
+    `retry_failed`. The scope is chosen before what is done, so a re-run with the same `--limit` and
+    `--order` is idempotent.
     """
-    sql = "SELECT * FROM items WHERE domain_id = ? ORDER BY id"
-    params: tuple = (domain_id,)
+    if order == "popular":
+        sql = ("SELECT i.* FROM items i LEFT JOIN (SELECT item_id, COUNT(*) AS n FROM interactions "
+               "WHERE domain_id = ? GROUP BY item_id) c ON c.item_id = i.id "
+               "WHERE i.domain_id = ? ORDER BY COALESCE(c.n, 0) DESC, i.id")
+        params: tuple = (domain_id, domain_id)
+    elif order == "id":
+        sql = "SELECT * FROM items WHERE domain_id = ? ORDER BY id"
+        params = (domain_id,)
+    else:
+        raise ValueError(f"unknown order {order!r}")
     if limit is not None:
         sql += " LIMIT ?"
         params += (limit,)
