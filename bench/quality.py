@@ -3,7 +3,11 @@ semantics and full semacdr on Food-Kitchen in both directions, with the paper's 
 and full ranking side by side. Rows whose inputs are missing (full semacdr before `annotate` and
 `embed`) are skipped, and the table says so.
 
-    python bench/quality.py STORE [--epochs 50] [--repeat 1] [--out bench/results]
+    python bench/quality.py STORE [--epochs 50] [--repeat 1] [--out bench/results] [--runs-dir DIR]
+                                  [--extra-ablations no-agnostic-semantics,...]
+
+Each row also records its training wall time, the epochs each seed ran (early stopping) and the
+share of items that had labels / vectors (``coverage``), so a partial annotation pass reads as such.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import time
 from pathlib import Path
 
 ROWS = (("sasrec", None), ("cd-sasrec", None), ("semacdr", ["no-semantics"]), ("semacdr", None))
@@ -24,6 +29,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--out", default="bench/results")
+    p.add_argument("--runs-dir", help="where the run folders go (default: a temporary folder)")
+    p.add_argument("--extra-ablations", default="", help="more semacdr rows, one per Table 3 switch")
     args = p.parse_args()
 
     from semacdr_cli.errors import SemacdrError
@@ -32,23 +39,31 @@ def main() -> None:
     a, b = args.domains.split(",")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    runs_dir = tempfile.mkdtemp(prefix="semacdr-quality-")
+    runs_dir = args.runs_dir or tempfile.mkdtemp(prefix="semacdr-quality-")
+    rows = list(ROWS) + [("semacdr", [x]) for x in args.extra_ablations.split(",") if x]
     results = []
     for source, target in ((a, b), (b, a)):
-        for model, ablation in ROWS:
+        for model, ablation in rows:
             name = model + (f" --ablation {ablation[0]}" if ablation else "")
             row = {"source": source, "target": target, "model": name}
+            t0 = time.perf_counter()
             try:
                 ids = api.train(args.store, source=None if model == "sasrec" else source, target=target, model=model,
                                 ablation=ablation, epochs=args.epochs, repeat=args.repeat, runs_dir=runs_dir)
                 row = {**api.evaluate(args.store, ids[0], "test"), **row}  # keep the row's own labels
+                read = json.loads((Path(runs_dir) / f"run-{ids[0]:04d}" / "data.json").read_text())
+                row["coverage"] = read.get("coverage", {})
+                row["train_seconds"] = round(time.perf_counter() - t0, 1)
+                row["epochs"] = [len((Path(runs_dir) / f"run-{i:04d}" / "metrics.jsonl").read_text().splitlines())
+                                 for i in ids]
             except SemacdrError as exc:
                 row["skipped"] = exc.message
             results.append(row)
             print(json.dumps(row), flush=True)
     (out / "quality.json").write_text(json.dumps(results, indent=2))
     lines = ["| source → target | model | " + " | ".join(f"sampled {k}" for k in KEYS) + " | "
-             + " | ".join(f"full {k}" for k in KEYS) + " |", "|" + "---|" * (2 + 2 * len(KEYS))]
+             + " | ".join(f"full {k}" for k in KEYS) + " | semantic coverage (items) |",
+             "|" + "---|" * (3 + 2 * len(KEYS))]
     for r in results:
         if "skipped" in r:
             lines.append(f"| {r['source']} → {r['target']} | {r['model']} | skipped: {r['skipped']} |")
@@ -60,7 +75,8 @@ def main() -> None:
                 if "std" in r:
                     v += f" ± {r['std'][proto][k]:.4f}"
                 cells.append(v)
-        lines.append(f"| {r['source']} → {r['target']} | {r['model']} | " + " | ".join(cells) + " |")
+        cov = ", ".join(f"{k.replace('_', ' ')} {v:.0%}" for k, v in sorted(r.get("coverage", {}).items())) or "-"
+        lines.append(f"| {r['source']} → {r['target']} | {r['model']} | " + " | ".join(cells) + f" | {cov} |")
     (out / "quality.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
