@@ -204,3 +204,17 @@ def test_get_backend_openai_requires_base_url():
 def test_get_backend_rejects_unknown_name():
     with pytest.raises(SemacdrError, match="unknown backend 'llamafile'"):
         get_backend("llamafile")
+
+
+def test_repetition_penalty_is_sent_as_the_vllm_extension_only_when_set():
+    with FakeServer() as srv:
+        backend = OpenAIBackend(srv.url, "m", max_retries=0)
+        backend.generate(chats(1), sampling=SamplingConfig(repetition_penalty=1.2))
+        backend.generate(chats(1), sampling=SamplingConfig())
+    assert srv.requests[0]["body"]["repetition_penalty"] == 1.2
+    assert "repetition_penalty" not in srv.requests[1]["body"]
+
+
+def test_sampling_keys_without_a_penalty_are_unchanged_so_old_cache_keys_stay_valid():
+    assert set(SamplingConfig().as_dict()) == {"temperature", "top_p", "max_tokens", "seed"}
+    assert SamplingConfig(repetition_penalty=1.2).as_dict()["repetition_penalty"] == 1.2

@@ -110,3 +110,11 @@ def test_seeded_sampling_is_reproducible(backend):
 def test_empty_choice_list_is_rejected(backend):
     with pytest.raises(SemacdrError, match="non-empty"):
         backend.generate([[{"role": "user", "content": "x"}]], Constraint(choices=[]))
+
+
+def test_repetition_penalty_reaches_greedy_decoding(backend):
+    chat = [{"role": "user", "content": "Write the word 'apple' twenty times, separated by spaces."}]
+    plain = backend.generate([chat], sampling=SamplingConfig(max_tokens=40))[0].text
+    again = backend.generate([chat], sampling=SamplingConfig(max_tokens=40))[0].text
+    penalised = backend.generate([chat], sampling=SamplingConfig(max_tokens=40, repetition_penalty=1.5))[0].text
+    assert plain == again and penalised != plain

@@ -118,6 +118,15 @@ def test_json_schema_constrained_outputs_validate(vllm_backend):
         jsonschema.validate(json.loads(gen.text), SCHEMA)
 
 
+def test_repetition_penalty_is_accepted_and_outputs_still_validate(vllm_backend):
+    import jsonschema
+
+    gens = vllm_backend.generate([_chat(t) for t in TITLES[:2]], Constraint(json_schema=SCHEMA),
+                                 SamplingConfig(max_tokens=128, repetition_penalty=1.2))
+    for gen in gens:
+        jsonschema.validate(json.loads(gen.text), SCHEMA)
+
+
 @pytest.mark.slow  # shares one engine start (~20 s idle, minutes on a loaded machine)
 def test_choice_constraint_yields_only_listed_choices(vllm_backend):
     gens = vllm_backend.generate(

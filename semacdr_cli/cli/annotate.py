@@ -33,6 +33,9 @@ PromptsOption = Annotated[
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Sampling and sampling-of-items seed.")]
 TemperatureOption = Annotated[float, typer.Option("--temperature", help="0 = greedy (reproducible).")]
+RepetitionPenaltyOption = Annotated[
+    float, typer.Option("--repetition-penalty", help="> 1 discourages repeats (stops a small model's loops).")
+]
 
 
 def pick_backend_name(name: str | None) -> str:
@@ -160,6 +163,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         seed: SeedOption = 0,
         temperature: TemperatureOption = 0.0,
+        repetition_penalty: RepetitionPenaltyOption = 1.0,
         max_tokens: Annotated[int, typer.Option("--max-tokens", help="Output token budget per item.")] = 384,
         db: DbOption = "annotations.db",
         dataset: DatasetOption = None,
@@ -179,6 +183,8 @@ def register(app: typer.Typer) -> None:
 
         if batch_size is not None and batch_size < 1:
             raise SemacdrError("--batch-size: must be at least 1")
+        if repetition_penalty <= 0:
+            raise SemacdrError("--repetition-penalty: must be positive (1 = off)")
         if order not in ("id", "popular"):
             raise SemacdrError(f"--order: must be 'id' or 'popular', not {order!r}")
         backend = pick_backend_name(backend)
@@ -192,7 +198,8 @@ def register(app: typer.Typer) -> None:
             batch_size=batch_size,
             max_description_chars=max_description_chars,
             retry_failed=retry_failed,
-            sampling=SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed),
+            sampling=SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed,
+                                    repetition_penalty=repetition_penalty),
             outliers=OutlierConfig(
                 enabled=not no_outlier_filter,
                 min_items=outlier_min_items,

@@ -11,6 +11,7 @@ from semacdr_cli.cli.annotate import (
     BaseUrlOption,
     ModelOption,
     PromptsOption,
+    RepetitionPenaltyOption,
     SeedOption,
     TemperatureOption,
     default_batch_size,
@@ -57,6 +58,7 @@ def induce(
     ] = None,
     seed: SeedOption = 0,
     temperature: TemperatureOption = 0.0,
+    repetition_penalty: RepetitionPenaltyOption = 1.0,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Output token budget per answer.")] = 512,
     db: DbOption = "annotations.db",
     dataset: DatasetOption = None,
@@ -86,7 +88,8 @@ def induce(
         refine=not no_refine,
         seed=seed,
         batch_size=batch_size,
-        sampling=SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed),
+        sampling=SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed,
+                                repetition_penalty=repetition_penalty),
         prompts_dir=prompts,
     )
     with Store(db, create=False) as store:

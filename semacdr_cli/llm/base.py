@@ -21,9 +21,15 @@ class SamplingConfig:
     top_p: float = 1.0
     max_tokens: int = 256
     seed: int = 0
+    # > 1 discourages tokens already in the prompt or output (CTRL-style, as transformers and vLLM
+    # implement it): keeps a small model from looping on one label or one character until max_tokens
+    repetition_penalty: float = 1.0
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["repetition_penalty"] == 1.0:  # off: keys (and cache keys) as before the option existed
+            del d["repetition_penalty"]
+        return d
 
 
 @dataclass(frozen=True)

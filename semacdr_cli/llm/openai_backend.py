@@ -139,6 +139,8 @@ class OpenAIBackend:
 
     def _request(self, chat: Chat, sampling: SamplingConfig, **kwargs: Any) -> Any:
         params = {k: v for k, v in kwargs.items() if v is not None}
+        if sampling.repetition_penalty != 1.0:  # vLLM's server extension (no OpenAI equivalent)
+            params["extra_body"] = {**params.get("extra_body", {}), "repetition_penalty": sampling.repetition_penalty}
         try:
             return self.client.chat.completions.create(
                 model=self.model,

@@ -159,6 +159,7 @@ class TransformersBackend:
             temperature=sampling.temperature if sample else None,
             top_p=sampling.top_p if sample else None,
             top_k=None,
+            repetition_penalty=sampling.repetition_penalty if sampling.repetition_penalty != 1.0 else None,
             eos_token_id=self.eos_ids,
             pad_token_id=self.pad_id,
         )

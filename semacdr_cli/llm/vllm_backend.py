@@ -100,6 +100,7 @@ def sampling_params(constraint: Constraint | None, sampling: SamplingConfig, *, 
         top_p=sampling.top_p,
         max_tokens=sampling.max_tokens,
         seed=sampling.seed,
+        repetition_penalty=sampling.repetition_penalty,
         structured_outputs=structured,
     )
 
