@@ -14,6 +14,7 @@
 #   ~36k items: many hours on a CPU). Items without an annotation are still embedded from their
 #   title, so the inner-domain view covers every item and the agnostic view covers the annotated ones.
 # EXTRA: more semacdr ablation rows for bench/quality.py (default no-agnostic-semantics).
+# PENALTY: the LLM's repetition penalty (default 1.2, what keeps SmolLM2 from looping; 1 = off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STORE="${1:-fk.db}"
@@ -24,6 +25,7 @@ LLM_PYTHON="${LLM_PYTHON:-$PYTHON}"
 SEMACDR=("$PYTHON" -m semacdr_cli)
 LLM=("$LLM_PYTHON" -m semacdr_cli)
 EXTRA="${EXTRA-no-agnostic-semantics}"
+PENALTY="${PENALTY:-1.2}"
 EPOCHS="${EPOCHS:-50}"
 REPEAT="${REPEAT:-5}"
 if [[ -z "${BACKEND:-}" ]]; then
@@ -46,10 +48,12 @@ if ! "${SEMACDR[@]}" data list --db "$STORE" --json 2>/dev/null | grep -q '"amaz
     stage import "${SEMACDR[@]}" data import llmcdsr "$DATA" --domains food,kitchen --db "$STORE"
 fi
 if ! "${SEMACDR[@]}" taxonomy show --db "$STORE" --json >/dev/null 2>&1; then
-    stage taxonomy "${LLM[@]}" taxonomy induce --source kitchen --target food -K 7 --backend "$BACKEND" --db "$STORE"
+    stage taxonomy "${LLM[@]}" taxonomy induce --source kitchen --target food -K 7 --backend "$BACKEND" \
+        --repetition-penalty "$PENALTY" --db "$STORE"
 fi
 for d in food kitchen; do
-    stage "annotate $d" "${LLM[@]}" annotate --domain "$d" --backend "$BACKEND" "${LIMIT_ARGS[@]}" --db "$STORE" \
+    stage "annotate $d" "${LLM[@]}" annotate --domain "$d" --backend "$BACKEND" "${LIMIT_ARGS[@]}" \
+        --repetition-penalty "$PENALTY" --db "$STORE" \
         --json > "$OUT/annotate_$d.json"
     stage "embed $d" "${SEMACDR[@]}" embed --domain "$d" --db "$STORE"
 done

@@ -108,3 +108,16 @@ def test_bad_training_input_is_one_line_and_registers_nothing(store, tmp_path):
         assert res.exit_code != 0
         assert "Traceback" not in res.output and word in res.output
     assert not list(Path(tmp_path).glob("run-*"))
+
+
+def test_two_stores_sharing_a_runs_folder_never_resume_each_others_runs(tmp_path):
+    runs = tmp_path / "runs"
+    first = build_store(tmp_path / "a.db", users=40)
+    second = build_store(tmp_path / "b.db", users=40, seed=1)
+    [a] = api.train(first, target="food", model="sasrec", epochs=1, runs_dir=runs, progress=False, overrides=SMALL)
+    [b] = api.train(second, source="kitchen", target="food", model="cd-sasrec", epochs=1, runs_dir=runs,
+                    progress=False, overrides=SMALL)
+    assert a == b == 1  # each store numbers its own runs
+    dirs = sorted(p.name for p in runs.iterdir())
+    assert len(dirs) == 2 and dirs[0] == "run-0001" and dirs[1].startswith("run-0001-")
+    assert api.evaluate(second, b)["model"] == "cd-sasrec"

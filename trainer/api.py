@@ -144,6 +144,9 @@ def _register(store: Store, cfg: TrainConfig, data, group, runs_dir: Path, rank:
             embedding_model=data.embedding_model, versions=versions(),
         )
         run_dir = (runs_dir / f"run-{run_id:04d}").resolve()
+        if run_dir.exists() and any(run_dir.iterdir()):
+            # another store's run with the same id shares this runs folder: never resume (or overwrite) it
+            run_dir = run_dir.with_name(f"{run_dir.name}-{uuid.uuid4().hex[:8]}")
         run_dir.mkdir(parents=True, exist_ok=True)
         q.set_run_dir(store, run_id, str(run_dir))
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
