@@ -249,3 +249,19 @@ def test_close_stops_the_engine_processes(vllm_backend):
     assert not alive, [p.pid for p in alive]
     with pytest.raises(SemacdrError, match="closed"):
         vllm_backend.generate([_chat("tea")])
+
+
+def test_schema_with_unique_items_is_accepted_and_the_answer_validates(vllm_backend):
+    import jsonschema
+
+    schema = {"type": "object", "properties": {"tags": {"type": "array", "items": {"enum": ["a", "b", "c"]},
+                                                        "minItems": 1, "maxItems": 2, "uniqueItems": True}},
+              "required": ["tags"], "additionalProperties": False}
+    [gen] = vllm_backend.generate([_chat("Tea Kettle")], Constraint(json_schema=schema), SamplingConfig(max_tokens=32))
+    answer = json.loads(gen.text)
+    jsonschema.validate(answer, {**schema, "properties": {"tags": {**schema["properties"]["tags"], "uniqueItems": False}}})
+
+
+def test_a_request_vllm_refuses_is_a_one_line_error(vllm_backend):
+    with pytest.raises(SemacdrError, match="vllm refused the request"):
+        vllm_backend.generate([_chat("x")], sampling=SamplingConfig(max_tokens=8, top_p=0.0))

@@ -15,6 +15,28 @@ from typing import Any
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.llm.base import Constraint
 
+# JSON-schema keywords that grammar engines cannot enforce token by token (xgrammar reports
+# "Unimplemented keys" and vLLM refuses the request). They are dropped from what the engine sees;
+# the caller's own validation (jsonschema / the annotation checks) still applies them afterwards.
+UNENFORCEABLE_KEYS = frozenset({"uniqueItems", "contains", "minContains", "maxContains"})
+
+
+def grammar_schema(schema: Any) -> Any:
+    """`schema` without the keywords in `UNENFORCEABLE_KEYS` (a copy; property names are kept)."""
+    if isinstance(schema, list):
+        return [grammar_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key in UNENFORCEABLE_KEYS:
+            continue
+        if key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(value, dict):
+            out[key] = {name: grammar_schema(sub) for name, sub in value.items()}
+        else:
+            out[key] = grammar_schema(value)
+    return out
+
 
 def check_constraint(constraint: Constraint | None) -> None:
     """Reject a constraint that cannot be honoured (both kinds at once, empty choice list)."""
@@ -63,7 +85,7 @@ class GrammarCache:
             try:
                 if constraint.json_schema is not None:
                     grammar = self.compiler.compile_json_schema(
-                        json.dumps(constraint.json_schema), any_whitespace=False, strict_mode=True
+                        json.dumps(grammar_schema(constraint.json_schema)), any_whitespace=False, strict_mode=True
                     )
                 else:
                     grammar = self.compiler.compile_grammar(choice_ebnf(list(constraint.choices or [])))

@@ -22,7 +22,7 @@ from typing import Any
 
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.llm.base import Chat, Constraint, Generation, SamplingConfig
-from semacdr_cli.llm.grammar import check_constraint
+from semacdr_cli.llm.grammar import check_constraint, grammar_schema
 
 DEFAULT_SAMPLING = SamplingConfig()  # frozen: safe as a shared default
 
@@ -40,7 +40,7 @@ def choice_schema(choices: list[str]) -> dict[str, Any]:
 
 
 def _json_schema_format(schema: dict[str, Any], name: str = "output") -> dict[str, Any]:
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": grammar_schema(schema), "strict": True}}
 
 
 class OpenAIBackend:

@@ -16,6 +16,7 @@ from typing import Any, Self
 
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.llm.base import Chat, Constraint, Generation, SamplingConfig
+from semacdr_cli.llm.grammar import grammar_schema
 
 # KV cache on CPU when neither `kv_cache_gib` nor VLLM_CPU_KVCACHE_SPACE says otherwise. vLLM's own
 # default sizes it from a fraction of *all* host memory and fails when other processes hold some.
@@ -90,7 +91,8 @@ def sampling_params(constraint: Constraint | None, sampling: SamplingConfig, *, 
     if constraint is not None and constraint.json_schema is not None and constraint.choices is not None:
         raise SemacdrError("a constraint takes either a JSON schema or a list of choices, not both")
     if constraint is not None and constraint.json_schema is not None:
-        structured = StructuredOutputsParams(json=constraint.json_schema, disable_any_whitespace=compact_json)
+        structured = StructuredOutputsParams(json=grammar_schema(constraint.json_schema),
+                                             disable_any_whitespace=compact_json)
     elif constraint is not None and constraint.choices is not None:
         if not constraint.choices:
             raise SemacdrError("a choice constraint needs at least one choice")
@@ -103,6 +105,15 @@ def sampling_params(constraint: Constraint | None, sampling: SamplingConfig, *, 
         repetition_penalty=sampling.repetition_penalty,
         structured_outputs=structured,
     )
+
+
+def _is_request_error(exc: Exception) -> bool:
+    """vLLM's request validation errors (a bad schema, a bad parameter): the user's input, not a crash."""
+    try:
+        from vllm.exceptions import VLLMValidationError
+    except ImportError:  # older vLLM: validation errors are ValueErrors
+        return isinstance(exc, ValueError)
+    return isinstance(exc, VLLMValidationError | ValueError)
 
 
 class VLLMBackend:
@@ -171,8 +182,13 @@ class VLLMBackend:
             raise SemacdrError("the vllm backend is closed")
         if not prompts:
             return []
-        params = sampling_params(constraint, sampling, compact_json=self._compact_json)
-        outputs = self._llm.chat([list(p) for p in prompts], params, use_tqdm=self._use_tqdm)
+        try:
+            params = sampling_params(constraint, sampling, compact_json=self._compact_json)
+            outputs = self._llm.chat([list(p) for p in prompts], params, use_tqdm=self._use_tqdm)
+        except Exception as exc:
+            if not _is_request_error(exc):
+                raise
+            raise SemacdrError(f"vllm refused the request: {' '.join(str(exc).split())}") from exc
         if len(outputs) != len(prompts):  # vLLM keeps order and count; guard the contract anyway
             raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(prompts)} prompts")
         generations = []
