@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from semacdr_cli.store import Store
+from semacdr_cli.store import semantic as sem
 from semacdr_cli.store.interactions import find_dataset
 from semacdr_cli.store.semantic import taxonomy_versions
 
@@ -160,6 +161,11 @@ def run_demo(
                         sampling=SamplingConfig(max_tokens=a["max_tokens"], seed=cfg.seed,
                                                 repetition_penalty=a["repetition_penalty"]),
                     )
+                    tax = sem.get_taxonomy(store, ds["id"], doc["version"])
+                    todo, done = sem.items_to_annotate(store, store.domain(ds["id"], domain)["id"], tax["id"])
+                    if done and not todo:  # a finished domain: no need to load the LLM at all
+                        t.detail.update(in_scope=done, skipped=done, done=0, reused=True)
+                        continue
                     with progress() as bar:
                         summary = annotate_domain(store, ds["id"], llm(), acfg, bar)
                     t.detail.update({k: getattr(summary, k) for k in
