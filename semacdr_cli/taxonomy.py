@@ -139,6 +139,27 @@ def copies_item_titles(cat: dict, title_keys: list[str]) -> bool:
     return in_titles(cat.get("name", ""), 3) or (bool(subs) and copied * 2 > len(subs))
 
 
+_MARKUP = re.compile(r"[{}\[\]<>|=\\]|::")
+
+
+def malformed_name(name: str) -> bool:
+    """True for a name no reader would take for a category: markup or template debris
+    ("{{description|strip=lg", "Jsonencoder({ Encoding:'b"), or mostly words with digits
+    ("Almonds 1.2u 1.2v X 1.2v": two or more such words, at least half). A small model's proposals contain such names."""
+    words = name.split()
+    with_digits = sum(any(ch.isdigit() for ch in w) for w in words)
+    return bool(_MARKUP.search(name)) or (with_digits >= 2 and with_digits * 2 >= len(words))
+
+
+def drop_malformed(cat: dict) -> dict | None:
+    """The category without its malformed subcategories; None when its name is malformed or too few
+    subcategories remain."""
+    if malformed_name(cat.get("name", "")):
+        return None
+    subs = [x for x in cat.get("subcategories", []) if not malformed_name(x)]
+    return {**cat, "subcategories": subs} if len(subs) >= MIN_SUBCATEGORIES else None
+
+
 def validate_categories(categories: list[dict], *, k: int | None = None, domains: list[str] = ()) -> list[str]:
     """Every rule a stored taxonomy must meet; an empty list means valid."""
     errors = []
@@ -166,6 +187,8 @@ def validate_categories(categories: list[dict], *, k: int | None = None, domains
             errors.append(f"{where}: duplicate subcategories {dupes}")
         if any(not s for s in skeys):
             errors.append(f"{where}: empty subcategory name")
+        if malformed_name(name) or any(malformed_name(x) for x in subs):
+            errors.append(f"{where}: a name is markup or mostly numbers, not a category")
     return errors
 
 
@@ -434,10 +457,11 @@ def induce_taxonomy(
             rejected_proposals += 1
             continue
         for cat in normalize_categories(obj["categories"]):
-            if copies_item_titles(cat, title_keys):
+            clean = drop_malformed(cat)
+            if clean is None or copies_item_titles(clean, title_keys):
                 rejected_proposals += 1
             else:
-                proposals.append(cat)
+                proposals.append(clean)
 
     # 2. MERGE into exactly K categories (LLM, re-generated with feedback), else deterministic
     ranked = _rank_proposals(proposals, domains)

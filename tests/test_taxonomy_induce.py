@@ -156,3 +156,19 @@ def test_proposed_categories_copied_from_item_titles_are_rejected():
     assert copies_item_titles(lifted, titles)
     assert copies_item_titles(subs_lifted, titles)
     assert not copies_item_titles(shared, titles)
+
+
+def test_markup_and_number_debris_from_a_small_model_is_not_a_category():
+    from semacdr_cli.taxonomy import drop_malformed, malformed_name, validate_categories
+
+    # what SmolLM2-135M proposed for Food-Kitchen (bench/e2e_real.sh)
+    for junk in ["Almonds 1.2u 1.2v X 1.2v", "Jsonencoder({ Encoding:'b", "Description::customary Japanese Food",
+                 "{{category}} {{description|strip=lg", "Birrakabaliminci_ladies_dress 12oz 12"]:
+        assert malformed_name(junk), junk
+    for fine in ["Target Audience", "Price Level", "Age 18-25", "Ready-to-Eat", "Bakery & Pastry", "Price_Level"]:
+        assert not malformed_name(fine), fine
+    cat = {"name": "Style", "subcategories": ["Classic", "Modern", "Tahina 1.2x1x 1.2k Gfjyvqrr", "Rustic"]}
+    assert drop_malformed(cat)["subcategories"] == ["Classic", "Modern", "Rustic"]
+    assert drop_malformed({"name": "Id} {{category}}", "subcategories": ["A", "B", "C"]}) is None
+    errors = validate_categories([{"name": "Home", "subcategories": ["Description", "Title=", "Kitchen"]}])
+    assert any("markup" in e for e in errors)
