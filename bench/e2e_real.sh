@@ -39,7 +39,7 @@ mkdir -p "$OUT"
 stage() {  # stage NAME COMMAND...: run, time, record
     local name="$1"; shift
     local t0; t0=$(date +%s)
-    echo "== $name"
+    echo "== $name" >&2
     "$@"
     printf '%s\t%d\n' "$name" "$(( $(date +%s) - t0 ))" >> "$OUT/stages.tsv"
 }
@@ -53,8 +53,10 @@ if ! "${SEMACDR[@]}" taxonomy show --db "$STORE" --json >/dev/null 2>&1; then
 fi
 for d in food kitchen; do
     stage "annotate $d" "${LLM[@]}" annotate --domain "$d" --backend "$BACKEND" "${LIMIT_ARGS[@]}" \
-        --repetition-penalty "$PENALTY" --db "$STORE" \
-        --json > "$OUT/annotate_$d.json"
+        --repetition-penalty "$PENALTY" --db "$STORE" --json > "$OUT/annotate_$d.log"
+    # vLLM logs to stdout too: the summary is the JSON object at the end
+    "$PYTHON" -c 'import sys; t = open(sys.argv[1]).read(); print(t[t.rindex("\n{") + 1:].strip())' \
+        "$OUT/annotate_$d.log" > "$OUT/annotate_$d.json"
     stage "embed $d" "${SEMACDR[@]}" embed --domain "$d" --db "$STORE"
 done
 stage quality "$PYTHON" bench/quality.py "$STORE" --domains kitchen,food --epochs "$EPOCHS" --repeat "$REPEAT" \

@@ -237,20 +237,6 @@ def _engine_processes():
     return procs
 
 
-@pytest.mark.slow  # shares one engine start (~20 s idle, minutes on a loaded machine)
-def test_close_stops_the_engine_processes(vllm_backend):
-    import psutil
-
-    engine = _engine_processes()
-    assert engine, "the engine runs in child processes named VLLM::..."
-    vllm_backend.close()
-    vllm_backend.close()  # idempotent
-    _, alive = psutil.wait_procs(engine, timeout=30)
-    assert not alive, [p.pid for p in alive]
-    with pytest.raises(SemacdrError, match="closed"):
-        vllm_backend.generate([_chat("tea")])
-
-
 def test_schema_with_unique_items_is_accepted_and_the_answer_validates(vllm_backend):
     import jsonschema
 
@@ -265,3 +251,18 @@ def test_schema_with_unique_items_is_accepted_and_the_answer_validates(vllm_back
 def test_a_request_vllm_refuses_is_a_one_line_error(vllm_backend):
     with pytest.raises(SemacdrError, match="vllm refused the request"):
         vllm_backend.generate([_chat("x")], sampling=SamplingConfig(max_tokens=8, top_p=0.0))
+
+
+@pytest.mark.slow  # shares one engine start (~20 s idle, minutes on a loaded machine)
+def test_close_stops_the_engine_processes(vllm_backend):
+    import psutil
+
+    engine = _engine_processes()
+    assert engine, "the engine runs in child processes named VLLM::..."
+    vllm_backend.close()
+    vllm_backend.close()  # idempotent
+    _, alive = psutil.wait_procs(engine, timeout=30)
+    assert not alive, [p.pid for p in alive]
+    with pytest.raises(SemacdrError, match="closed"):
+        vllm_backend.generate([_chat("tea")])
+
