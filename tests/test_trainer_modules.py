@@ -51,3 +51,14 @@ def test_attention_training_path_equals_sdpa_when_dropout_vanishes():
     for e, g in zip(expected, got, strict=True):
         assert torch.allclose(e, g, atol=1e-5)
     assert torch.count_nonzero(got[0][0, 0] - attn.o.bias) == 0
+
+
+def test_a_row_with_nothing_to_attend_to_gives_finite_gradients_under_dropout():
+    torch.manual_seed(0)
+    attn = Attention(8, 1, 0.3).train()  # cross-attention before the first source item: a fully masked row
+    x, y = torch.randn(2, 4, 8, requires_grad=True), torch.randn(2, 3, 8, requires_grad=True)
+    mask = torch.rand(2, 4, 3) > 0.5
+    mask[0, 0] = False
+    attn(x, y, mask).sum().backward()
+    grads = [x.grad, y.grad] + [p.grad for p in attn.parameters()]
+    assert all(torch.isfinite(g).all() for g in grads)
