@@ -22,6 +22,15 @@ ROWS = (("sasrec", None), ("cd-sasrec", None), ("semacdr", ["no-semantics"]), ("
 KEYS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
 
 
+def _run_dir(store_path: str, run_id: int) -> str:
+    """Where the store says run ``run_id`` lives (not always ``run-<id>``: see trainer.api)."""
+    from semacdr_cli.store import Store
+    from semacdr_cli.store import training as q
+
+    with Store(store_path, create=False) as store:
+        return q.get_run(store, run_id)["run_dir"]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("store")
@@ -51,11 +60,10 @@ def main() -> None:
                 ids = api.train(args.store, source=None if model == "sasrec" else source, target=target, model=model,
                                 ablation=ablation, epochs=args.epochs, repeat=args.repeat, runs_dir=runs_dir)
                 row = {**api.evaluate(args.store, ids[0], "test"), **row}  # keep the row's own labels
-                read = json.loads((Path(runs_dir) / f"run-{ids[0]:04d}" / "data.json").read_text())
-                row["coverage"] = read.get("coverage", {})
+                dirs = [Path(_run_dir(args.store, i)) for i in ids]
+                row["coverage"] = json.loads((dirs[0] / "data.json").read_text()).get("coverage", {})
                 row["train_seconds"] = round(time.perf_counter() - t0, 1)
-                row["epochs"] = [len((Path(runs_dir) / f"run-{i:04d}" / "metrics.jsonl").read_text().splitlines())
-                                 for i in ids]
+                row["epochs"] = [len((d / "metrics.jsonl").read_text().splitlines()) for d in dirs]
             except SemacdrError as exc:
                 row["skipped"] = exc.message
             results.append(row)

@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_quality_table_has_every_model_in_both_directions_with_semantic_coverage(tmp_path):
     db = build_store(tmp_path / "s.db", users=60, target_items=24, source_items=24)
     out = tmp_path / "out"
+    (tmp_path / "runs" / "run-0001").mkdir(parents=True)  # another store's run 1 in the same folder
+    (tmp_path / "runs" / "run-0001" / "state.json").write_text("{}")
     r = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "quality.py"), db, "--domains", "kitchen,food", "--epochs", "1",
          "--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--extra-ablations", "no-agnostic-semantics"],
