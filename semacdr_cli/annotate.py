@@ -495,12 +495,7 @@ class _Annotator:
 def annotate_domain(store: Store, dataset_id: int, backend: Backend, config: AnnotateConfig,
                     progress: Progress | None = None) -> AnnotateSummary:  # fmt: skip
     """Annotate the items of `config.domain` against a taxonomy version; resumable and idempotent."""
-    if config.retries < 0:
-        raise SemacdrError("--retries: must be 0 or more")
-    if config.limit is not None and config.limit < 0:
-        raise SemacdrError("--limit: must be 0 or more")
-    if config.order not in ("id", "popular"):
-        raise SemacdrError(f"--order: must be 'id' or 'popular', not {config.order!r}")
+    config.validate()
     t0 = time.perf_counter()
     job = _Annotator(store, dataset_id, backend, config)
     job.annotate(progress)

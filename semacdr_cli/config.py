@@ -69,6 +69,20 @@ class AnnotateConfig:
         d["sampling"] = self.sampling.as_dict()
         return d
 
+    def validate(self) -> AnnotateConfig:
+        """One-line errors for settings that cannot work (checked before any model is loaded)."""
+        from semacdr_cli.errors import SemacdrError
+
+        if self.retries < 0:
+            raise SemacdrError("--retries: must be 0 or more")
+        if self.limit is not None and self.limit < 0:
+            raise SemacdrError("--limit: must be 0 or more")
+        if self.order not in ("id", "popular"):
+            raise SemacdrError(f"--order: must be 'id' or 'popular', not {self.order!r}")
+        if self.sampling.repetition_penalty <= 0:
+            raise SemacdrError("--repetition-penalty: must be positive (1 = off)")
+        return self
+
 
 @dataclass
 class EmbedConfig:

@@ -183,10 +183,6 @@ def register(app: typer.Typer) -> None:
 
         if batch_size is not None and batch_size < 1:
             raise SemacdrError("--batch-size: must be at least 1")
-        if repetition_penalty <= 0:
-            raise SemacdrError("--repetition-penalty: must be positive (1 = off)")
-        if order not in ("id", "popular"):
-            raise SemacdrError(f"--order: must be 'id' or 'popular', not {order!r}")
         backend = pick_backend_name(backend)
         batch_size = batch_size or default_batch_size(backend)
         cfg = AnnotateConfig(
@@ -209,7 +205,7 @@ def register(app: typer.Typer) -> None:
                 max_rare_term_share=max_rare_term_share,
             ),
             prompts_dir=prompts,
-        )
+        ).validate()
         with Store(db, create=False) as store:
             ds = store.dataset(dataset)
             store.domain(ds["id"], domain)  # fail fast, before loading a model
