@@ -1,95 +1,73 @@
-"""Agreement between assigned subcategories and a ground-truth attribute: NMI and purity per category.
+"""Do the labels carry information? NMI per category against an answer key, beside k-means(MiniLM).
 
-For the ok annotations of one domain (a taxonomy version, default latest), each item's cluster
-under category C is its first (primary) subcategory of C. The ground truth is, per item:
-`--attribute theme`: `items.raw["theme"]` (the planted theme of `semacdr data demo`);
-`--attribute category`: level `--level` of the `items.categories` path (e.g. Amazon category paths);
-`auto` (default): theme when present, else the category path.
-NMI = sklearn normalized_mutual_info_score; purity = sum over clusters of the largest true class,
-divided by n. The baseline row "majority" shows purity of one cluster.
+    # the demo: the planted theme of each item (from the generator; never in a prompt)
+    .venv/bin/python bench/annotation_quality.py --db demo-out/annotations.db --domain book --demo-themes
+    # any answer key: a CSV with the item id and a class column
+    .venv/bin/python bench/annotation_quality.py --db office.db --domain office --truth truth.csv.gz --column category
 
-    .venv/bin/python bench/annotation_quality.py --db demo.db --domain book
+Prints one row per taxonomy category: subcategories (k), how many are used, share of items
+labelled, NMI of the primary label, and the anchor k-means(MiniLM, same k) NMI. `--json` for machines.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import gzip
 import json
-from collections import Counter, defaultdict
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def ground_truth(row, attribute: str, level: int) -> str | None:
-    if attribute in ("theme", "auto") and row["raw"]:
-        try:
-            raw = json.loads(row["raw"])
-        except json.JSONDecodeError:
-            raw = {}
-        if isinstance(raw, dict) and raw.get("theme"):
-            return str(raw["theme"])
-    if attribute in ("category", "auto") and row["categories"]:
-        path = json.loads(row["categories"])
-        if path and isinstance(path[0], list):
-            path = path[0]
-        if isinstance(path, list) and len(path) > level:
-            return str(path[level])
-    return None
+def read_truth(path: str, id_column: str, column: str) -> dict[str, str]:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", newline="") as f:
+        return {row[id_column]: row[column] for row in csv.DictReader(f) if row.get(column)}
 
 
-def purity(pred: list[str], true: list[str]) -> float:
-    by = defaultdict(Counter)
-    for p, t in zip(pred, true, strict=True):
-        by[p][t] += 1
-    return sum(c.most_common(1)[0][1] for c in by.values()) / len(pred)
+def print_table(res: dict) -> None:
+    print(f"{res['domain']}: {res['items']} items, {res['classes']} classes, taxonomy v{res['taxonomy_version']} "
+          f"({res['taxonomy_origin']}), methods {res['methods']}")
+    print(f"{'category':24} {'k':>3} {'used':>4} {'labelled':>8} {'NMI':>7} {'kmeans NMI':>10}")
+    for r in res["per_category"]:
+        km = "-" if r["kmeans_nmi"] is None else f"{r['kmeans_nmi']:.4f}"
+        print(f"{r['category'][:24]:24} {r['k']:>3} {r['used']:>4} {r['labelled']:>8.2f} {r['nmi']:>7.4f} {km:>10}")
 
 
 def main() -> None:
-    from sklearn.metrics import normalized_mutual_info_score
-
+    from semacdr_cli.label_quality import quality_table
     from semacdr_cli.store import Store
-    from semacdr_cli.store import semantic as sem
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--db", required=True)
     p.add_argument("--dataset", default=None)
     p.add_argument("--domain", required=True)
     p.add_argument("--taxonomy-version", type=int, default=None)
-    p.add_argument("--attribute", choices=["auto", "theme", "category"], default="auto")
-    p.add_argument("--level", type=int, default=1, help="category path level (0 = the top)")
+    p.add_argument("--truth", help="CSV(.gz) answer key")
+    p.add_argument("--id-column", default="item")
+    p.add_argument("--column", default="category")
+    p.add_argument("--demo-themes", action="store_true", help="the demo generator's planted themes")
+    p.add_argument("--no-anchor", action="store_true")
     p.add_argument("--json", action="store_true")
-    args = p.parse_args()
-    store = Store(args.db, create=False)
-    ds = store.dataset(args.dataset)
-    dom = store.domain(ds["id"], args.domain)
-    tax = sem.get_taxonomy(store, ds["id"], args.taxonomy_version)
-    rows = store.query(
-        "SELECT a.labels, i.raw, i.categories FROM annotations a JOIN items i ON i.id = a.item_id "
-        "WHERE i.domain_id = ? AND a.taxonomy_id = ? AND a.status = 'ok'",
-        (dom["id"], tax["id"]),
-    )
-    pairs = [(json.loads(r["labels"]), ground_truth(r, args.attribute, args.level)) for r in rows]
-    pairs = [(lab, t) for lab, t in pairs if t is not None]
-    if not pairs:
-        raise SystemExit("no annotated item carries a ground-truth attribute (theme or category path)")
-    truth = [t for _, t in pairs]
-    results = []
-    for cat in [c["name"] for c in sem.taxonomy_tree(store, tax["id"])]:
-        pred = [lab.get(cat, ["-"])[0] for lab, _ in pairs]
-        results.append({
-            "category": cat,
-            "clusters": len(set(pred)),
-            "nmi": round(float(normalized_mutual_info_score(truth, pred)), 4),
-            "purity": round(purity(pred, truth), 4),
-        })  # fmt: skip
-    results.append({"category": "majority (baseline)", "clusters": 1, "nmi": 0.0, "purity": round(purity(["x"] * len(truth), truth), 4)})
-    out = {"domain": args.domain, "taxonomy_version": tax["version"], "items": len(pairs),
-           "classes": len(set(truth)), "per_category": results}  # fmt: skip
-    if args.json:
-        print(json.dumps(out, indent=2))
-        return
-    print(f"{args.domain}: {len(pairs)} items, {len(set(truth))} true classes, taxonomy v{tax['version']}")
-    print(f"{'category':30} {'clusters':>8} {'NMI':>7} {'purity':>7}")
-    for r in results:
-        print(f"{r['category'][:30]:30} {r['clusters']:>8} {r['nmi']:>7.4f} {r['purity']:>7.4f}")
+    a = p.parse_args()
+    with Store(a.db, create=False) as store:
+        ds = store.dataset(a.dataset)
+        if a.demo_themes:
+            from semacdr_cli.datasets.demo import planted_theme
+            from semacdr_cli.store import semantic as sem
+
+            ids = [r["external_id"] for r in sem.items_by_ids(store, sem.domain_item_ids(store, store.domain(ds["id"], a.domain)["id"]))]
+            truth = {i: planted_theme(i) for i in ids if planted_theme(i)}
+        elif a.truth:
+            truth = read_truth(a.truth, a.id_column, a.column)
+        else:
+            raise SystemExit("give --truth FILE or --demo-themes")
+        res = quality_table(store, ds["id"], a.domain, truth, a.taxonomy_version, anchors=not a.no_anchor)
+    print(json.dumps(res, indent=2) if a.json else "", end="")
+    if not a.json:
+        print_table(res)
 
 
 if __name__ == "__main__":

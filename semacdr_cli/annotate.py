@@ -64,6 +64,14 @@ class AnnotateSummary:
     seconds: float = 0.0
     items_per_s: float = 0.0
     output_tokens_per_s: float = 0.0
+    method: str = "generate"
+    labels: int = 0  # labels stored in this run (score / distilled)
+    labels_per_item: float = 0.0
+    described: int = 0  # items given a description in this run
+    distilled: int = 0  # items labelled by the distilled classifier
+    distill_agreement: dict = field(default_factory=dict)  # held-out agreement with the LLM per category
+    failures_by_reason: dict = field(default_factory=dict)
+    guard: list = field(default_factory=list)  # degenerate categories found at the end (warnings)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,21 +106,29 @@ def annotation_schema(base: dict, tree: list[dict], *, max_labels: int = 3, max_
     return schema
 
 
+def _clean(text: str | None, cap: int) -> str:
+    """Untrusted item text for a prompt: entities decoded, then angle brackets replaced, so no
+    `</item>` (also not one written `&lt;/item&gt;`) can close the item's delimiter; whitespace
+    collapsed; at most `cap` characters."""
+    t = html.unescape(" ".join((text or "").split()))
+    return t.replace("<", "‹").replace(">", "›")[:cap]
+
+
 def item_text(row) -> str:
-    """The item as the LLM sees it (HTML entities decoded, long text cut)."""
-    parts = [f"Title: {html.unescape(' '.join((row['title'] or '').split()))}"]
+    """The item as the LLM sees it (HTML entities decoded, delimiters escaped, long text cut)."""
+    parts = [f"Title: {_clean(row['title'], 200)}"]
     if row["description"]:
-        parts.append(f"Description: {html.unescape(' '.join(row['description'].split()))[:600]}")
+        parts.append(f"Description: {_clean(row['description'], 600)}")
     if row["categories"]:
         try:
             path = json.loads(row["categories"])
             if isinstance(path, list) and path:
                 flat = [" > ".join(map(str, p)) if isinstance(p, list) else str(p) for p in path]
-                parts.append(f"Category path: {' | '.join(flat)[:200]}")
+                parts.append(f"Category path: {_clean(' | '.join(flat), 200)}")
         except (json.JSONDecodeError, TypeError):
             pass
     if row["brand"]:
-        parts.append(f"Brand: {row['brand']}")
+        parts.append(f"Brand: {_clean(row['brand'], 60)}")
     return "\n".join(parts)
 
 
@@ -497,10 +513,18 @@ def annotate_domain(store: Store, dataset_id: int, backend: Backend, config: Ann
     """Annotate the items of `config.domain` against a taxonomy version; resumable and idempotent."""
     config.validate()
     t0 = time.perf_counter()
-    job = _Annotator(store, dataset_id, backend, config)
-    job.annotate(progress)
-    job.filter_outliers(progress)
-    s = job.summary
+    if config.method == "score":
+        from semacdr_cli.annotate_jobs import run_scored
+
+        s = run_scored(store, dataset_id, backend, config, progress)
+    else:
+        job = _Annotator(store, dataset_id, backend, config)
+        job.annotate(progress)
+        job.filter_outliers(progress)
+        s = job.summary
+    from semacdr_cli.label_stats import degenerate_categories
+
+    s.guard = degenerate_categories(store, dataset_id, config.domain, config.taxonomy_version)
     s.seconds = round(time.perf_counter() - t0, 3)
     new = s.done + s.failed
     s.items_per_s = round(new / s.seconds, 3) if s.seconds > 0 else 0.0

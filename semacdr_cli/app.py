@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from semacdr_cli import __version__
-from semacdr_cli.cli import annotate, data, demo, embed, inspect, report, taxonomy, training
+from semacdr_cli.cli import annotate, data, demo, embed, inspect, labels, report, taxonomy, training
 from semacdr_cli.cli.common import App
 
 app = App(
@@ -35,6 +35,7 @@ def root(
 
 app.add_typer(data.app, name="data")
 app.add_typer(taxonomy.app, name="taxonomy")
+app.add_typer(labels.app, name="labels")
 app.add_typer(inspect.app, name="inspect")
 annotate.register(app)
 embed.register(app)

@@ -18,6 +18,9 @@ class TaxonomyConfig:
     source: str
     target: str
     k: int = 7  # App. E: the best trade-off between expressiveness and redundancy
+    method: str = "facets"  # facets: short answers per item cluster (any model); propose: propose-merge-refine (large models)
+    clusters: int | None = None  # facets: k-means clusters of the sampled items (None: min(16, items / 5))
+    allow_fallback: bool = False  # pad with / fall back to the fixed seed list (origin "fallback") instead of failing
     sample: int = 40  # items sampled per domain
     minibatch: int = 20  # items per proposal prompt
     proposals_per_batch: int = 8  # categories asked for in each proposal
@@ -49,14 +52,29 @@ class OutlierConfig:
         return asdict(self)
 
 
+METHODS = ("score", "generate")
+
+
 @dataclass
 class AnnotateConfig:
     domain: str
+    method: str = "score"  # score: calibrated option scoring (prefill only); generate: constrained JSON
+    describe: bool = True  # score: a short plain-text description per item (--no-describe: labels only)
+    # score: a subcategory whose calibrated probability reaches this is a label; None: 2 / n for a
+    # category of n subcategories (twice a uniform guess), at most 0.5
+    label_threshold: float | None = None
+    # score: each option's baseline subtracted before the softmax: "domain" = its mean score over 64
+    # sampled items of the domain (domain-context calibration), "content-free" = its score for an
+    # "N/A" item (contextual calibration), "none" = raw scores
+    calibration: str = "domain"
+    description_tokens: int = 48  # score: new tokens of a description (stops at a newline)
+    distill: int | None = None  # label a stratified sample of N items with the LLM, the rest by a classifier
+    strict: bool = False  # a degenerate category (guard) is an error, not a warning
     limit: int | None = None
     order: str = "id"  # which items --limit keeps: "id" (first by id) or "popular" (most interactions)
     retries: int = 3
     taxonomy_version: int | None = None  # None: the latest
-    batch_size: int = 8  # items per backend call and per committed transaction
+    batch_size: int = 16  # items per backend call and per committed transaction (16 measured best on 2 cores)
     max_description_chars: int = 300
     max_labels_per_category: int = 3
     retry_failed: bool = False  # re-run items stored as failed
@@ -69,6 +87,11 @@ class AnnotateConfig:
         d["sampling"] = self.sampling.as_dict()
         return d
 
+    def threshold(self, n_options: int) -> float:
+        if self.label_threshold is not None:
+            return self.label_threshold
+        return min(0.5, 2.0 / max(1, n_options))
+
     def validate(self) -> AnnotateConfig:
         """One-line errors for settings that cannot work (checked before any model is loaded)."""
         from semacdr_cli.errors import SemacdrError
@@ -79,6 +102,20 @@ class AnnotateConfig:
             raise SemacdrError("--limit: must be 0 or more")
         if self.order not in ("id", "popular"):
             raise SemacdrError(f"--order: must be 'id' or 'popular', not {self.order!r}")
+        if self.method not in METHODS:
+            raise SemacdrError(f"--method: must be one of {', '.join(METHODS)}, not {self.method!r}")
+        if self.label_threshold is not None and not 0.0 < self.label_threshold <= 1.0:
+            raise SemacdrError("--label-threshold: must be in (0, 1]")
+        if self.max_labels_per_category < 1:
+            raise SemacdrError("--max-labels: must be at least 1")
+        if self.distill is not None and self.distill < 2:
+            raise SemacdrError("--distill: needs at least 2 LLM-labelled items")
+        if self.distill is not None and self.method != "score":
+            raise SemacdrError("--distill works with --method score")
+        if self.batch_size < 1:
+            raise SemacdrError("--batch-size: must be at least 1")
+        if self.calibration not in ("domain", "content-free", "none"):
+            raise SemacdrError(f"--calibration: domain, content-free or none, not {self.calibration!r}")
         if self.sampling.repetition_penalty <= 0:
             raise SemacdrError("--repetition-penalty: must be positive (1 = off)")
         return self

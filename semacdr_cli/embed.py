@@ -134,3 +134,46 @@ def embed_domain(store: Store, dataset_id: int, config: EmbedConfig, progress: P
     summary.seconds = round(time.perf_counter() - t0, 3)
     summary.items_per_s = round(summary.encoded / summary.seconds, 2) if summary.seconds > 0 else 0.0
     return summary
+
+
+ITEM_TEXT_SUFFIX = "@item-text"  # vectors of the raw item text (title + raw description), not enriched
+
+
+def item_text_vectors(store: Store, domain_id: int, item_ids: list[int] | None = None, *, model: str | None = None,
+                      encoder=None, progress: Progress | None = None, batch_size: int = 128):  # fmt: skip
+    """(item ids, float32 matrix) of MiniLM vectors of each item's own text, normalised.
+
+    What the semantic jobs cluster and classify on (taxonomy induction, distillation); stored under
+    `<model>@item-text` so a re-run does not encode again (the trainer reads other model names)."""
+    import numpy as np
+
+    name, folder = resolve_embed_model(model)
+    key = name + ITEM_TEXT_SUFFIX
+    rows = sem.embedding_sources(store, domain_id)
+    if item_ids is not None:
+        wanted = set(item_ids)
+        rows = [r for r in rows if r["item_id"] in wanted]
+    existing = sem.embedding_hashes(store, domain_id, key)
+    todo = []
+    for r in rows:
+        text = embedding_text(r["title"], r["raw_description"])
+        h = sha256_text(f"{key}\n{text}")
+        if existing.get(r["item_id"]) != h:
+            todo.append((r["item_id"], text, h))
+    if todo:
+        enc = encoder if encoder is not None else load_encoder(folder)
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            vecs = np.asarray(enc.encode([t[1] for t in chunk], batch_size=batch_size, convert_to_numpy=True,
+                                         normalize_embeddings=True, show_progress_bar=False), dtype="<f4")  # fmt: skip
+            with store.transaction() as conn:
+                sem.write_embeddings(conn, key, [(i, vecs[n].tobytes(), vecs.shape[1], h, None)
+                                                 for n, (i, _, h) in enumerate(chunk)])  # fmt: skip
+            if progress:
+                progress("item vectors", min(start + batch_size, len(todo)), len(todo))
+    ids = [r["item_id"] for r in rows]
+    got = {r["item_id"]: r for r in sem.domain_embeddings(store, [domain_id], key)}
+    if not ids:
+        return [], np.zeros((0, 0), dtype="<f4")
+    mat = np.stack([np.frombuffer(got[i]["vector"], dtype="<f4") for i in ids])
+    return ids, mat

@@ -21,18 +21,14 @@ from semacdr_cli.store.interactions import find_dataset
 from semacdr_cli.store.semantic import taxonomy_versions
 
 # The demo's sizes. "default" is the README's main job; "tiny" is what CI's end-to-end test runs.
-# SmolLM2-135M on 2 CPU cores annotates ~0.13 items/s at batch 16 under the JSON grammar (~19 output
-# tokens/s, ~140 tokens an item with K = 7 and 3 labels per category); the default's 80 items, K = 5
-# and 2 labels per category keep it under 15 minutes on such a machine (measured: README).
+# The taxonomy comes from `--method facets` (short answers about item clusters, which SmolLM2-135M
+# can give), labels from calibrated option scoring (prefill only, ~20 items/s on 2 cores) and a short
+# description per item (the slow part: ~48 generated tokens each).
 SIZES: dict[str, dict[str, Any]] = {
-    "default": {"users": 500, "items_per_domain": 40, "sample": 16, "epochs": 30, "k": 5},
-    "tiny": {"users": 80, "items_per_domain": 10, "sample": 6, "epochs": 2, "k": 3},
+    "default": {"users": 500, "items_per_domain": 40, "sample": 40, "clusters": 12, "epochs": 30, "k": 5},
+    "tiny": {"users": 80, "items_per_domain": 10, "sample": 10, "clusters": 6, "epochs": 2, "k": 3},
 }
-# Annotation settings of the demo: short answers, and a repetition penalty that stops SmolLM2 from
-# looping on one label or one character until the token budget runs out (then the answer fails and
-# is generated again: the single largest cost of the first timed demo runs).
-DEMO_ANNOTATION = {"max_labels_per_category": 2, "max_description_chars": 160, "max_tokens": 224,
-                   "repetition_penalty": 1.2}
+DEMO_ANNOTATION = {"max_labels_per_category": 2, "max_description_chars": 200}
 
 
 @dataclass
@@ -138,11 +134,7 @@ def run_demo(
                 if doc is None:
                     tcfg = TaxonomyConfig(
                         source=cfg.source, target=cfg.target, k=size["k"], sample=size["sample"],
-                        minibatch=max(4, size["sample"] // 2), seed=cfg.seed, batch_size=cfg.batch_size,
-                        # one merge attempt and no refine pass: each is a long single-sequence generation
-                        # (~40 s on 2 cores); `semacdr taxonomy induce` runs the full propose-merge-refine
-                        retries=0, refine=False,
-                        sampling=SamplingConfig(max_tokens=384, seed=cfg.seed),
+                        clusters=size["clusters"], seed=cfg.seed, batch_size=cfg.batch_size, method="facets",
                     )  # fmt: skip
                     with progress() as bar:
                         res = induce_taxonomy(store, ds["id"], llm(), tcfg, bar)
@@ -157,10 +149,9 @@ def run_demo(
                     a = DEMO_ANNOTATION
                     acfg = AnnotateConfig(
                         domain=domain, batch_size=cfg.batch_size, max_description_chars=a["max_description_chars"],
-                        max_labels_per_category=a["max_labels_per_category"],
-                        sampling=SamplingConfig(max_tokens=a["max_tokens"], seed=cfg.seed,
-                                                repetition_penalty=a["repetition_penalty"]),
-                    )
+                        max_labels_per_category=a["max_labels_per_category"], method="score",
+                        sampling=SamplingConfig(seed=cfg.seed),
+                    )  # fmt: skip
                     tax = sem.get_taxonomy(store, ds["id"], doc["version"])
                     todo, done = sem.items_to_annotate(store, store.domain(ds["id"], domain)["id"], tax["id"])
                     if done and not todo:  # a finished domain: no need to load the LLM at all
@@ -170,7 +161,8 @@ def run_demo(
                         summary = annotate_domain(store, ds["id"], llm(), acfg, bar)
                     t.detail.update({k: getattr(summary, k) for k in
                                      ("in_scope", "skipped", "done", "failed", "filtered", "items_per_s",
-                                      "output_tokens_per_s")})  # fmt: skip
+                                      "output_tokens_per_s", "labels_per_item", "described")})  # fmt: skip
+                    t.detail["guard"] = summary.guard
             if backend is not None:
                 backend.close()
                 backend = None

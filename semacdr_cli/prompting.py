@@ -20,7 +20,7 @@ from typing import Any
 from semacdr_cli.errors import SemacdrError
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
-_SECTION = re.compile(r"^###\s*(system|user)\s*$", re.MULTILINE)
+_SECTION = re.compile(r"^###\s*(system|user|assistant)\s*$", re.MULTILINE)
 
 
 def sha256_text(text: str) -> str:

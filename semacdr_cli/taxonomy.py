@@ -406,6 +406,10 @@ def induce_taxonomy(
     if config.source == config.target:
         raise SemacdrError("--source and --target must be two different domains")
     dom_rows = [store.domain(dataset_id, d) for d in domains]
+    if config.method not in ("facets", "propose"):
+        raise SemacdrError(f"--method: must be facets or propose, not {config.method!r}")
+    if config.method == "facets":
+        return _induce_by_facets(store, dataset_id, backend, config, progress, domains)
     propose_t = load_template("taxonomy_propose", config.prompts_dir)
     merge_t = load_template("taxonomy_consolidate", config.prompts_dir)
     refine_t = load_template("taxonomy_refine", config.prompts_dir)
@@ -490,6 +494,14 @@ def induce_taxonomy(
     else:
         merged, notes = consolidate_proposals(proposals, k=config.k, domains=domains)
         path = ["deterministic-merge"]
+        padded = notes["padded_categories"] or notes["padded_subcategories"]
+        if padded and not config.allow_fallback:
+            raise SemacdrError(
+                f"taxonomy induction failed: {len(proposals)} usable proposals, the merge did not validate "
+                f"({(merge_errors or ['-'])[-1][:120]}), and a consolidation would need the fixed seed list "
+                f"({len(notes['padded_categories'])} categories); try --method facets, a larger --model, or "
+                "--allow-fallback"
+            )
 
     # 3. REFINE against a few sampled items; kept only when it still validates
     refine_errors: list[str] = []
@@ -542,11 +554,13 @@ def induce_taxonomy(
         "seconds": round(time.perf_counter() - t0, 3),
     }
     params = {"config": config.as_dict(), "hashes": hashes, "stats": stats}
+    fallback = bool(notes.get("padded_categories") or notes.get("padded_subcategories"))
+    stats["fallback"] = fallback
     tax_id, version = sem.insert_taxonomy(
         store,
         dataset_id,
         merged,
-        origin="induced",
+        origin="fallback" if fallback else "induced",
         domains=domains,
         model=backend.model,
         backend=backend.name,
@@ -555,6 +569,32 @@ def induce_taxonomy(
         params=params,
     )
     return InduceResult(tax_id, version, merged, stats["path"], stats)
+
+
+def fallback_categories(k: int) -> list[dict]:
+    """The fixed, generic seed list (no LLM): only with --allow-fallback, stored as origin "fallback"."""
+    out = [{"name": n, "subcategories": list(subs)} for n, subs in SEED_CATEGORIES[:k]]
+    out += [{"name": f"Facet {i + 1}", "subcategories": list(GENERIC_SUBCATEGORIES)} for i in range(k - len(out))]
+    return out
+
+
+def _induce_by_facets(store, dataset_id, backend, config, progress, domains) -> InduceResult:
+    from semacdr_cli.taxonomy_facets import induce_facets
+
+    cats, stats, hashes = induce_facets(store, dataset_id, backend, config, progress)
+    origin, path = "induced", "facets"
+    if cats is None:
+        if not config.allow_fallback:
+            raise SemacdrError(f"taxonomy induction failed: {stats['failure']}; try more items (--sample), "
+                               "--method propose with a larger --model, or --allow-fallback")  # fmt: skip
+        cats, origin, path = fallback_categories(config.k), "fallback", "fallback-seed-list"
+    stats["path"], stats["fallback"] = path, origin == "fallback"
+    params = {"config": config.as_dict(), "hashes": hashes, "stats": stats}
+    tax_id, version = sem.insert_taxonomy(
+        store, dataset_id, cats, origin=origin, domains=domains, model=backend.model, backend=backend.name,
+        prompt_hash=sha256_text("".join(hashes.values())), schema_hash=None, params=params,
+    )  # fmt: skip
+    return InduceResult(tax_id, version, cats, path, stats)
 
 
 def _rank_proposals(proposals: list[dict], domains: list[str]) -> list[dict]:

@@ -97,3 +97,32 @@ class FakeBackend:
 
     def close(self) -> None:
         self.closed = True
+
+
+class FakeScoringBackend(FakeBackend):
+    """A FakeBackend that also scores options: `scorer(chat, question_index, question) -> [logprob per
+    option]` (default: a hash of the item title and the option, so labels vary with the item)."""
+
+    def __init__(self, *args, scorer: Callable | None = None, fail_marker: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.scorer = scorer
+        self.fail_marker = fail_marker
+        self.score_calls: list[list[dict]] = []
+
+    def score(self, prompts, questions):
+        from semacdr_cli.llm.base import Scores
+
+        out = []
+        for chat in prompts:
+            if self.fail_marker and self.fail_marker in chat[-1]["content"]:
+                raise RuntimeError(f"prompt too long ({self.fail_marker})")
+            self.score_calls.append(chat)
+            title = title_of(chat)
+            lp = []
+            for qi, q in enumerate(questions):
+                if self.scorer is not None:
+                    lp.append(list(self.scorer(chat, qi, q)))
+                else:
+                    lp.append([-((_h(title + o) % 1000) / 100.0) for o in q.options])
+            out.append(Scores(logprobs=lp, tokens_in=10))
+        return out

@@ -41,7 +41,7 @@ def run(tmp_path, special, **outlier_kw):
     store = make_store(tmp_path / "s.db", n_food=N)
     outlier_kw.setdefault("min_items", 10)
     fake = FakeBackend(responder=responder(special))
-    s = annotate_domain(store, 1, fake, AnnotateConfig(domain="food", batch_size=8, outliers=OutlierConfig(**outlier_kw)))
+    s = annotate_domain(store, 1, fake, AnnotateConfig(method="generate", domain="food", batch_size=8, outliers=OutlierConfig(**outlier_kw)))
     return store, fake, s
 
 
@@ -111,10 +111,10 @@ def test_filter_waits_for_enough_items_and_checks_them_on_a_later_run(tmp_path):
     special = {"variant 3": lambda c, k: answer({**common(""), "Occasion": ["Everyday", "Party"]}, "Tasty variant 3")}
     ocfg = OutlierConfig(min_items=N)
     s = annotate_domain(store, 1, FakeBackend(responder=responder(special)),
-                        AnnotateConfig(domain="food", limit=10, outliers=ocfg))  # fmt: skip
+                        AnnotateConfig(method="generate", domain="food", limit=10, outliers=ocfg))  # fmt: skip
     assert s.outlier_check.startswith("skipped")
     assert json.loads(row_for(store, "variant 3")["outliers"])["checked"] is False
-    s = annotate_domain(store, 1, FakeBackend(responder=responder(special)), AnnotateConfig(domain="food", outliers=ocfg))
+    s = annotate_domain(store, 1, FakeBackend(responder=responder(special)), AnnotateConfig(method="generate", domain="food", outliers=ocfg))
     rec = json.loads(row_for(store, "variant 3")["outliers"])
     assert rec["checked"] is True and rec["dropped_labels"] == [["Occasion", "Party"]]
     unchecked = [r for r in store.query("SELECT outliers FROM annotations") if not json.loads(r[0])["checked"]]

@@ -21,7 +21,7 @@ ALLOWED = {(c["name"], s) for c in TAXONOMY for s in c["subcategories"]}
 def cfg(**kw) -> AnnotateConfig:
     kw.setdefault("outliers", NO_FILTER)
     kw.setdefault("batch_size", 3)
-    return AnnotateConfig(domain="food", **kw)
+    return AnnotateConfig(method="generate", domain="food", **kw)
 
 
 def stored_labels(store) -> set[tuple[str, str]]:
@@ -170,7 +170,7 @@ def test_retry_failed_runs_failed_items_again(tmp_path):
 def test_unknown_domain_and_missing_taxonomy_are_one_line_errors(tmp_path):
     store = make_store(tmp_path / "s.db")
     with pytest.raises(SemacdrError, match="no domain 'toys'"):
-        annotate_domain(store, 1, FakeBackend(), AnnotateConfig(domain="toys"))
+        annotate_domain(store, 1, FakeBackend(), AnnotateConfig(method="generate", domain="toys"))
     bare = make_store(tmp_path / "b.db", taxonomy=None)
     with pytest.raises(SemacdrError, match="no taxonomy"):
         annotate_domain(bare, 1, FakeBackend(), cfg())

@@ -46,7 +46,7 @@ def test_smollm2_annotations_are_schema_valid_inside_the_taxonomy_with_full_prov
 
     store = make_store(tmp_path / "s.db", food=TITLES)
     cfg = AnnotateConfig(
-        domain="food", batch_size=4, retries=1, sampling=SamplingConfig(max_tokens=160),
+        method="generate", domain="food", batch_size=4, retries=1, sampling=SamplingConfig(max_tokens=160),
         max_description_chars=100, outliers=OutlierConfig(enabled=False),
     )  # fmt: skip
     s = annotate_domain(store, 1, backend, cfg)

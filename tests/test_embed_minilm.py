@@ -53,7 +53,7 @@ def test_rerun_skips_unchanged_and_reencodes_items_whose_annotation_changed(tmp_
     before = vectors(store)
     s = embed_domain(store, 1, EmbedConfig(domain="food"), encoder=encoder)
     assert s.encoded == 0 and s.unchanged == 8
-    annotate_domain(store, 1, FakeBackend(), AnnotateConfig(domain="food", limit=3, outliers=OutlierConfig(enabled=False)))
+    annotate_domain(store, 1, FakeBackend(), AnnotateConfig(method="generate", domain="food", limit=3, outliers=OutlierConfig(enabled=False)))
     s = embed_domain(store, 1, EmbedConfig(domain="food"), encoder=encoder)
     assert s.encoded == 3 and s.unchanged == 5 and s.fallback_text == 0
     after = vectors(store)

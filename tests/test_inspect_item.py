@@ -33,7 +33,7 @@ class WordEncoder:
 def store(tmp_path):
     s = make_store(tmp_path / "s.db")
     fake = FakeBackend(script={"Maple Syrup": ["{broken"]})
-    annotate_domain(s, 1, fake, AnnotateConfig(domain="food", retries=1, outliers=OutlierConfig(enabled=False)))
+    annotate_domain(s, 1, fake, AnnotateConfig(method="generate", domain="food", retries=1, outliers=OutlierConfig(enabled=False)))
     for d in ("food", "kitchen"):
         embed_domain(s, 1, EmbedConfig(domain=d), encoder=WordEncoder())
     return s

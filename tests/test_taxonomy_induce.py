@@ -24,6 +24,7 @@ from semacdr_cli.taxonomy import (
 def cfg(**kw) -> TaxonomyConfig:
     kw.setdefault("sample", 6)
     kw.setdefault("minibatch", 4)
+    kw.setdefault("method", "propose")
     return TaxonomyConfig(source="food", target="kitchen", **kw)
 
 
@@ -84,13 +85,15 @@ def test_valid_llm_answers_give_a_k_category_taxonomy_via_merge_and_refine(tmp_p
     assert prov["params"]["config"]["k"] == 7 and prov["params"]["config"]["seed"] == 0
 
 
-def test_merge_that_never_validates_falls_back_to_a_deterministic_consolidation(tmp_path):
+def test_merge_that_never_validates_falls_back_to_the_seed_list_only_when_asked(tmp_path):
     store = make_store(tmp_path / "s.db")
-    fake = FakeBackend(
-        model="m-bad",
-        script={"Propose": [json.dumps(PROPOSAL)], "Merge them": [k_categories(5)], "Refine the taxonomy": ["{"]},
-    )
-    r = induce_taxonomy(store, 1, fake, cfg(k=7, retries=1))
+    script = {"Propose": [json.dumps(PROPOSAL)], "Merge them": [k_categories(5)], "Refine the taxonomy": ["{"]}
+    with pytest.raises(SemacdrError, match="taxonomy induction failed.*--allow-fallback"):
+        induce_taxonomy(store, 1, FakeBackend(model="m-bad", script=dict(script)), cfg(k=7, retries=1))
+    assert store.query("SELECT count(*) FROM taxonomies WHERE origin != 'imported'")[0][0] == 0
+    fake = FakeBackend(model="m-bad-2", script=script)  # another model: no cached answers
+    r = induce_taxonomy(store, 1, fake, cfg(k=7, retries=1, allow_fallback=True))
+    assert taxonomy_document(store, 1, r.version)["origin"] == "fallback" and r.stats["fallback"]
     assert r.path == "deterministic-merge+refine-rejected"
     assert validate_categories(r.categories, k=7, domains=["food", "kitchen"]) == []
     names = [c["name"] for c in r.categories]
@@ -101,9 +104,11 @@ def test_merge_that_never_validates_falls_back_to_a_deterministic_consolidation(
     assert r.stats["merge_errors"] and r.stats["deterministic_notes"]["padded_categories"]
 
 
-def test_junk_proposals_still_yield_a_valid_taxonomy(tmp_path):
+def test_junk_proposals_yield_a_valid_fallback_taxonomy_when_allowed(tmp_path):
     store = make_store(tmp_path / "s.db")
-    r = induce_taxonomy(store, 1, FakeBackend(model="junk", responder=lambda c, k: "not json"), cfg(k=7))
+    r = induce_taxonomy(store, 1, FakeBackend(model="junk", responder=lambda c, k: "not json"),
+                        cfg(k=7, allow_fallback=True))  # fmt: skip
+    assert taxonomy_document(store, 1, r.version)["origin"] == "fallback"
     assert r.path.startswith("deterministic-merge")
     assert validate_categories(r.categories, k=7, domains=["food", "kitchen"]) == []
     assert r.stats["rejected_proposals"] == r.stats["minibatches"]

@@ -54,7 +54,7 @@ def pick_backend_name(name: str | None) -> str:
 def default_batch_size(backend: str) -> int:
     """Prompts per backend call when --batch-size is not given: small on CPU, large for engines that
     batch continuously (vllm, an OpenAI-compatible server)."""
-    return 64 if backend in ("vllm", "openai") else 8
+    return 64 if backend in ("vllm", "openai") else 16
 
 
 def make_backend(name: str | None, model: str | None, base_url: str | None, batch_size: int):
@@ -113,6 +113,8 @@ def _summary_table(s) -> None:
     t.add_column("")
     t.add_column("value", justify="right")
     for label, value in (
+        ("method", s.method), ("labels per item", s.labels_per_item), ("described", s.described),
+        ("distilled", s.distilled), ("failures by reason", s.failures_by_reason or "-"),
         ("items in scope", s.in_scope), ("already done (skipped)", s.skipped), ("done", s.done),
         ("cached answers", s.cached), ("retried", s.retried), ("failed", s.failed),
         ("filtered (outliers)", s.filtered), ("tokens in", s.tokens_in), ("tokens out", s.tokens_out),
@@ -128,6 +130,21 @@ def register(app: typer.Typer) -> None:
     @app.command("annotate")
     def annotate(
         domain: Annotated[str, typer.Option("--domain", help="Domain whose items to annotate.")],
+        method: Annotated[str, typer.Option("--method", help="score: calibrated option scoring, prefill only (default); "
+                                            "generate: constrained JSON generation.")] = "score",
+        describe: Annotated[bool, typer.Option("--describe/--no-describe", help="score: write a short description "
+                                               "per item (--no-describe: labels only).")] = True,
+        distill: Annotated[int | None, typer.Option("--distill", help="Label a stratified sample of N items with the "
+                                                    "LLM, every other item by a classifier on MiniLM vectors.")] = None,
+        label_threshold: Annotated[float | None, typer.Option("--label-threshold", help="score: calibrated "
+                                                              "probability a label needs (default 2/n for n "
+                                                              "subcategories, at most 0.5).")] = None,
+        max_labels: Annotated[int, typer.Option("--max-labels", help="Labels per category at most.")] = 3,
+        calibration: Annotated[str, typer.Option("--calibration", help="score: domain (each option's mean score "
+                                                 "over 64 items of the domain is subtracted), content-free (an 'N/A' "
+                                                 "item's), or none.")] = "domain",
+        strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero when a category's labels are "
+                                             "degenerate (>= 80% one label).")] = False,
         limit: Annotated[int | None, typer.Option("--limit", help="Only the first N items (by --order).")] = None,
         order: Annotated[str, typer.Option("--order", help="Which items --limit keeps: id (first by id) or "
                                            "popular (most interactions first).")] = "id",
@@ -187,6 +204,13 @@ def register(app: typer.Typer) -> None:
         batch_size = batch_size or default_batch_size(backend)
         cfg = AnnotateConfig(
             domain=domain,
+            method=method,
+            describe=describe,
+            distill=distill,
+            label_threshold=label_threshold,
+            max_labels_per_category=max_labels,
+            calibration=calibration,
+            strict=strict,
             limit=limit,
             order=order,
             retries=retries,
@@ -222,3 +246,7 @@ def register(app: typer.Typer) -> None:
             print_json(summary.as_dict())
         else:
             _summary_table(summary)
+        for line in summary.guard:
+            err_console.print(f"warning: degenerate labels: {line}", markup=False)
+        if summary.guard and strict:
+            raise SemacdrError(f"{len(summary.guard)} degenerate categories (--strict); see `semacdr labels stats`")

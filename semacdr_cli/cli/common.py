@@ -13,8 +13,9 @@ from rich.console import Console
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.store import DEFAULT_DB
 
-console = Console()
-err_console = Console(stderr=True)
+# piped output is not cut to 80 columns: tables stay whole (a terminal keeps its own width)
+console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 DbOption = Annotated[
     str,

@@ -19,7 +19,7 @@ from semacdr_cli.cli.annotate import (
     pick_backend_name,
     progress_bar,
 )
-from semacdr_cli.cli.common import App, DatasetOption, DbOption, JsonOption, console, print_json
+from semacdr_cli.cli.common import App, DatasetOption, DbOption, JsonOption, console, err_console, print_json
 
 app = App(help="Induce and review the domain-agnostic taxonomy (K categories with subcategories).")
 
@@ -49,6 +49,13 @@ def induce(
     minibatch: Annotated[int, typer.Option("--minibatch", help="Items per proposal prompt.")] = 20,
     retries: Annotated[int, typer.Option("--retries", help="Re-generations of a merge/refine that fails.")] = 2,
     no_refine: Annotated[bool, typer.Option("--no-refine", help="Skip the refine step.")] = False,
+    method: Annotated[str, typer.Option("--method", help="facets: short answers about item clusters (works with "
+                                        "the bundled 135M model); propose: propose -> merge -> refine (large models).")
+                      ] = "facets",
+    clusters: Annotated[int | None, typer.Option("--clusters", help="facets: item clusters (default min(16, items/5)).")
+                        ] = None,
+    allow_fallback: Annotated[bool, typer.Option("--allow-fallback", help="When induction fails, store the fixed "
+                                                 "generic seed list (origin 'fallback') instead of failing.")] = False,
     backend: BackendOption = None,
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
@@ -86,6 +93,9 @@ def induce(
         minibatch=minibatch,
         retries=retries,
         refine=not no_refine,
+        method=method,
+        clusters=clusters,
+        allow_fallback=allow_fallback,
         seed=seed,
         batch_size=batch_size,
         sampling=SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed,
@@ -96,6 +106,8 @@ def induce(
         ds = store.dataset(dataset)
         for d in (source, target):
             store.domain(ds["id"], d)
+        if method not in ("facets", "propose"):
+            raise SemacdrError(f"--method: must be facets or propose, not {method!r}")
         llm = make_backend(backend, model, base_url, batch_size)
         try:
             with progress_bar() as progress:
@@ -108,12 +120,16 @@ def induce(
     else:
         _print_taxonomy(doc)
         st = result.stats
+        how = (f"{st['clusters']} clusters x {st['facets_asked']} facet questions" if st.get("method") == "facets"
+               else f"{st['proposals']} proposed categories from {st['minibatches']} minibatches")  # fmt: skip
         console.print(
-            f"stored as version {result.version} via {result.path}: {st['proposals']} proposed categories from "
-            f"{st['minibatches']} minibatches, {st['llm_calls']} LLM calls ({st['cached_calls']} cached), "
-            f"{st['tokens_out']} output tokens, {st['seconds']} s",
+            f"stored as version {result.version} via {result.path}: {how}, {st['llm_calls']} LLM calls "
+            f"({st['cached_calls']} cached), {st['tokens_out']} output tokens, {st['seconds']} s",
             markup=False,
         )
+    if doc["origin"] == "fallback":
+        err_console.print("warning: this taxonomy is the FIXED SEED LIST (--allow-fallback), not induced from the "
+                          "items; labels against it say little about them", markup=False)  # fmt: skip
 
 
 @app.command("show")
@@ -132,6 +148,9 @@ def show(
 
     with Store(db, create=False) as store:
         doc = taxonomy_document(store, store.dataset(dataset)["id"], version)
+    if doc["origin"] == "fallback":
+        err_console.print("warning: this taxonomy is the FIXED SEED LIST (--allow-fallback), not induced from the items",
+                          markup=False)  # fmt: skip
     if json_out:
         print_json(doc)
     else:

@@ -207,3 +207,13 @@ def import_demo(store, out_dir: str | Path, name: str = "demo", replace: bool = 
         store, "csv", out_dir, domains=list(DOMAINS), name=name, replace=replace,
         synthetic=True, record_format="demo", **flags,
     )
+
+
+def planted_theme(external_id: str) -> str | None:
+    """The planted theme of a demo item (`book-0001` -> the first theme): the answer key of the
+    annotation-quality bench. Never shown to the LLM (items carry only titles and descriptions)."""
+    try:
+        k = int(str(external_id).rsplit("-", 1)[1]) - 1
+    except (IndexError, ValueError):
+        return None
+    return list(THEMES)[k % len(THEMES)] if k >= 0 else None

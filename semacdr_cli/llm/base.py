@@ -24,11 +24,18 @@ class SamplingConfig:
     # > 1 discourages tokens already in the prompt or output (CTRL-style, as transformers and vLLM
     # implement it): keeps a small model from looping on one label or one character until max_tokens
     repetition_penalty: float = 1.0
+    # generation also stops at any of these strings (each a single token, e.g. "\n"); not part of
+    # the output. Empty: stop at end-of-sequence only
+    stop: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         if d["repetition_penalty"] == 1.0:  # off: keys (and cache keys) as before the option existed
             del d["repetition_penalty"]
+        if not d["stop"]:
+            del d["stop"]
+        else:
+            d["stop"] = list(d["stop"])
         return d
 
 
@@ -49,6 +56,23 @@ class Generation:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Question:
+    """One scored question: the answer starts with `cue` (e.g. "Genre:") and continues with one of
+    `options` (e.g. [" Horror", " Romance"]); a scoring backend returns each option's log-probability."""
+
+    cue: str
+    options: tuple[str, ...]
+
+
+@dataclass
+class Scores:
+    """Per prompt: `logprobs[q][o]` for question q, option o; tokens fed to the model for it."""
+
+    logprobs: list[list[float]]
+    tokens_in: int
+
+
 @runtime_checkable
 class Backend(Protocol):
     name: str  # "vllm" | "transformers" | "openai" (test doubles use their own)
@@ -65,4 +89,15 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Free the engine (processes, memory)."""
+        ...
+
+
+@runtime_checkable
+class ScoringBackend(Backend, Protocol):
+    """A backend that can also score fixed options (prefill only, no generation): the cheap way to
+    label. Each prompt is a chat whose assistant answer starts with a question's cue; options are
+    scored by the log-probability of the tokens that tell them apart (see `llm/option_trie.py`)."""
+
+    def score(self, prompts: list[Chat], questions: list[Question]) -> list[Scores]:
+        """One Scores per prompt, in order; every prompt is asked every question."""
         ...

@@ -189,6 +189,16 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        4,
+        "scored labels: per-label probability and source, annotation method, option distributions",
+        """
+        ALTER TABLE annotation_labels ADD COLUMN prob REAL;        -- calibrated probability, NULL for generated labels
+        ALTER TABLE annotation_labels ADD COLUMN source TEXT NOT NULL DEFAULT 'llm';  -- llm | distilled
+        ALTER TABLE annotations ADD COLUMN method TEXT NOT NULL DEFAULT 'generate';   -- generate | score | distilled
+        ALTER TABLE annotations ADD COLUMN label_probs TEXT;       -- JSON {category: {subcategory: probability}}
+        """,
+    ),
 ]
 
 

@@ -185,7 +185,8 @@ def cache_put(conn: sqlite3.Connection, key: str, output: str, tokens_in: int, t
 # -- annotations ----------------------------------------------------------------------------------
 
 
-def upsert_annotation(conn: sqlite3.Connection, row: dict[str, Any], subcategory_ids: list[int]) -> int:
+def upsert_annotation(conn: sqlite3.Connection, row: dict[str, Any], subcategory_ids: list[int],
+                      probs: list[float] | None = None, source: str = "llm") -> int:  # fmt: skip
     """Insert or replace the annotation of (item, taxonomy) and its label rows; return its id.
 
     `row` has the annotations columns (labels/sampling/outliers as Python objects).
@@ -193,12 +194,13 @@ def upsert_annotation(conn: sqlite3.Connection, row: dict[str, Any], subcategory
     cols = [
         "item_id", "taxonomy_id", "status", "description", "labels", "failure_reason", "attempts",
         "outliers", "model", "backend", "prompt_hash", "schema_hash", "sampling", "tokens_in",
-        "tokens_out", "seconds", "cache_key",
+        "tokens_out", "seconds", "cache_key", "method", "label_probs",
     ]  # fmt: skip
+    row = {"method": "generate", **row}
     values = []
     for col in cols:
         v = row.get(col)
-        if col in ("labels", "sampling", "outliers") and v is not None:
+        if col in ("labels", "sampling", "outliers", "label_probs") and v is not None:
             v = dumps(v)
         values.append(v)
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols[2:]) + ", created_at = excluded.created_at"
@@ -210,15 +212,20 @@ def upsert_annotation(conn: sqlite3.Connection, row: dict[str, Any], subcategory
     ann_id = conn.execute(
         "SELECT id FROM annotations WHERE item_id = ? AND taxonomy_id = ?", (row["item_id"], row["taxonomy_id"])
     ).fetchone()[0]
-    set_annotation_labels(conn, ann_id, subcategory_ids)
+    set_annotation_labels(conn, ann_id, subcategory_ids, probs, source)
     return ann_id
 
 
-def set_annotation_labels(conn: sqlite3.Connection, annotation_id: int, subcategory_ids: list[int]) -> None:
+def set_annotation_labels(conn: sqlite3.Connection, annotation_id: int, subcategory_ids: list[int],
+                          probs: list[float] | None = None, source: str = "llm") -> None:  # fmt: skip
     conn.execute("DELETE FROM annotation_labels WHERE annotation_id = ?", (annotation_id,))
+    probs = list(probs) if probs is not None else [None] * len(subcategory_ids)
+    seen: dict[int, float | None] = {}
+    for s, p in zip(subcategory_ids, probs, strict=True):
+        seen.setdefault(s, p)
     conn.executemany(
-        "INSERT INTO annotation_labels (annotation_id, subcategory_id) VALUES (?, ?)",
-        [(annotation_id, s) for s in dict.fromkeys(subcategory_ids)],
+        "INSERT INTO annotation_labels (annotation_id, subcategory_id, prob, source) VALUES (?, ?, ?, ?)",
+        [(annotation_id, s, p, source) for s, p in seen.items()],
     )
 
 
@@ -239,6 +246,11 @@ def update_filtered_annotation(
     assign = ", ".join(f"{k} = ?" for k in sets)
     conn.execute(f"UPDATE annotations SET {assign} WHERE id = ?", (*sets.values(), annotation_id))
     set_annotation_labels(conn, annotation_id, subcategory_ids)
+
+
+def set_description(conn: sqlite3.Connection, annotation_id: int, description: str | None, outliers: dict) -> None:
+    conn.execute("UPDATE annotations SET description = ?, outliers = ? WHERE id = ?",
+                 (description, dumps(outliers), annotation_id))  # fmt: skip
 
 
 def domain_annotations(store: Store, domain_id: int, taxonomy_id: int, status: str = "ok") -> list[sqlite3.Row]:
@@ -354,6 +366,27 @@ def domain_embeddings(store: Store, domain_ids: Iterable[int], model: str) -> li
         f"WHERE i.domain_id IN ({marks}) AND e.model = ? ORDER BY e.item_id",
         (*ids, model),
     )
+
+
+def domain_label_rows(store: Store, domain_id: int, taxonomy_id: int) -> list[sqlite3.Row]:
+    """Every ok annotation of a domain for one taxonomy: item id, external id, raw, categories,
+    labels and label probabilities (JSON), method. What the label statistics and benches read."""
+    return store.query(
+        "SELECT a.item_id, a.labels, a.label_probs, a.method, i.external_id, i.raw, i.categories, i.title "
+        "FROM annotations a JOIN items i ON i.id = a.item_id "
+        "WHERE i.domain_id = ? AND a.taxonomy_id = ? AND a.status = 'ok' ORDER BY a.item_id",
+        (domain_id, taxonomy_id),
+    )
+
+
+def annotated_item_ids(store: Store, domain_id: int, taxonomy_id: int, method: str | None = None) -> set[int]:
+    sql = ("SELECT a.item_id FROM annotations a JOIN items i ON i.id = a.item_id "
+           "WHERE i.domain_id = ? AND a.taxonomy_id = ? AND a.status = 'ok'")  # fmt: skip
+    params: tuple = (domain_id, taxonomy_id)
+    if method is not None:
+        sql += " AND a.method = ?"
+        params += (method,)
+    return {r[0] for r in store.query(sql, params)}
 
 
 def loads(text: str | None) -> Any:

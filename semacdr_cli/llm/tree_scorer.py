@@ -1,0 +1,122 @@
+"""Prefill-only option scoring for a transformers causal LM: one forward pass per batch of prompts.
+
+The prompts of a call share a long prefix (instructions and taxonomy); its KV cache is computed
+once and reused for every batch while the prefix stays the same. Each prompt's suffix (the item)
+and all its questions are packed into one tree (`option_trie.pack`) and run with a 4D attention
+mask, so the cost per item is its own tokens plus a few tokens per question. Only the read-out
+positions go through the LM head.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from semacdr_cli.llm.base import Question, Scores
+from semacdr_cli.llm.option_trie import Packed, ancestors_mask, option_logprobs, pack
+
+
+def common_prefix(texts: list[str]) -> str:
+    """The longest common prefix of `texts`, cut after its last newline (a safe token boundary)."""
+    if not texts:
+        return ""
+    first, last = min(texts), max(texts)
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    cut = first[:n].rfind("\n")
+    return first[: cut + 1] if cut >= 0 else ""
+
+
+class TreeScorer:
+    def __init__(self, hf_model: Any, tokenizer: Any, device: str, batch_size: int):
+        self.model, self.tok, self.device, self.batch_size = hf_model, tokenizer, device, max(1, batch_size)
+        self._prefix: tuple[str, list[int], Any] | None = None  # (text, ids, KV cache)
+        self._questions: dict[tuple, list[tuple[list[int], list[list[int]]]]] = {}
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self.tok(text, add_special_tokens=False)["input_ids"])
+
+    def _question_tokens(self, questions: list[Question]) -> list[tuple[list[int], list[list[int]]]]:
+        key = tuple((q.cue, tuple(q.options)) for q in questions)
+        if key not in self._questions:
+            out = []
+            for q in questions:
+                cue = self._encode(q.cue)
+                opts = []
+                for o in q.options:
+                    joint = self._encode(q.cue + o)
+                    opts.append(joint[len(cue):] if joint[: len(cue)] == cue and len(joint) > len(cue) else self._encode(o))
+                out.append((cue, opts))
+            if len(self._questions) > 32:
+                self._questions.clear()
+            self._questions[key] = out
+        return self._questions[key]
+
+    def _prefix_cache(self, texts: list[str]) -> tuple[str, list[int], Any]:
+        import torch
+
+        if self._prefix is not None and all(t.startswith(self._prefix[0]) for t in texts):
+            return self._prefix
+        text = common_prefix(texts)
+        ids = self._encode(text) if text else []
+        cache = None
+        if ids:
+            with torch.inference_mode():
+                out = self.model.get_decoder()(
+                    input_ids=torch.tensor([ids], device=self.device), use_cache=True
+                )
+            cache = out.past_key_values
+        self._prefix = (text, ids, cache)
+        return self._prefix
+
+    def score(self, texts: list[str], questions: list[Question]) -> list[Scores]:
+        if not texts:
+            return []
+        qtoks = self._question_tokens(questions)
+        prefix_text, prefix_ids, cache = self._prefix_cache(texts)
+        packs = [pack(self._encode(t[len(prefix_text):]) or [self.tok.eos_token_id], qtoks) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: len(packs[i].tokens))
+        results: list[Scores | None] = [None] * len(texts)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            for i, lp in zip(idx, self._run([packs[i] for i in idx], len(prefix_ids), cache), strict=True):
+                results[i] = Scores(logprobs=lp, tokens_in=len(packs[i].tokens))
+        return [r for r in results if r is not None]
+
+    def _run(self, packs: list[Packed], prefix_len: int, cache: Any) -> list[list[list[float]]]:
+        import torch
+
+        b, q = len(packs), max(len(p.tokens) for p in packs)
+        ids = torch.zeros((b, q), dtype=torch.long)
+        pos = torch.zeros((b, q), dtype=torch.long)
+        mask = torch.zeros((b, 1, q, prefix_len + q), dtype=torch.bool)
+        mask[:, :, :, :prefix_len] = True
+        for r, p in enumerate(packs):
+            n = len(p.tokens)
+            ids[r, :n] = torch.tensor(p.tokens)
+            pos[r, :n] = torch.tensor(p.positions) + prefix_len
+            for i, seen in enumerate(ancestors_mask(p)):
+                mask[r, 0, i, [prefix_len + s for s in seen]] = True
+            for i in range(n, q):  # padding rows attend to themselves only (no empty softmax row)
+                mask[r, 0, i, prefix_len + i] = True
+        past = None
+        if cache is not None:
+            past = copy.deepcopy(cache)
+            if b > 1:
+                past.batch_repeat_interleave(b)
+        with torch.inference_mode():
+            hidden = self.model.get_decoder()(
+                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), position_ids=pos.to(self.device),
+                past_key_values=past, use_cache=past is not None,
+            ).last_hidden_state
+            rows = torch.tensor([r for r, p in enumerate(packs) for _ in p.readouts])
+            cols = torch.tensor([i for p in packs for i in p.readouts])
+            logits = self.model.get_output_embeddings()(hidden[rows, cols]).float()
+            logp = torch.log_softmax(logits, dim=-1)
+        out, base = [], 0
+        for p in packs:
+            row0 = base
+            out.append(option_logprobs(p, lambda r, tok, row0=row0: float(logp[row0 + r, tok])))
+            base += len(p.readouts)
+        return out
