@@ -80,10 +80,11 @@ class ScoreLabeler:
         self.taxonomy_text = "\n".join(f"- {c['name']}: {', '.join(s['name'] for s in c['subcategories'])}"
                                        for c in tree)  # fmt: skip
         self.describe_sampling = SamplingConfig(max_tokens=config.description_tokens, seed=config.sampling.seed,
-                                                repetition_penalty=1.2, stop=("\n",))  # fmt: skip
+                                                stop=("\n",))  # fmt: skip
         self.prompt_hash = sha256_text(self.template.hash + (self.describe_t.hash if config.describe else ""))
         self.null: list[list[float]] | None = None
         self.reasons: Counter = Counter()
+        self.tokens: dict[str, list[int]] = {}  # item text -> [tokens in, tokens out] of this run's requests
 
     def chat(self, item: str) -> list[dict]:
         return self.template.render(domain=self.cfg.domain, taxonomy=self.taxonomy_text, item=item)
@@ -102,6 +103,9 @@ class ScoreLabeler:
         keys = [self._key(t, "score") for t in texts]
         hits = sem.cache_get(self.store, keys)
         out: list[Any] = [json.loads(hits[k]["output"]) if k in hits else None for k in keys]
+        for t, k in zip(texts, keys, strict=True):
+            if k in hits:
+                self.tokens.setdefault(t, [0, 0])[0] += hits[k]["tokens_in"] or 0
         self.summary.cached += sum(o is not None for o in out)
         todo = [i for i, o in enumerate(out) if o is None]
         if todo:
@@ -114,6 +118,7 @@ class ScoreLabeler:
                     out[i] = r.logprobs
                     sem.cache_put(conn, keys[i], json.dumps(r.logprobs), r.tokens_in, 0)
                     self.summary.tokens_in += r.tokens_in
+                    self.tokens.setdefault(texts[i], [0, 0])[0] += r.tokens_in
         return out
 
     def null_scores(self) -> list[list[float]]:
@@ -171,6 +176,8 @@ class ScoreLabeler:
                     sem.cache_put(conn, keys[n], g.text, g.tokens_in, g.tokens_out)
                     self.summary.tokens_in += g.tokens_in
                     self.summary.tokens_out += g.tokens_out
+                    tk = self.tokens.setdefault(texts[pending[n]], [0, 0])
+                    tk[0], tk[1] = tk[0] + g.tokens_in, tk[1] + g.tokens_out
             still = []
             for n, i in enumerate(pending):
                 g = got[n]
@@ -201,19 +208,21 @@ class ScoreLabeler:
             descs = self.describe(texts) if self.cfg.describe else [(None, "")] * len(chunk)
             share = (time.perf_counter() - t0) / len(chunk)
             with self.store.transaction() as conn:
-                for r, raw, (desc, problem) in zip(chunk, scores, descs, strict=True):
-                    self._store(conn, r, raw, desc, problem, share)
+                for r, text, raw, (desc, problem) in zip(chunk, texts, scores, descs, strict=True):
+                    tin, tout = self.tokens.pop(text, [0, 0])
+                    self._store(conn, r, raw, desc, problem, share, tin, tout)
             if progress:
                 progress(phase, min(start + bs, len(rows)), len(rows))
 
-    def _store(self, conn, r, raw, desc, problem, seconds: float) -> None:
+    def _store(self, conn, r, raw, desc, problem, seconds: float, tokens_in: int = 0, tokens_out: int = 0) -> None:
         base = {
             "item_id": r["id"], "taxonomy_id": self.taxonomy["id"], "model": self.backend.model,
             "backend": self.backend.name, "prompt_hash": self.prompt_hash, "schema_hash": "score",
             "sampling": {"method": "score", "calibration": self.cfg.calibration, "threshold": self.cfg.label_threshold,
                          "max_labels": self.cfg.max_labels_per_category,
                          "describe": self.describe_sampling.as_dict() if self.cfg.describe else None},
-            "attempts": 1, "seconds": round(seconds, 4), "method": "score",
+            "attempts": 1, "seconds": round(seconds, 4), "method": "score", "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
         }  # fmt: skip
         if isinstance(raw, BaseException):
             reason = _reason(raw)

@@ -72,7 +72,12 @@ def inspect_item(store: Store, ref: str, dataset_id: int | None = None, k: int =
         out["description"] = ann["description"]
         out["failure_reason"] = ann["failure_reason"]
         out["outliers"] = sem.loads(ann["outliers"])
+        dist = sem.loads(ann["label_probs"]) or {}
+        out["label_probs"] = {c: {x: dist.get(c, {}).get(x) for x in subs} for c, subs in out["labels"].items()}
+        tax = store.one("SELECT origin FROM taxonomies WHERE id = ?", (ann["taxonomy_id"],))
         out["provenance"] = {
+            "method": ann["method"],
+            "taxonomy_origin": tax["origin"] if tax else None,
             "taxonomy_version": ann["taxonomy_version"],
             "model": ann["model"],
             "backend": ann["backend"],

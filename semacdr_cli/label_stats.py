@@ -4,12 +4,13 @@ Per category of a taxonomy, over a domain's ok annotations, with each item's *pr
 first stored subcategory: the most probable one for scored labels):
 - `labelled`: share of items with a label in the category (scored labels may leave it empty);
 - `entropy`: normalised entropy of the primary labels (0 = one label for all, 1 = uniform);
-- `top_label`, `top_share`: the most used primary label and its share of labelled items;
-- `first_listed_share`: share of labelled items whose primary label is the category's first
-  subcategory (a model that picks by position shows here);
+- `top_label`, `top_share`: the most used primary label and its share of all items;
+- `first_listed_share`: share of items whose primary label is the category's first subcategory
+  (a model that picks by position shows here);
 - `unused`: subcategories no item carries (a taxonomy-level finding, not a per-item rewrite).
-A category is *degenerate* when `top_share` >= 0.8 (labels do not vary with the item) or
-`first_listed_share` >= 0.8; `annotate` prints a warning for each (`--strict`: non-zero exit).
+A category is *degenerate* when `top_share` >= 0.8 (labels do not vary with the item),
+`first_listed_share` >= 0.8, or fewer than 5 % of items have a label in it (it says almost nothing);
+`annotate` prints a warning for each (`--strict`: non-zero exit).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from semacdr_cli.store import Store
 from semacdr_cli.store import semantic as sem
 
 MAX_TOP_SHARE = 0.8
+MIN_LABELLED = 0.05
 
 
 def entropy(counts: list[int]) -> float:
@@ -44,8 +46,8 @@ def category_stats(primary: list[str | None], subcategories: list[str]) -> dict[
         "labelled": round(len(labelled) / len(primary), 4) if primary else 0.0,
         "entropy": round(entropy([counts.get(s, 0) for s in subcategories]), 4),
         "top_label": top,
-        "top_share": round(top_n / len(labelled), 4) if labelled else 0.0,
-        "first_listed_share": round(counts.get(subcategories[0], 0) / len(labelled), 4) if labelled and subcategories else 0.0,
+        "top_share": round(top_n / len(primary), 4) if primary else 0.0,
+        "first_listed_share": round(counts.get(subcategories[0], 0) / len(primary), 4) if primary and subcategories else 0.0,
         "used": sum(1 for s in subcategories if counts.get(s)),
         "unused": [s for s in subcategories if not counts.get(s)],
     }
@@ -54,8 +56,8 @@ def category_stats(primary: list[str | None], subcategories: list[str]) -> dict[
         problems.append(f"{out['top_share']:.0%} of items carry '{top}'")
     if labelled and out["first_listed_share"] >= MAX_TOP_SHARE and top != subcategories[0]:
         problems.append(f"{out['first_listed_share']:.0%} carry the first-listed option")
-    if not labelled:
-        problems.append("no item has a label")
+    if primary and len(labelled) < MIN_LABELLED * len(primary):
+        problems.append(f"only {len(labelled) / len(primary):.1%} of items have a label")
     out["degenerate"] = "; ".join(problems)
     return out
 

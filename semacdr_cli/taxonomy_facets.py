@@ -18,6 +18,7 @@ The result depends on the items: other data give other answers, other facets and
 from __future__ import annotations
 
 import difflib
+import html
 import json
 import re
 import time
@@ -41,14 +42,16 @@ from semacdr_cli.taxonomy import (
 )
 
 VAGUE = {"none", "unknown", "n a", "na", "various", "item", "product", "thing", "other", "general", "all", "everyone",
-         "anyone", "everything", "misc", "miscellaneous", "same", "different", "it", "they", "yes", "no", "answer"}  # fmt: skip
-_LEADING = re.compile(r"^(the items are|these items are|they are|it is|answer|these are|all|the|a|an)\b[:\s]*", re.I)
+         "anyone", "everything", "misc", "miscellaneous", "same", "different", "it", "they", "yes", "no", "answer",
+         "person", "people", "user", "users", "thing", "something", "specific", "particular"}  # fmt: skip
+_LEADING = re.compile(r"^(the items are|these items are|they are|it is|answer|these are|all|the|a|an|for|to|used for|"
+                      r"used in|made of|made from|about|set in|in|by|mostly|mainly)\b[:\s]*", re.I)
 
 
 def _line(domain: str, row) -> str:
-    title = " ".join((row["title"] or "").split())[:90]
-    desc = " ".join((row["description"] or "").split())[:110]
-    return f"- [{domain}] {title}" + (f": {desc}" if desc else "")
+    title = html.unescape(" ".join((row["title"] or "").split()))[:80]
+    desc = html.unescape(" ".join((row["description"] or "").split()))[:100]
+    return f"- {title}" + (f": {desc}" if desc else "")
 
 
 def load_facets(prompts_dir: str | None = None) -> list[dict]:
@@ -62,18 +65,19 @@ def load_facets(prompts_dir: str | None = None) -> list[dict]:
 
 
 _DANGLING = {"a", "an", "the", "of", "to", "for", "and", "with", "in", "on", "who", "that", "which", "is", "are", "by",
-             "from", "as", "at", "or", "be"}  # fmt: skip
+             "from", "as", "at", "or", "be", "about", "what", "how", "these", "this", "those"}  # fmt: skip
 
 
 _GROUPING = {"mix", "variety", "combination", "collection", "list", "set", "group", "range", "type", "kind", "item",
              "product"}  # "Mix of Genres", "Collection of Books": about the group, not a value
 
 
-def clean_answer(text: str, *, domains: list[str], facet: str, title_keys: list[str], instructions: str = ""
-                 ) -> str | None:  # fmt: skip
+def clean_answer(text: str, *, domains: list[str], facet: str, title_keys: list[str], instructions: str = "",
+                 min_title_words: int = 2) -> str | None:  # fmt: skip
     """The answer as a subcategory name, or None when it is no usable value."""
-    t = " ".join(text.replace('"', " ").split()).strip(" .,:;!?-*")
-    for _ in range(2):
+    t = " ".join(html.unescape(text).replace('"', " ").split()).strip(" .,:;!?-*")
+    t = re.sub(r"\[[^\]]*\]", " ", t).strip()  # copied "[domain]" tags
+    for _ in range(3):
         t = _LEADING.sub("", t).strip(" .,:;!?-*")
     words = re.split(r"[,.;/(]| and | or ", t, maxsplit=1)[0].split()[:3]
     name = normalize_name(" ".join(words))
@@ -85,8 +89,10 @@ def clean_answer(text: str, *, domains: list[str], facet: str, title_keys: list[
     toks = set(key.split())
     if toks <= VAGUE or key == name_key(facet) or toks <= {t for d in domains for t in name_key(d).split()}:
         return None
-    if len(key.split()) >= 2 and any(f" {key} " in f" {tk} " for tk in title_keys):
-        return None
+    if len(key.split()) >= min_title_words and any(f" {key} " in f" {tk} " for tk in title_keys):
+        return None  # a title fragment, not a shared property
+    if set(key.split()) & {"a", "an", "the"}:
+        return None  # a phrase ("Create A Unique", "On A Specific"), not a name
     if key.split()[-1] in _DANGLING or key.split()[0] in _GROUPING or (instructions and f" {key} " in f" {instructions} "):
         return None  # cut mid-phrase ("To Create A"), or words copied from the instructions
     return name
@@ -106,6 +112,55 @@ def merge_values(values: list[str]) -> list[tuple[str, int]]:
             groups.append({"key": key, "names": Counter({v: 1}), "n": 1, "first": len(groups)})
     groups.sort(key=lambda g: (-g["n"], g["first"]))
     return [(min(g["names"], key=lambda s: (len(name_key(s)), -g["names"][s])), g["n"]) for g in groups]
+
+
+_STOP = {"the", "and", "for", "with", "set", "pack", "inch", "count", "black", "white", "new", "size", "color",
+         "piece", "pcs", "ounce", "oz", "one", "two", "box", "each", "from", "your", "that", "this", "you", "are"}  # fmt: skip
+
+
+def cluster_terms(texts: list[list[str]], top: int = 5) -> list[list[str]]:
+    """Per cluster, its most distinctive words and word pairs (class-based TF-IDF over the clusters'
+    item titles): candidate names the LLM chooses among for facets marked `from_items`."""
+    import math
+
+    def grams(t: str) -> set[str]:
+        w = [x for x in re.findall(r"[a-z]{3,}", t.lower()) if x not in _STOP]
+        return set(w) | {f"{a} {b}" for a, b in zip(w, w[1:], strict=False)}
+
+    per = [Counter(g for t in ts for g in grams(t)) for ts in texts]
+    df = Counter(g for c in per for g in c)
+    out = []
+    for c, ts in zip(per, texts, strict=True):
+        n = max(1, len(ts))
+        score = {g: (k / n) * math.log(1 + len(texts) / df[g]) for g, k in c.items() if k >= 2 or n < 3}
+        out.append([g for g, _ in sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))[:top]])
+    return out
+
+
+def _choose_names(backend, template, clusters, f, generated: list[str | None], terms: list[list[str]], clean):
+    """For a `from_items` facet: per cluster, the LLM scores its candidates (its own answer and the
+    cluster's distinctive words) after the facet question and keeps the most likely one."""
+    from semacdr_cli.llm.base import Question
+
+    out = []
+    chats, options = [], []
+    for c, gen, ts in zip(clusters, generated, terms, strict=True):
+        cands = list(dict.fromkeys([x for x in [gen, *(clean(t) for t in ts)] if x]))
+        options.append(cands)
+        chats.append(template.render(items=c["lines"], question=f["question"], facet=f["name"])[:-1])
+    todo = [i for i, o in enumerate(options) if len(o) > 1]
+    scored = {}
+    for i in todo:  # one question per cluster (each has its own options)
+        (res,) = backend.score([chats[i]], [Question(f"{f['name']}:", tuple(f" {o}" for o in options[i]))])
+        scored[i] = res.logprobs[0]
+    for i, o in enumerate(options):
+        if not o:
+            out.append(None)
+        elif i in scored:
+            out.append(o[max(range(len(o)), key=lambda k: scored[i][k])])
+        else:
+            out.append(o[0])
+    return out
 
 
 def induce_facets(store: Store, dataset_id: int, backend: Backend, config: TaxonomyConfig, progress=None
@@ -138,10 +193,22 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
     for c in range(m):
         members = np.where(km.labels_ == c)[0]
         dist = ((x[members] - km.cluster_centers_[c]) ** 2).sum(1)
-        central = [rows[i] for i in members[np.argsort(dist)][:6]]
+        central = [rows[i] for i in members[np.argsort(dist)][:8]]
         clusters.append({"size": int(len(members)), "domains": sorted({d for d, _ in central}),
+                         "rows": [rows[i] for i in members],
                          "lines": "\n".join(_line(d, r) for d, r in central)})  # fmt: skip
-    chats = [template.render(items=c["lines"], question=f["question"], facet=f["name"]) for c in clusters for f in facets]
+    shot_t = load_template("taxonomy_facet_shot", config.prompts_dir)
+
+    def chat(c: dict, f: dict, shot: bool) -> list[dict]:
+        ex = f.get("example")
+        if not shot or not ex:
+            return template.render(items=c["lines"], question=f["question"], facet=f["name"])
+        return shot_t.render(items=c["lines"], question=f["question"], facet=f["name"],
+                             example_items="\n".join(f"- {x}" for x in ex["items"]), example_answer=ex["answer"])
+
+    # each question twice: zero-shot, and one-shot with the facet's example (a small model answers
+    # in the right form more often after one example, but copies it for some facets)
+    chats = [chat(c, f, shot) for c in clusters for f in facets for shot in (False, True)]
     sampling = SamplingConfig(max_tokens=10, seed=config.seed, stop=("\n",))
     llm = _LLM(store, backend, sampling, config.batch_size)
     done = [0]
@@ -153,15 +220,29 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
 
     answers = llm(chats, Constraint(), tick)
     title_keys = [name_key(r["title"] or "") for _, r in rows]
-    instructions = name_key(template.text.replace("{{", " ").replace("}}", " "))
+    terms = cluster_terms([[html.unescape(r["title"] or "") for _, r in c["rows"]] for c in clusters])
+    instructions = name_key(re.sub(r"\{\{\w+\}\}", " ", template.text) + " " + " ".join(f["question"] for f in facets))
     per_facet: dict[str, dict[str, Any]] = {}
+    cleaned: dict[str, list[str | None]] = {}
     for fi, f in enumerate(facets):
-        raw = [answers[ci * len(facets) + fi] for ci in range(m)]
-        values = [clean_answer(a or "", domains=domains, facet=f["name"], title_keys=title_keys,
-                               instructions=instructions) for a in raw]  # fmt: skip
+        raw = [(answers[(ci * len(facets) + fi) * 2], answers[(ci * len(facets) + fi) * 2 + 1]) for ci in range(m)]
+        example = name_key(f.get("example", {}).get("answer", ""))
+
+        def value(text: str | None) -> str | None:
+            v = clean_answer(text or "", domains=domains, facet=f["name"], title_keys=title_keys,
+                             instructions=instructions, min_title_words=3 if f.get("from_items") else 2)  # fmt: skip
+            return v if v and name_key(v) != example else None
+
+        values = [value(zero) or value(one) for zero, one in raw]
+        if f.get("from_items") and hasattr(backend, "score"):
+            values = _choose_names(backend, template, clusters, f, values, terms, value)
+        cleaned[f["name"]] = values
+    for fi, f in enumerate(facets):
+        raw = [(answers[(ci * len(facets) + fi) * 2], answers[(ci * len(facets) + fi) * 2 + 1]) for ci in range(m)]
+        values = cleaned[f["name"]]
         merged = merge_values([v for v in values if v])[:MAX_SUBCATEGORIES]
         answered = sum(v is not None for v in values) / m
-        per_facet[f["name"]] = {"answers": raw, "values": merged, "answered": round(answered, 3),
+        per_facet[f["name"]] = {"answers": [list(r) for r in raw], "values": merged, "answered": round(answered, 3),
                                 "score": round(len(merged) * answered, 3)}  # fmt: skip
     def usable(f: dict) -> bool:
         cat = {"name": f["name"], "subcategories": [v for v, _ in per_facet[f["name"]]["values"]]}
@@ -187,7 +268,7 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
         "cached_calls": llm.cached, "tokens_in": llm.tokens_in, "tokens_out": llm.tokens_out,
         "seconds": round(time.perf_counter() - t0, 3),
     }  # fmt: skip
-    hashes = {"taxonomy_facet": template.hash, "taxonomy_facets.json": sha256_text(json.dumps(facets, sort_keys=True))}
+    hashes = {"taxonomy_facet": template.hash, "taxonomy_facet_shot": shot_t.hash, "taxonomy_facets.json": sha256_text(json.dumps(facets, sort_keys=True))}
     if len(cats) < config.k:
         stats["failure"] = (f"only {len(cats)} of {config.k} facets got {MIN_SUBCATEGORIES}+ usable answers "
                             f"({', '.join(f['name'] for f in ranked) or 'none'})")  # fmt: skip

@@ -16,12 +16,14 @@ from semacdr_cli.prompting import bundled_prompts_dir, load_schema, load_templat
 
 def test_every_bundled_template_renders_and_every_schema_is_valid():
     names = sorted(p.stem for p in bundled_prompts_dir().glob("*.txt"))
-    assert names == ["annotate", "taxonomy_consolidate", "taxonomy_propose", "taxonomy_refine"]
+    assert names == ["annotate", "annotate_score", "describe", "taxonomy_consolidate", "taxonomy_facet",
+                     "taxonomy_facet_shot", "taxonomy_propose", "taxonomy_refine"]  # fmt: skip
     for name in names:
         t = load_template(name)
         chat = t.render(**{v: f"<{v}>" for v in t.variables})
-        assert [m["role"] for m in chat] == ["system", "user"]
-        assert "{{" not in chat[1]["content"]
+        assert [m["role"] for m in chat][:2] == ["system", "user"]
+        assert chat[-1]["role"] in ("user", "assistant")  # an assistant turn last is an answer prefix
+        assert all("{{" not in m["content"] for m in chat)
     for p in bundled_prompts_dir().glob("*.schema.json"):
         assert load_schema(p.name.removesuffix(".schema.json"))["$schema"].endswith("2020-12/schema")
 

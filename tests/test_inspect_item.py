@@ -85,11 +85,13 @@ def test_annotate_cli_prints_a_json_summary_and_a_table(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ann_cli, "make_backend", fake_backend)
     db = str(tmp_path / "s.db")
-    r = runner.invoke(app, ["annotate", "--domain", "food", "--limit", "6", "--retries", "1", "--db", db, "--json"])
+    r = runner.invoke(app, ["annotate", "--domain", "food", "--limit", "6", "--retries", "1", "--method", "generate",
+                            "--db", db, "--json"])  # fmt: skip
     assert r.exit_code == 0, r.output
     s = json.loads(r.stdout)
     assert s["done"] == 6 and s["failed"] == 0 and s["in_scope"] == 6
-    r = runner.invoke(app, ["annotate", "--domain", "food", "--retries", "1", "--batch-size", "4", "--db", db])
+    r = runner.invoke(app, ["annotate", "--domain", "food", "--retries", "1", "--batch-size", "4", "--method",
+                            "generate", "--db", db])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "failed" in r.stdout and "items/s" in r.stdout
     assert built[-1][2] == 4

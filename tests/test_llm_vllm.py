@@ -254,6 +254,20 @@ def test_a_request_vllm_refuses_is_a_one_line_error(vllm_backend):
 
 
 @pytest.mark.slow  # shares one engine start (~20 s idle, minutes on a loaded machine)
+def test_scoring_ranks_the_fitting_option_first_and_matches_transformers(vllm_backend):
+    from semacdr_cli.llm.base import Question
+    from semacdr_cli.llm.transformers_backend import TransformersBackend
+
+    qs = [Question("Genre:", (" Horror", " Romance", " Science Fiction"))]
+    chats = [[{"role": "user", "content": f"Item:\nTitle: {t}"}] for t in
+             ("The Haunting of Hill House, a chilling horror novel", "Love in Paris, a romance")]  # fmt: skip
+    got = vllm_backend.score(chats, qs)
+    assert [max(range(3), key=lambda o: s.logprobs[0][o]) for s in got] == [0, 1]
+    ref = TransformersBackend(_model_folder(), dtype="float32", batch_size=2, threads=1).score(chats, qs)
+    for a, b in zip(got, ref, strict=True):
+        assert a.logprobs[0] == pytest.approx(b.logprobs[0], abs=0.35)
+
+
 def test_close_stops_the_engine_processes(vllm_backend):
     import psutil
 
@@ -265,4 +279,5 @@ def test_close_stops_the_engine_processes(vllm_backend):
     assert not alive, [p.pid for p in alive]
     with pytest.raises(SemacdrError, match="closed"):
         vllm_backend.generate([_chat("tea")])
+
 

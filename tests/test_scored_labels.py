@@ -154,3 +154,43 @@ def test_distinguishing_prefixes_and_the_packed_tree():
     inner = p.tokens[4:]
     assert sorted(inner) == [5, 7]  # the shared first tokens are fed once each; leaves never are
     assert p.positions[4:] == [4, 4]  # both inner nodes sit right after the cue
+
+
+def test_the_guard_flags_a_constant_label_and_passes_varied_labels():
+    from semacdr_cli.label_stats import category_stats
+
+    subs = ["Children", "Adults", "Seniors", "Families"]
+    const = category_stats(["Adults"] * 9 + ["Seniors"], subs)
+    assert const["top_label"] == "Adults" and const["top_share"] == 0.9 and "90%" in const["degenerate"]
+    assert const["unused"] == ["Children", "Families"] and const["entropy"] < 0.3
+    first = category_stats(["Children"] * 17 + ["Adults"] * 3, subs)
+    assert "85%" in first["degenerate"] and first["first_listed_share"] == 0.85
+    varied = category_stats(["Children", "Adults", "Seniors", "Families", None] * 4, subs)
+    assert varied["degenerate"] == "" and varied["entropy"] == 1.0 and varied["labelled"] == 0.8
+    sparse = category_stats(["Adults"] + [None] * 49, subs)
+    assert "only 2.0% of items have a label" in sparse["degenerate"]
+
+
+def test_annotate_warns_about_a_degenerate_category_and_strict_fails(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import semacdr_cli.cli.annotate as ann_cli
+    from semacdr_cli.app import app
+
+    make_store(tmp_path / "s.db", n_food=20).close()
+
+    def constant(chat, qi, q):  # the first category always says its second option, the rest vary
+        if qi == 0:
+            return [0.0 if o == 1 else -9.0 for o in range(len(q.options))]
+        return [-((sum(map(ord, title_of(chat))) * (o + 3)) % 7) for o in range(len(q.options))]
+
+    monkeypatch.setattr(ann_cli, "make_backend", lambda *a, **k: FakeScoringBackend(scorer=constant))
+    base = ["annotate", "--domain", "food", "--no-describe", "--calibration", "none", "--db", str(tmp_path / "s.db")]
+    r = CliRunner().invoke(app, [*base, "--json"])
+    assert r.exit_code == 0 and "degenerate labels: food / Target Audience: 100% of items carry 'Adults'" in r.stderr
+    r = CliRunner().invoke(app, [*base, "--retry-failed", "--strict"])
+    assert r.exit_code == 1 and "degenerate categories (--strict)" in r.stderr
+    r = CliRunner().invoke(app, ["labels", "stats", "--domain", "food", "--json", "--db", str(tmp_path / "s.db")])
+    st = __import__("json").loads(r.stdout)
+    assert st["categories"][0]["top_label"] == "Adults" and st["categories"][0]["degenerate"]
+    assert not st["categories"][1]["degenerate"]

@@ -29,7 +29,7 @@ def cluster_namer(chat, constraint):
     """Answers like a model that reads the cluster: Genre = the first title's first word, Mood = its
     last word; every other facet question gets 'none' (no usable value)."""
     facet = chat[-1]["content"].rstrip(":") if chat[-1]["role"] == "assistant" else ""
-    first = re.search(r"^- \[\w+\] ([^:\n]+)", chat[1]["content"], re.MULTILINE).group(1)
+    first = re.search(r"^- ([^:\n]+)", chat[1]["content"], re.MULTILINE).group(1)
     words = re.findall(r"[A-Za-z]{3,}", first)
     if facet == "Genre":
         return f" {words[0]}"

@@ -88,7 +88,7 @@ def test_induce_cli_stores_a_valid_k_category_version(db, monkeypatch):
 
     monkeypatch.setattr(tax_cli, "make_backend", lambda *a, **k: FakeBackend(model="cli-fake"))
     r = cli("taxonomy", "induce", "--source", "food", "--target", "kitchen", "-K", "5", "--sample", "4",
-            "--db", db, "--json")  # fmt: skip
+            "--method", "propose", "--allow-fallback", "--db", db, "--json")  # fmt: skip
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["version"] == 2 and len(doc["categories"]) == 5

@@ -54,7 +54,7 @@ def pick_backend_name(name: str | None) -> str:
 def default_batch_size(backend: str) -> int:
     """Prompts per backend call when --batch-size is not given: small on CPU, large for engines that
     batch continuously (vllm, an OpenAI-compatible server)."""
-    return 64 if backend in ("vllm", "openai") else 16
+    return 64 if backend in ("vllm", "openai") else 32
 
 
 def make_backend(name: str | None, model: str | None, base_url: str | None, batch_size: int):

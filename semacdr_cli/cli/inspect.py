@@ -47,8 +47,10 @@ def item(
         t = Table(title="labels")
         t.add_column("category")
         t.add_column("subcategories")
+        probs = info.get("label_probs") or {}
         for cat, subs in info["labels"].items():
-            t.add_row(escape(cat), escape(", ".join(subs)))
+            shown = [f"{x} ({probs[cat][x]:.2f})" if probs.get(cat, {}).get(x) is not None else x for x in subs]
+            t.add_row(escape(cat), escape(", ".join(shown)))
         console.print(t)
     if info["description"]:
         console.print(f"description: {info['description']}", markup=False)
@@ -56,8 +58,12 @@ def item(
         console.print(f"outlier filter: {info['outliers']['action']}", markup=False)
     if info["provenance"]:
         p = info["provenance"]
+        if p.get("taxonomy_origin") == "fallback":
+            console.print("warning: labels against the FIXED SEED LIST taxonomy (fallback), not an induced one",
+                          markup=False)  # fmt: skip
         console.print(
-            f"provenance: taxonomy v{p['taxonomy_version']}, {p['backend']}:{p['model']}, prompt {p['prompt_hash'][:12]}, "
+            f"provenance: {p.get('method')} labels, taxonomy v{p['taxonomy_version']} ({p.get('taxonomy_origin')}), "
+            f"{p['backend']}:{p['model']}, prompt {p['prompt_hash'][:12]}, "
             f"schema {p['schema_hash'][:12]}, {p['attempts']} attempts, {p['tokens_in']}/{p['tokens_out']} tokens, "
             f"{p['seconds']} s",
             markup=False,

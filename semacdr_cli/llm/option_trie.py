@@ -17,6 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def question_tokens(encode, cue: str, options) -> tuple[list[int], list[list[int]]]:
+    """(cue tokens, each option's tokens as a continuation of the cue), with `encode(text) -> ids`."""
+    cue_ids = list(encode(cue))
+    out = []
+    for o in options:
+        joint = list(encode(cue + o))
+        ok = joint[: len(cue_ids)] == cue_ids and len(joint) > len(cue_ids)
+        out.append(joint[len(cue_ids):] if ok else list(encode(o)))
+    return cue_ids, out
+
+
 def scoring_paths(options: list[list[int]]) -> list[list[int]]:
     """The distinguishing prefix of each option's token list (see the module docstring)."""
     paths = []

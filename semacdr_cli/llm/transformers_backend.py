@@ -142,6 +142,8 @@ class TransformersBackend:
             return []
         compiled = self.grammars.compile(constraint)
         texts = [self.render(chat) for chat in prompts]
+        if compiled is None and sampling.temperature == 0:  # plain greedy text: the prefix-cached path
+            return self._generate_plain(texts, sampling)
         lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
         order = sorted(range(len(texts)), key=lambda i: lengths[i])
         results: list[Generation | None] = [None] * len(texts)
@@ -169,6 +171,15 @@ class TransformersBackend:
         if chat and chat[-1]["role"] == "assistant":
             return self.tokenizer.apply_chat_template(chat, tokenize=False, continue_final_message=True)
         return self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+
+    def _generate_plain(self, texts: list[str], sampling: SamplingConfig) -> list[Generation]:
+        from semacdr_cli.llm.tree_scorer import PrefixGenerator
+
+        stops = self.eos_ids + self._stop_ids(sampling.stop)
+        res = PrefixGenerator(self.scorer).generate(texts, sampling.max_tokens, stops, sampling.repetition_penalty)
+        return [Generation(text=self.tokenizer.decode(ids, skip_special_tokens=True), tokens_in=n_in,
+                           tokens_out=len(ids) + (reason == "stop"), finish_reason=reason)
+                for ids, n_in, reason in res]  # fmt: skip
 
     def _stop_ids(self, stops: tuple[str, ...]) -> list[int]:
         ids = []

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from semacdr_cli.errors import SemacdrError
-from semacdr_cli.llm.base import Chat, Constraint, Generation, SamplingConfig
+from semacdr_cli.llm.base import Chat, Constraint, Generation, Question, SamplingConfig, Scores
 from semacdr_cli.llm.grammar import grammar_schema
 
 # KV cache on CPU when neither `kv_cache_gib` nor VLLM_CPU_KVCACHE_SPACE says otherwise. vLLM's own
@@ -104,6 +104,8 @@ def sampling_params(constraint: Constraint | None, sampling: SamplingConfig, *, 
         seed=sampling.seed,
         repetition_penalty=sampling.repetition_penalty,
         structured_outputs=structured,
+        stop=list(sampling.stop) or None,
+        min_tokens=1 if sampling.stop else 0,  # an answer never ends before it starts
     )
 
 
@@ -160,6 +162,7 @@ class VLLMBackend:
             engine_kwargs["dtype"] = "float32"
         if kv_cache_gib is not None and not self.on_cpu:
             engine_kwargs.setdefault("kv_cache_memory_bytes", int(kv_cache_gib * 2**30))
+        engine_kwargs.setdefault("enable_prefix_caching", True)  # scoring and annotation share long prefixes
         self.engine_options: dict[str, Any] = {
             "max_model_len": max_model_len,
             "enforce_eager": enforce_eager,
@@ -184,7 +187,9 @@ class VLLMBackend:
             return []
         try:
             params = sampling_params(constraint, sampling, compact_json=self._compact_json)
-            outputs = self._llm.chat([list(p) for p in prompts], params, use_tqdm=self._use_tqdm)
+            cont = bool(prompts[0]) and prompts[0][-1]["role"] == "assistant"  # an answer prefix to continue
+            outputs = self._llm.chat([list(p) for p in prompts], params, use_tqdm=self._use_tqdm,
+                                     add_generation_prompt=not cont, continue_final_message=cont)  # fmt: skip
         except Exception as exc:
             if not _is_request_error(exc):
                 raise
@@ -203,6 +208,47 @@ class VLLMBackend:
                 )
             )
         return generations
+
+    def score(self, prompts: list[Chat], questions: list[Question]) -> list[Scores]:
+        """Option log-probabilities from prompt logprobs: one request per (prompt, option) whose
+        prompt is the chat + cue + the option's distinguishing tokens; prefix caching makes the shared
+        part free after the first request. Prefill only (max_tokens=1, the sampled token ignored)."""
+        if self._llm is None:
+            raise SemacdrError("the vllm backend is closed")
+        if not prompts:
+            return []
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        from semacdr_cli.llm.option_trie import question_tokens, scoring_paths
+
+        tok = self._llm.get_tokenizer()
+
+        def encode(text: str) -> list[int]:
+            return list(tok(text, add_special_tokens=False)["input_ids"])
+
+        qtoks = [question_tokens(encode, q.cue, q.options) for q in questions]
+        paths = [(cue, scoring_paths(opts)) for cue, opts in qtoks]
+        requests, where = [], []
+        for i, chat in enumerate(prompts):
+            base = encode(tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True))
+            for qi, (cue, ps) in enumerate(paths):
+                for oi, path in enumerate(ps):
+                    requests.append(TokensPrompt(prompt_token_ids=base + cue + path))
+                    where.append((i, qi, oi, len(base) + len(cue), len(path)))
+        params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
+        try:
+            outs = self._llm.generate(requests, params, use_tqdm=self._use_tqdm)
+        except Exception as exc:
+            if not _is_request_error(exc):
+                raise
+            raise SemacdrError(f"vllm refused the request: {' '.join(str(exc).split())}") from exc
+        result = [Scores(logprobs=[[0.0] * len(ps) for _, ps in paths], tokens_in=0) for _ in prompts]
+        for out, (i, qi, oi, start, n) in zip(outs, where, strict=True):
+            ids, lps = out.prompt_token_ids, out.prompt_logprobs
+            result[i].logprobs[qi][oi] = sum(float(lps[j][ids[j]].logprob) for j in range(start, start + n))
+            result[i].tokens_in = max(result[i].tokens_in, start)
+        return result
 
     def close(self) -> None:
         """Shut the engine's worker processes down and drop the engine; idempotent."""

@@ -1,0 +1,115 @@
+"""The annotation-quality dev set, end to end: induce a taxonomy, label every Office item, NMI.
+
+Builds its own store (items only, no interactions): domain `office` = the 2,000 items of
+../shared/data/amazon-office-items-dev (titles only; the answer key `truth_office.csv.gz` is read
+only by the scoring step at the end, never by a prompt), paired with `kitchen` = --pair-items
+kitchen titles of ../shared/data/food-kitchen-min4 so the induced categories are domain-agnostic.
+Then: `taxonomy induce --method facets` (bundled SmolLM2 unless --model), `annotate --method
+score --no-describe` over every office item (or `--distill N`), and the NMI table per category
+beside k-means(MiniLM) at the same k. Stage times, CPU and threads are printed and saved (--out).
+
+    .venv/bin/python bench/office_quality.py --db office.db --out bench/results/office.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+SHARED = ROOT.parent / "shared" / "data"
+OFFICE = SHARED / "amazon-office-items-dev"
+KITCHEN = SHARED / "food-kitchen-min4" / "items_kitchen.csv.gz"
+
+
+def read_csv(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def build_store(db: Path, pair_items: int):
+    from semacdr_cli.store import Store
+    from semacdr_cli.store.interactions import insert_dataset, insert_domains, insert_items, next_id
+
+    store = Store(db)
+    if store.one("SELECT id FROM datasets WHERE name = 'office-dev'") is not None:
+        return store
+    office = read_csv(OFFICE / "items_office.csv.gz")
+    kitchen = read_csv(KITCHEN)[:pair_items]
+    with store.transaction() as c:
+        ds = insert_dataset(c, "office-dev", "items-only", str(OFFICE), False, {"pair_items": pair_items})
+        did_o, did_k = insert_domains(c, ds, ["office", "kitchen"])
+        start = next_id(c, "items")
+        rows = [(start + n, did_o, r["item"], r["title"], None, None, None, None) for n, r in enumerate(office)]
+        start += len(rows)
+        rows += [(start + n, did_k, r["item"], r["title"], None, None, None, None) for n, r in enumerate(kitchen)]
+        insert_items(c, rows)
+    return store
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--db", default="office-dev.db")
+    p.add_argument("--model", default=None)
+    p.add_argument("-K", type=int, default=7)
+    p.add_argument("--sample", type=int, default=60, help="items sampled per domain for induction")
+    p.add_argument("--clusters", type=int, default=None)
+    p.add_argument("--pair-items", type=int, default=2000)
+    p.add_argument("--distill", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--out", default=None)
+    a = p.parse_args()
+    import torch
+
+    from annotation_quality import print_table, read_truth
+    from label_speed import cpu_model
+
+    from semacdr_cli.annotate import annotate_domain
+    from semacdr_cli.config import AnnotateConfig, TaxonomyConfig
+    from semacdr_cli.label_quality import quality_table
+    from semacdr_cli.llm import get_backend
+    from semacdr_cli.store import semantic as sem
+    from semacdr_cli.taxonomy import induce_taxonomy
+
+    times = {}
+    t0 = time.perf_counter()
+    store = build_store(Path(a.db), a.pair_items)
+    ds = store.one("SELECT id FROM datasets WHERE name = 'office-dev'")["id"]
+    backend = get_backend("transformers", model=a.model, batch_size=a.batch_size)
+    times["load"] = round(time.perf_counter() - t0, 1)
+    t = time.perf_counter()
+    if not sem.taxonomy_versions(store, ds):
+        induce_taxonomy(store, ds, backend, TaxonomyConfig(source="office", target="kitchen", k=a.K, sample=a.sample,
+                                                           clusters=a.clusters, batch_size=a.batch_size))  # fmt: skip
+    times["taxonomy"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
+    s = annotate_domain(store, ds, backend, AnnotateConfig(domain="office", describe=False, distill=a.distill,
+                                                           batch_size=64))  # fmt: skip
+    times["annotate"] = round(time.perf_counter() - t, 1)
+    truth = read_truth(str(OFFICE / "truth_office.csv.gz"), "item", "category")
+    res = quality_table(store, ds, "office", truth)
+    tax = sem.taxonomy_tree(store, sem.get_taxonomy(store, ds)["id"])
+    res.update({"cpu": cpu_model(), "threads": torch.get_num_threads(), "stage_seconds": times,
+                "annotate": {"items_per_s": s.items_per_s, "labels_per_item": s.labels_per_item,
+                             "distilled": s.distilled, "guard": s.guard},
+                "taxonomy": [{"name": c["name"], "subcategories": [x["name"] for x in c["subcategories"]]} for c in tax],
+                "readme_anchors": {"5": 0.388, "7": 0.384, "10": 0.432, "15": 0.482}})  # fmt: skip
+    for c in res["taxonomy"]:
+        print(f"{c['name']}: {', '.join(c['subcategories'])}")
+    print_table(res)
+    print(f"stages {times}; annotate {s.items_per_s} items/s, {s.labels_per_item} labels/item; guard {s.guard}; "
+          f"CPU {res['cpu']}, {res['threads']} threads")
+    if a.out:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
