@@ -66,7 +66,8 @@ def build_store(db: Path, item_titles: list[str], taxonomy: list[dict]):
 
 
 def bench_one(name: str, args, item_titles: list[str], taxonomy: list[dict]) -> dict:
-    from semacdr_cli.annotate import _Annotator, _Work, annotate_domain, item_text
+    from semacdr_cli.annotate import annotate_domain, item_text
+    from semacdr_cli.annotate_generate import _Annotator, _Work
     from semacdr_cli.config import AnnotateConfig, OutlierConfig
     from semacdr_cli.llm import get_backend
     from semacdr_cli.llm.base import Constraint, SamplingConfig

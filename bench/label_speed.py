@@ -6,6 +6,8 @@ of ../shared/data/amazon-food-kitchen (or the demo generator's items when absent
 tokens in/out, labels per item, the CPU model and the thread count.
 
     .venv/bin/python bench/label_speed.py --n 320 --describe-n 64
+    # on a GPU (vLLM; dummy weights allowed for a throughput figure, labels then mean nothing):
+    python bench/label_speed.py --backend vllm --model CONFIG_FOLDER --load-format dummy --n 4096 --describe-n 512
 """
 
 from __future__ import annotations
@@ -79,19 +81,26 @@ def run(backend, titles: list[str], describe: bool) -> dict:
             "labels_per_item": s.labels_per_item, "described": s.described, "failed": s.failed}
 
 
-def main() -> None:
+def main() -> None:  # vLLM spawns workers: keep everything under main()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=320, help="items for the labels-only pass")
     p.add_argument("--describe-n", type=int, default=64, help="items for the labels + descriptions pass")
     p.add_argument("--model", default=None)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--backend", default="transformers", choices=["transformers", "vllm"])
+    p.add_argument("--load-format", default=None, help="vllm: e.g. dummy (random weights, for throughput only)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     from semacdr_cli.llm import get_backend
 
     t0 = time.perf_counter()
-    backend = get_backend("transformers", model=a.model, batch_size=a.batch_size, threads=a.threads)
+    if a.backend == "vllm":
+        opts = {"load_format": a.load_format} if a.load_format else {}
+        backend = get_backend("vllm", model=a.model, **opts)
+        backend.dtype = backend.engine_options.get("dtype", "auto")
+    else:
+        backend = get_backend("transformers", model=a.model, batch_size=a.batch_size, threads=a.threads)
     import torch
 
     load = time.perf_counter() - t0

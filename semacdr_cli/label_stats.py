@@ -109,3 +109,16 @@ def nmi(pred: list[str], truth: list[str]) -> float:
         return 1.0
     denom = (hp + ht) / 2
     return max(0.0, mi / denom) if denom > 0 else 0.0
+
+
+def guard_markdown(per_domain: list[dict], esc=lambda s: s) -> str:
+    """The guard as a markdown table (one row per domain and category), for the report; `esc`
+    escapes untrusted names (taxonomy names come from an LLM or a file)."""
+    rows = ["| domain | category | labelled | entropy | top label (share) | first-listed | unused | degenerate |",
+            "|---|---|---:|---:|---|---:|---:|---|"]  # fmt: skip
+    for st in per_domain:
+        for c in st["categories"]:
+            rows.append(f"| {esc(st['domain'])} | {esc(c['name'])} | {c['labelled']:.2f} | {c['entropy']:.2f} | "
+                        f"{esc(c['top_label'] or '-')} ({c['top_share']:.2f}) | {c['first_listed_share']:.2f} | "
+                        f"{len(c['unused'])} | {esc(c['degenerate'] or '-')} |")  # fmt: skip
+    return "\n".join(rows)

@@ -201,10 +201,13 @@ def _taxonomy_section(tax: dict | None) -> str:
         f"{sum(len(c['subcategories']) for c in tax['categories'])} subcategories; origin "
         f"{code(tax['origin'])}, model {code(tax.get('model') or '–')}, backend "
         f"{code(tax.get('backend') or '–')}, created {md(tax['created_at'])}"
-        + (f", parameters {code(params)}" if params else "")
+        + (f", parameters {code((params or {}).get('config', params))}" if params else "")
         + ".",
         "",
     ]
+    if tax["origin"] == "fallback":
+        lines += ["**Warning: this taxonomy is the fixed generic seed list (`--allow-fallback`), not induced from "
+                  "the items; labels against it say little about them.**", ""]  # fmt: skip
     for c in tax["categories"]:
         desc = f": {md(c['description'])}" if c.get("description") else ""
         subs = ", ".join(md(s) for s in c["subcategories"]) or "(no subcategory)"
@@ -507,6 +510,13 @@ def build_report(
                     "items per subcategory", "figures/coverage.png",
                     "Annotated items per domain: " + ", ".join(f"{md(d)} {n:,}" for d, n in per_domain.items())
                     + f". Subcategories no item carries: {unused}.")
+
+            from semacdr_cli.label_stats import domain_label_stats, guard_markdown
+
+            guard = [domain_label_stats(store, ds["id"], d) for d in order if d in per_domain]
+            data["label_guard"] = guard
+            coverage_md += ("\n\n### Do the labels carry information? (the degeneracy guard)\n\n"
+                            + guard_markdown(guard, md) + "\n")  # fmt: skip
 
         step("writing")
         parts = [

@@ -120,11 +120,13 @@ _STOP = {"the", "and", "for", "with", "set", "pack", "inch", "count", "black", "
 
 def cluster_terms(texts: list[list[str]], top: int = 5) -> list[list[str]]:
     """Per cluster, its most distinctive words and word pairs (class-based TF-IDF over the clusters'
-    item titles): candidate names the LLM chooses among for facets marked `from_items`."""
+    item titles, without each title's first word, which is mostly the brand): candidate names the
+    LLM chooses among for facets marked `from_items`."""
     import math
 
     def grams(t: str) -> set[str]:
-        w = [x for x in re.findall(r"[a-z]{3,}", t.lower()) if x not in _STOP]
+        # the first word of a product title is mostly its brand: a name, not a kind of item
+        w = [x for x in re.findall(r"[a-z]{3,}", t.lower())[1:] if x not in _STOP]
         return set(w) | {f"{a} {b}" for a, b in zip(w, w[1:], strict=False)}
 
     per = [Counter(g for t in ts for g in grams(t)) for ts in texts]
