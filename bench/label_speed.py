@@ -27,9 +27,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 def cpu_model() -> str:
     try:
-        for line in open("/proc/cpuinfo", encoding="ascii", errors="replace"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return platform.processor() or "unknown"
@@ -60,8 +61,9 @@ def bench_titles(n: int, offset: int) -> list[str]:
         with gzip.open(FOOD, "rt", encoding="utf-8") as f:
             out = [json.loads(line).get("title") or "" for line in f]
         return [t for t in out if t][offset : offset + n]
-    from semacdr_cli.datasets.demo import make_items
     import random
+
+    from semacdr_cli.datasets.demo import make_items
 
     return [it["title"] + ". " + it["description"] for it in make_items("book", offset + n, random.Random(1))][offset:]
 

@@ -67,7 +67,6 @@ def main() -> None:
     p.add_argument("--out", default=None)
     a = p.parse_args()
     import torch
-
     from annotation_quality import print_table, read_truth
     from label_speed import cpu_model
 

@@ -26,7 +26,14 @@ from semacdr_cli.annotate import (
 from semacdr_cli.config import AnnotateConfig
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.llm.base import Backend, Constraint, SamplingConfig
-from semacdr_cli.prompting import Template, canonical_json, load_schema, load_template, schema_hash, sha256_text
+from semacdr_cli.prompting import (
+    Template,
+    canonical_json,
+    load_schema,
+    load_template,
+    schema_hash,
+    sha256_text,
+)
 from semacdr_cli.store import Store
 from semacdr_cli.store import semantic as sem
 

@@ -164,7 +164,8 @@ class ScoreLabeler:
             keys = [self._key(texts[i], "describe", feedback[i]) for i in pending]
             hits = sem.cache_get(self.store, keys)
             miss = [n for n, k in enumerate(keys) if k not in hits]
-            gens = _isolated(lambda ns: self.backend.generate([chats[n] for n in ns], None, self.describe_sampling),
+            gens = _isolated(lambda ns, chats=chats: self.backend.generate([chats[n] for n in ns], None,
+                                                                           self.describe_sampling),
                              miss) if miss else []  # fmt: skip
             got: dict[int, Any] = {n: hits[k]["output"] for n, k in enumerate(keys) if k in hits}
             with self.store.transaction() as conn:

@@ -14,9 +14,6 @@ into markdown, so it cannot inject links, HTML or table cells.
 from __future__ import annotations
 
 import json
-import math
-import re
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,15 +21,32 @@ from typing import Any
 
 from semacdr_cli import __version__
 from semacdr_cli.errors import SemacdrError
+from semacdr_cli.report_markdown import (  # noqa: F401  (re-exported)
+    METRICS,
+    PROTOCOLS,
+    _direction,
+    _figure_block,
+    _fmt,
+    _number,
+    _results_section,
+    _taxonomy_section,
+    code,
+    md,
+    table,
+)
+from semacdr_cli.report_runs import (  # noqa: F401
+    EVAL_FILES,
+    HISTORY_FILES,
+    extract_metrics,
+    read_history,
+    resolve_run_dir,
+    run_metrics,
+)
 from semacdr_cli.store import Store, now
 from semacdr_cli.store import report_queries as q
 from semacdr_cli.store.interactions import domain_stats, overlapped_users
 
-METRICS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
-PROTOCOLS = ("sampled", "full")
 NO_AGNOSTIC = "no-agnostic-semantics"  # the trainer's ablation that drops the domain-agnostic view
-HISTORY_FILES = ("metrics.jsonl", "history.jsonl")
-EVAL_FILES = ("eval.json", "eval_test.json", "eval-test.json", "test.json", "results.json", "metrics.json")
 
 Progress = Callable[[str], None]
 
@@ -55,104 +69,6 @@ class ReportResult:
         }
 
 
-# -- markdown helpers -------------------------------------------------------------------------------
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
-
-
-def md(text: Any) -> str:
-    """Untrusted text as inert markdown: one line, special characters escaped."""
-    s = " ".join(str(text).split())
-    return _MD_SPECIAL.sub(r"\\\1", s)
-
-
-def code(text: Any) -> str:
-    """Untrusted text as one inline code span (no backtick can close it early)."""
-    return "`" + " ".join(str(text).replace("`", "'").split()) + "`"
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def _fmt(x: Any, digits: int = 4) -> str:
-    if isinstance(x, float):
-        return "–" if math.isnan(x) else f"{x:.{digits}f}"
-    return "–" if x is None else str(x)
-
-
-# -- run folders ------------------------------------------------------------------------------------
-def resolve_run_dir(run_dir: str | None, db_path: Path) -> Path | None:
-    """The run folder as recorded, or relative to the store's folder; None when neither exists."""
-    if not run_dir:
-        return None
-    p = Path(run_dir)
-    for cand in (p, db_path.parent / p):
-        if cand.is_dir():
-            return cand
-    return None
-
-
-def read_history(run_dir: Path, notes: list[str], run_id: int) -> list[dict]:
-    """Per-epoch records of a run folder's JSON lines; bad lines are skipped with a note."""
-    for name in HISTORY_FILES:
-        path = run_dir / name
-        if not path.is_file():
-            continue
-        records = []
-        for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                notes.append(f"run {run_id}: {path}:{i} is not JSON; that line is skipped")
-                continue
-            if isinstance(rec, dict):
-                records.append(rec)
-        return records
-    return []
-
-
-def extract_metrics(obj: Any, split: str = "test") -> dict | None:
-    """``{"sampled": {...}, "full": {...}}`` out of an eval result in the trainer's likely shapes:
-    the object itself, or nested under the split name (``test``), ``metrics`` or ``eval``."""
-    if not isinstance(obj, dict):
-        return None
-    if any(isinstance(obj.get(p), dict) for p in PROTOCOLS):
-        return {p: {str(k).lower(): v for k, v in obj[p].items()} for p in PROTOCOLS if isinstance(obj.get(p), dict)}
-    for key in (split, "metrics", "eval", "result"):
-        found = extract_metrics(obj.get(key), split)
-        if found:
-            return found
-    return None
-
-
-def run_metrics(run: dict, run_dir: Path | None, notes: list[str]) -> tuple[dict | None, str]:
-    """The run's evaluation: the store's ``runs.metrics`` first, then an eval file of its folder."""
-    stored = run.get("metrics")
-    group_mean = isinstance(stored, dict) and isinstance(stored.get("runs"), list) and len(stored["runs"]) > 1
-    found = None if group_mean else extract_metrics(stored)  # a --repeat group's mean is not this run's result
-    if found:
-        return found, "store"
-    if run_dir is not None:
-        candidates = [run_dir / n for n in EVAL_FILES] + sorted(run_dir.glob("eval*.json"))
-        for path in candidates:
-            if not path.is_file():
-                continue
-            try:
-                found = extract_metrics(json.loads(path.read_text(encoding="utf-8")))
-            except ValueError:
-                notes.append(f"run {run['id']}: {path} is not JSON; ignored")
-                continue
-            if found:
-                return found, path.name
-    notes.append(f"run {run['id']}: no evaluation found (runs.metrics empty, no eval file); run `semacdr eval {run['id']}`")
-    return None, ""
-
-
-# -- sections ---------------------------------------------------------------------------------------
 def _dataset_section(store: Store, dataset: dict) -> tuple[str, list[dict], int]:
     stats = [
         {"domain": name, **{k: v for k, v in d.items() if k != "splits"}, **d["splits"]}
@@ -190,102 +106,6 @@ def _dataset_section(store: Store, dataset: dict) -> tuple[str, list[dict], int]
     return "\n".join(text), stats, overlap
 
 
-def _taxonomy_section(tax: dict | None) -> str:
-    if tax is None:
-        return "## Taxonomy\n\nThe dataset has no taxonomy yet (`semacdr taxonomy induce`).\n"
-    params = tax.get("params")
-    if isinstance(params, str):
-        try:
-            params = json.loads(params)
-        except ValueError:
-            pass
-    if isinstance(params, dict) and "config" in params:
-        params = params["config"]  # not the induction stats: every answer of every step is in there
-    lines = [
-        f"## Taxonomy (version {tax['version']})",
-        "",
-        f"{len(tax['categories'])} domain-agnostic categories, "
-        f"{sum(len(c['subcategories']) for c in tax['categories'])} subcategories; origin "
-        f"{code(tax['origin'])}, model {code(tax.get('model') or '–')}, backend "
-        f"{code(tax.get('backend') or '–')}, created {md(tax['created_at'])}"
-        + (f", parameters {code(params)}" if params else "")
-        + ".",
-        "",
-    ]
-    if tax["origin"] == "fallback":
-        lines += ["**Warning: this taxonomy is the fixed generic seed list (`--allow-fallback`), not induced from "
-                  "the items; labels against it say little about them.**", ""]  # fmt: skip
-    for c in tax["categories"]:
-        desc = f": {md(c['description'])}" if c.get("description") else ""
-        subs = ", ".join(md(s) for s in c["subcategories"]) or "(no subcategory)"
-        lines.append(f"- **{md(c['name'])}**{desc} — {subs}")
-    return "\n".join(lines) + "\n"
-
-
-def _direction(run: dict) -> str:
-    src = run.get("source_domain")
-    return f"{src} → {run['target_domain']}" if src else f"{run['target_domain']} only"
-
-
-def _results_section(results: list[dict]) -> str:
-    header = ["Run", "Model", "Direction", "Ablation", "Seed", "Status", "Best epoch"]
-    header += [f"{p} {m.upper()}" for p in PROTOCOLS for m in METRICS]
-    rows = []
-    for r in results:
-        m = r["metrics"] or {}
-        rows.append(
-            [r["id"], md(r["model"]), md(r["direction"]), md(r["ablation"] or "–"), r["seed"], md(r["status"]),
-             _fmt(r["best_epoch"])]
-            + [_fmt(_number((m.get(p) or {}).get(k))) for p in PROTOCOLS for k in METRICS]
-        )
-    lines = [
-        "## Results",
-        "",
-        ("Test split. *sampled*: the paper's protocol, the held-out item ranked against 100 negatives "
-        "sampled uniformly from target items the user never interacted with; *full*: ranked against "
-        "every target item. The two protocols can disagree (Krichene & Rendle, KDD 2020)."),
-        "",
-        table(header, rows),
-        "",
-    ]
-    groups: dict[tuple, list[dict]] = {}
-    for r in results:
-        if r["metrics"]:
-            groups.setdefault((r["model"], r["direction"], r["ablation"] or "–"), []).append(r)
-    if any(len(g) > 1 for g in groups.values()):
-        agg_rows = []
-        for (model, direction, ablation), runs in groups.items():
-            cells = []
-            for p in PROTOCOLS:
-                for k in METRICS:
-                    vals = [v for r in runs if (v := _number((r["metrics"].get(p) or {}).get(k))) is not None]
-                    if not vals:
-                        cells.append("–")
-                    elif len(vals) == 1:
-                        cells.append(f"{vals[0]:.4f}")
-                    else:
-                        cells.append(f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}")
-            agg_rows.append([md(model), md(direction), md(ablation), len(runs)] + cells)
-        lines += [
-            "Mean ± standard deviation (sample, n − 1) over the runs of each setting:",
-            "",
-            table(["Model", "Direction", "Ablation", "Runs"] + header[7:], agg_rows),
-            "",
-        ]
-    return "\n".join(lines)
-
-
-def _number(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return None
-    return float(v)
-
-
-def _figure_block(title: str, rel: str, caption: str) -> str:
-    return f"![{md(title)}]({rel})\n\n{caption}\n"
-
-
-# -- Figure 3 input ---------------------------------------------------------------------------------
 def representations(db_path: Path, run_id: int, with_agnostic: bool) -> tuple[Any, list[str]]:
     """Item vectors after the graph module and their domains, from the trainer's public API."""
     from trainer.api import item_representations  # heavy (torch); only when the figure is drawn

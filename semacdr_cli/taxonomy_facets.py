@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import itertools
 import json
 import re
 import time
@@ -31,9 +32,9 @@ from semacdr_cli.llm.base import Backend, Constraint, SamplingConfig
 from semacdr_cli.prompting import _find, load_template, sha256_text
 from semacdr_cli.store import Store
 from semacdr_cli.taxonomy import (
+    _LLM,
     MAX_SUBCATEGORIES,
     MIN_SUBCATEGORIES,
-    _LLM,
     malformed_name,
     name_key,
     normalize_name,
@@ -43,9 +44,9 @@ from semacdr_cli.taxonomy import (
 
 VAGUE = {"none", "unknown", "n a", "na", "various", "item", "product", "thing", "other", "general", "all", "everyone",
          "anyone", "everything", "misc", "miscellaneous", "same", "different", "it", "they", "yes", "no", "answer",
-         "person", "people", "user", "users", "thing", "something", "specific", "particular"}  # fmt: skip
+         "person", "people", "user", "users", "something", "specific", "particular"}  # fmt: skip
 _LEADING = re.compile(r"^(the items are|these items are|they are|it is|answer|these are|all|the|a|an|for|to|used for|"
-                      r"used in|made of|made from|about|set in|in|by|mostly|mainly)\b[:\s]*", re.I)
+                      r"used in|made of|made from|about|set in|in|by|mostly|mainly)\b[:\s]*", re.IGNORECASE)
 
 
 def _line(domain: str, row) -> str:
@@ -127,7 +128,7 @@ def cluster_terms(texts: list[list[str]], top: int = 5) -> list[list[str]]:
     def grams(t: str) -> set[str]:
         # the first word of a product title is mostly its brand: a name, not a kind of item
         w = [x for x in re.findall(r"[a-z]{3,}", t.lower())[1:] if x not in _STOP]
-        return set(w) | {f"{a} {b}" for a, b in zip(w, w[1:], strict=False)}
+        return set(w) | {f"{a} {b}" for a, b in itertools.pairwise(w)}
 
     per = [Counter(g for t in ts for g in grams(t)) for ts in texts]
     df = Counter(g for c in per for g in c)
@@ -196,7 +197,7 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
         members = np.where(km.labels_ == c)[0]
         dist = ((x[members] - km.cluster_centers_[c]) ** 2).sum(1)
         central = [rows[i] for i in members[np.argsort(dist)][:8]]
-        clusters.append({"size": int(len(members)), "domains": sorted({d for d, _ in central}),
+        clusters.append({"size": len(members), "domains": sorted({d for d, _ in central}),
                          "rows": [rows[i] for i in members],
                          "lines": "\n".join(_line(d, r) for d, r in central)})  # fmt: skip
     shot_t = load_template("taxonomy_facet_shot", config.prompts_dir)
@@ -230,7 +231,7 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
         raw = [(answers[(ci * len(facets) + fi) * 2], answers[(ci * len(facets) + fi) * 2 + 1]) for ci in range(m)]
         example = name_key(f.get("example", {}).get("answer", ""))
 
-        def value(text: str | None) -> str | None:
+        def value(text: str | None, f: dict = f, example: str = example) -> str | None:
             v = clean_answer(text or "", domains=domains, facet=f["name"], title_keys=title_keys,
                              instructions=instructions, min_title_words=3 if f.get("from_items") else 2)  # fmt: skip
             return v if v and name_key(v) != example else None
@@ -255,7 +256,7 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
     chosen, taken = [], set()  # greedy: a facet counts only values no chosen facet has (no two facets alike)
     pool = list(ranked)
     while pool and len(chosen) < config.k:
-        def fresh(f: dict) -> float:
+        def fresh(f: dict, taken: set = taken) -> float:
             vals = per_facet[f["name"]]["values"]
             return sum(name_key(v) not in taken for v, _ in vals) * per_facet[f["name"]]["answered"]
 

@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 from semacdr_cli.errors import SemacdrError
+
 MIN_SUBCATEGORIES = 3
 MAX_SUBCATEGORIES = 15
 MAX_NAME_CHARS = 40
