@@ -62,7 +62,7 @@ def category_stats(primary: list[str | None], subcategories: list[str]) -> dict[
     return out
 
 
-def _primary(labels_json: str | None, probs_json: str | None, category: str) -> str | None:
+def _primary(labels_json: str | None, category: str) -> str | None:
     labels = json.loads(labels_json) if labels_json else {}
     subs = labels.get(category) or []
     return subs[0] if subs else None
@@ -76,7 +76,7 @@ def domain_label_stats(store: Store, dataset_id: int, domain: str, taxonomy_vers
     cats = []
     for c in sem.taxonomy_tree(store, tax["id"]):
         subs = [s["name"] for s in c["subcategories"]]
-        primary = [_primary(r["labels"], r["label_probs"], c["name"]) for r in rows]
+        primary = [_primary(r["labels"], c["name"]) for r in rows]
         cats.append({"name": c["name"], **category_stats(primary, subs)})
     return {
         "domain": domain,

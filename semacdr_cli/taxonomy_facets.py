@@ -226,7 +226,6 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
     terms = cluster_terms([[html.unescape(r["title"] or "") for _, r in c["rows"]] for c in clusters])
     instructions = name_key(re.sub(r"\{\{\w+\}\}", " ", template.text) + " " + " ".join(f["question"] for f in facets))
     per_facet: dict[str, dict[str, Any]] = {}
-    cleaned: dict[str, list[str | None]] = {}
     for fi, f in enumerate(facets):
         raw = [(answers[(ci * len(facets) + fi) * 2], answers[(ci * len(facets) + fi) * 2 + 1]) for ci in range(m)]
         example = name_key(f.get("example", {}).get("answer", ""))
@@ -239,10 +238,6 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
         values = [value(zero) or value(one) for zero, one in raw]
         if f.get("from_items") and hasattr(backend, "score"):
             values = _choose_names(backend, template, clusters, f, values, terms, value)
-        cleaned[f["name"]] = values
-    for fi, f in enumerate(facets):
-        raw = [(answers[(ci * len(facets) + fi) * 2], answers[(ci * len(facets) + fi) * 2 + 1]) for ci in range(m)]
-        values = cleaned[f["name"]]
         merged = merge_values([v for v in values if v])[:MAX_SUBCATEGORIES]
         answered = sum(v is not None for v in values) / m
         per_facet[f["name"]] = {"answers": [list(r) for r in raw], "values": merged, "answered": round(answered, 3),

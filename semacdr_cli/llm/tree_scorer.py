@@ -167,7 +167,7 @@ class PrefixGenerator:
         if past is not None and b > 1:
             past.batch_repeat_interleave(b)
         dec, head = s.model.get_decoder(), s.model.get_output_embeddings()
-        seen = [set(prefix_ids) | set(x) for x in suffixes]
+        seen = [set(prefix_ids) | set(x) for x in suffixes] if penalty != 1.0 else []
         gen: list[list[int]] = [[] for _ in range(b)]
         reason = ["length"] * b
         alive = list(range(b))  # original row of each live batch row
