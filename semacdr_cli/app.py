@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from semacdr_cli import __version__
-from semacdr_cli.cli import annotate, data, demo, embed, inspect, labels, report, taxonomy, training
+from semacdr_cli.cli import annotate, data, demo, embed, inspect, labels, report, runs, taxonomy, training
 from semacdr_cli.cli.common import App
 
 app = App(
@@ -40,6 +40,7 @@ app.add_typer(inspect.app, name="inspect")
 annotate.register(app)
 embed.register(app)
 training.register(app)
+app.add_typer(runs.app, name="runs")
 demo.register(app)
 report.register(app)
 

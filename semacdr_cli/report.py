@@ -143,6 +143,14 @@ def resolve_run_refs(store: Store, refs: Sequence[str | int]) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
+def _stopping(run: dict) -> str:
+    """How training ended: converged (early stop), hit the cap, or unknown (an older run)."""
+    train = ((run.get("metrics") or {}).get("train") or {}) if isinstance(run.get("metrics"), dict) else {}
+    if "hit_cap" not in train:
+        return "–"
+    return f"hit cap ({train.get('epochs')})" if train["hit_cap"] else f"converged ({train.get('epochs')})"
+
+
 def build_report(
     db_path: str | Path,
     run_refs: Sequence[str | int],
@@ -218,7 +226,7 @@ def build_report(
                 "id": r["id"], "model": r["model"], "direction": _direction(r), "source": r.get("source_domain"),
                 "target": r["target_domain"], "ablation": r.get("ablation"), "seed": r["seed"],
                 "status": r["status"], "best_epoch": r.get("best_epoch"), "metrics": metrics,
-                "metrics_from": origin, "run_dir": r.get("run_dir"),
+                "metrics_from": origin, "run_dir": r.get("run_dir"), "stopping": _stopping(r),
             })
             history = read_history(rdir, notes, r["id"]) if rdir else []
             if rdir is not None and not history:

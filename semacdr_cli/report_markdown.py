@@ -82,14 +82,14 @@ def _direction(run: dict) -> str:
 
 
 def _results_section(results: list[dict]) -> str:
-    header = ["Run", "Model", "Direction", "Ablation", "Seed", "Status", "Best epoch"]
+    header = ["Run", "Model", "Direction", "Ablation", "Seed", "Status", "Stopping (epochs)", "Best epoch"]
     header += [f"{p} {m.upper()}" for p in PROTOCOLS for m in METRICS]
     rows = []
     for r in results:
         m = r["metrics"] or {}
         rows.append(
             [r["id"], md(r["model"]), md(r["direction"]), md(r["ablation"] or "–"), r["seed"], md(r["status"]),
-             _fmt(r["best_epoch"])]
+             md(r.get("stopping", "–")), _fmt(r["best_epoch"])]
             + [_fmt(_number((m.get(p) or {}).get(k))) for p in PROTOCOLS for k in METRICS]
         )
     lines = [

@@ -19,7 +19,7 @@ def test_two_process_gloo_run_trains_and_registers_one_run(tmp_path):
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
         "-m", "semacdr_cli", "train", "--db", store, "--source", "kitchen", "--target", "food",
-        "--ablation", "no-semantics", "--epochs", "2", "--device", "cpu", "--runs-dir", str(tmp_path / "runs"),
+        "--ablation", "no-semantics", "--epochs", "2", "--repeat", "1", "--device", "cpu", "--runs-dir", str(tmp_path / "runs"),
         "--json",
     ]
     res = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=600)

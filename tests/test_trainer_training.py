@@ -24,10 +24,10 @@ def store(tmp_path_factory):
 @pytest.mark.slow
 def test_train_cli_learns_well_above_random_and_reloads_to_identical_metrics(store, tmp_path):
     cfg = tmp_path / "small.toml"
-    cfg.write_text("hidden = 32\ndropout = 0.1\n")
+    cfg.write_text("hidden = 32\ndropout = 0.1\neval_every = 1\n")
     runs = tmp_path / "runs"
     res = runner.invoke(app, ["train", "--db", store, "--source", "kitchen", "--target", "food", "--epochs", "4",
-                              "--config", str(cfg), "--runs-dir", str(runs), "--seed", "3"])
+                              "--repeat", "1", "--config", str(cfg), "--runs-dir", str(runs), "--seed", "3"])
     assert res.exit_code == 0, res.output
     run_id = int(res.output.strip().splitlines()[-1])  # the id is the last line
     folder = runs / f"run-{run_id:04d}"
@@ -104,7 +104,7 @@ def test_bad_training_input_is_one_line_and_registers_nothing(store, tmp_path):
         (["--target", "food", "--model", "sasrec", "--ablation", "no-semantics"], "ablation"),
         (["--target", "food", "--source", "food"], "different"),
     ):
-        res = runner.invoke(app, ["train", "--db", store, "--runs-dir", str(tmp_path), *args])
+        res = runner.invoke(app, ["train", "--db", store, "--runs-dir", str(tmp_path), "--repeat", "1", *args])
         assert res.exit_code != 0
         assert "Traceback" not in res.output and word in res.output
     assert not list(Path(tmp_path).glob("run-*"))

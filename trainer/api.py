@@ -31,7 +31,10 @@ def versions() -> dict:
 
     import semacdr_cli
 
+    from trainer.threads import machine
+
     return {
+        "machine": machine(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,
@@ -47,7 +50,7 @@ def _setup(db_path, cfg: TrainConfig):
     from trainer.models import build_model
 
     data = data_mod.load(str(db_path), cfg)
-    g = graphs.build(data, simple=cfg.has("simple-graph")) if cfg.model == "semacdr" else {}
+    g = graphs.build(data, simple=cfg.has("simple-graph"), edges=cfg.graph_edges) if cfg.model == "semacdr" else {}
     device = resolve_device(cfg.device)
     return data, g, device, build_model
 
@@ -73,9 +76,8 @@ def train(
 ) -> list[int]:
     """Train ``repeat`` seeds (seed, seed+1, ...); return the run ids. ``resume`` continues a run from
     its last checkpoint; an unfinished run with the same config is resumed automatically."""
-    import torch
-
     from trainer.loop import distributed, fit
+    from trainer.threads import apply_threads
 
     store = Store(db_path, create=False)
     try:
@@ -100,6 +102,9 @@ def train(
             running = [r for r in q.list_runs(store) if r["status"] == "running"]
             cfgs = [(c, next((r for r in running if r["config"] == c.to_dict()
                               and Path(r["run_dir"]).exists()), None)) for c, _ in cfgs]
+        apply_threads(cfgs[0][0].threads)  # before torch starts its pools
+        import torch
+
         rank, world = distributed()
         ids = []
         data = None
@@ -161,6 +166,19 @@ def _register(store: Store, cfg: TrainConfig, data, group, runs_dir: Path, rank:
     return int(run_id)
 
 
+def run_record(db_path, run_id: int) -> dict:
+    """The store's record of a run: config, status, best epoch, metrics (valid, test, train summary),
+    versions and machine, run folder."""
+    store = Store(db_path, create=False)
+    try:
+        row = q.get_run(store, int(run_id))
+    finally:
+        store.close()
+    if row is None:
+        raise SemacdrError(f"no run {run_id} in the store")
+    return row
+
+
 def load_run(db_path, run_id: int | None = None):
     """(run row, config, data, model with the best weights, device) of a run (default: the latest)."""
     from trainer.loop import BEST, load_weights
@@ -215,9 +233,22 @@ def evaluate(db_path, run_id: int | None = None, split: str = "test") -> dict:
     }
     for p in ("sampled", "full"):
         out[p] = {k: float(np.mean([r[p][k] for r in results])) for k in results[0][p]}
-    if len(results) > 1:
-        out["std"] = {p: {k: float(np.std([r[p][k] for r in results])) for k in results[0][p]} for p in ("sampled", "full")}
+    if len(results) > 1:  # the sample standard deviation over the seeds (n - 1)
+        out["std"] = {p: {k: float(np.std([r[p][k] for r in results], ddof=1)) for k in results[0][p]}
+                      for p in ("sampled", "full")}
+    out["breakdown"] = {
+        group: {"cases": block["cases"], **{p: {k: float(np.mean([r["breakdown"][group][p][k] for r in results]))
+                                               for k in block[p]} for p in ("sampled", "full")}}
+        for group, block in results[0]["breakdown"].items()
+    }
+    out["training"] = [_training_summary(m) for m in members]
     return out
+
+
+def _training_summary(row: dict) -> dict:
+    train = (row.get("metrics") or {}).get("train") or {}
+    return {"run": int(row["id"]), "epochs": train.get("epochs"), "best_epoch": train.get("best_epoch"),
+            "hit_cap": train.get("hit_cap")}
 
 
 def compare(db_path, run_ids: list[int], split: str = "test") -> list[dict]:

@@ -43,16 +43,31 @@ class TrainConfig:
     agnostic_integration: str = "concat"  # Eq. 2 integration: concat (+projection) | mean
     score: str = "dot"  # Eq. 12: dot | mlp
     gcn_residual: bool = True  # add each node's input to its GCN output (Eqs. 4-6); see docs/trainer.md
+    # backbone switches (docs/trainer.md "Backbone": what it took to match a public SASRec)
+    positions: str = "recency"  # recency: index 0 = the newest state (reference SASRec) | forward
+    branch_dropout: bool = False  # the earlier extra dropout on the attention branch
+    init: str = "xavier"  # xavier: position table at the reference's scale | legacy: N(0, 1)
+    graph_edges: str = "window"  # window: paper-literal graphs | source-mixed: users link to source items only (Eq. 6)
     # optimisation (Eq. 14, App. E: the semantic learning rate is the smaller one)
     batch_size: int = 256  # users per batch; every target step of a user is a training instance
     lr: float = 1e-3
     lr_semantic: float = 1e-4
     weight_decay: float = 0.0
+    adam_beta2: float = 0.98  # the reference SASRec's (torch's default is 0.999)
+    loss: str = "auto"  # auto: bpr for semacdr (Eq. 13), softmax for the baselines | bpr | bce | softmax
+    loss_norm: str = "instance"  # instance: every target step weighs the same | batch: mean per batch
+    batching: str = "shuffle"  # shuffle: random users per batch | bucket: similar lengths together
+    micro_batches: int = 4  # a batch computed in this many length-sorted pieces (less padding, same loss)
+    source_objective: bool = True  # cd-sasrec: next-source-item loss for the source table
+    semantics: bool = False  # sasrec / cd-sasrec: plug in the multi-view semantic component (Table 2)
     lam: float = 0.1  # weight of the contrastive term (App. E)
     tau: float = 0.2  # InfoNCE temperature (Eq. 3)
     contrastive_items: int = 1024  # items per domain in one contrastive step
-    epochs: int = 50
-    patience: int = 5  # epochs without a better validation NDCG@10 before stopping
+    epochs: int = 300  # a cap that converged runs do not reach (runs record whether they hit it)
+    eval_every: int = 5  # epochs between validations
+    patience: int = 6  # validations without a better selection metric before stopping
+    select_metric: str = "sampled:ndcg@10"  # protocol:metric of the validation split
+    threads: int = 0  # torch threads; 0 = the cores not busy now (see trainer.threads)
     seed: int = 42
     # evaluation (paper protocol: 100 sampled negatives; seeded so every model sees the same ones)
     eval_negatives: int = 100
@@ -74,13 +89,25 @@ class TrainConfig:
 
     @property
     def use_inner(self) -> bool:
-        return self.model == "semacdr" and not (self.has("no-semantics") or self.has("no-inner-semantics"))
+        semantic = self.model == "semacdr" or self.semantics
+        return semantic and not (self.has("no-semantics") or self.has("no-inner-semantics"))
 
     @property
     def use_agnostic(self) -> bool:
-        return self.model == "semacdr" and not (
-            self.has("no-semantics") or self.has("no-agnostic-semantics")
-        )
+        semantic = self.model == "semacdr" or self.semantics
+        return semantic and not (self.has("no-semantics") or self.has("no-agnostic-semantics"))
+
+    @property
+    def loss_kind(self) -> str:
+        if self.loss != "auto":
+            return self.loss
+        return "bpr" if self.model == "semacdr" else "softmax"
+
+    def encoder_args(self) -> dict:
+        """Keyword arguments of ``modules.SequenceEncoder`` (Eqs. 7-9)."""
+        return {"hidden": self.hidden, "max_len": self.max_len, "blocks": self.n_blocks, "heads": self.n_heads,
+                "dropout": self.dropout, "positions": self.positions, "branch_dropout": self.branch_dropout,
+                "init": self.init}
 
     def validate(self) -> TrainConfig:
         if self.model not in MODELS:
@@ -88,8 +115,12 @@ class TrainConfig:
         for a in self.ablation:
             if a not in ABLATIONS:
                 raise SemacdrError(f"--ablation: unknown switch {a!r} (choose from {', '.join(ABLATIONS)})")
-        if self.ablation and self.model != "semacdr":
-            raise SemacdrError("--ablation applies to --model semacdr only")
+        semantic_switches = {"no-inner-semantics", "no-agnostic-semantics", "no-contrastive"}
+        if self.ablation and self.model != "semacdr" and not (self.semantics and set(self.ablation) <= semantic_switches):
+            raise SemacdrError("--ablation applies to --model semacdr (and the semantic switches to a baseline "
+                               "with semantics = true)")
+        if self.semantics and self.model == "semacdr":
+            raise SemacdrError("semantics: applies to the baselines (semacdr always has its semantic component)")
         if not self.target:
             raise SemacdrError("--target: give the target domain")
         if self.model != "sasrec" and not self.source:
@@ -100,13 +131,28 @@ class TrainConfig:
             raise SemacdrError("agnostic_integration: must be 'concat' or 'mean'")
         if self.score not in ("dot", "mlp"):
             raise SemacdrError("score: must be 'dot' or 'mlp'")
-        for name in ("hidden", "max_len", "n_blocks", "n_heads", "batch_size", "epochs", "patience"):
+        for name in ("hidden", "max_len", "n_blocks", "n_heads", "batch_size", "epochs", "patience", "micro_batches"):
             if getattr(self, name) < 1:
                 raise SemacdrError(f"{name}: must be at least 1")
         if self.hidden % self.n_heads:
             raise SemacdrError("hidden must be divisible by n_heads")
         if not 0 <= self.dropout < 1:
             raise SemacdrError("dropout: must be in [0, 1)")
+        choices = {
+            "positions": ("recency", "forward"), "init": ("xavier", "legacy"),
+            "graph_edges": ("window", "source-mixed"), "loss": ("auto", "bpr", "bce", "softmax"),
+            "loss_norm": ("instance", "batch"), "batching": ("shuffle", "bucket"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise SemacdrError(f"{name}: must be one of {', '.join(allowed)}")
+        protocol, _, metric = self.select_metric.partition(":")
+        if protocol not in ("sampled", "full") or metric not in ("hr@5", "hr@10", "ndcg@5", "ndcg@10"):
+            raise SemacdrError("select_metric: PROTOCOL:METRIC, e.g. sampled:ndcg@10 or full:ndcg@10")
+        if self.eval_every < 1:
+            raise SemacdrError("eval_every: must be at least 1")
+        if self.threads < 0:
+            raise SemacdrError("--threads: must be 0 (automatic) or more")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise SemacdrError("--device: auto, cpu or cuda")
         return self

@@ -181,12 +181,15 @@ def _load(store: Store, cfg: TrainConfig) -> CDData:
         data.ui_target = (cat(ui_t_u), cat(ui_t_i))
     if ui_s_u:
         data.ui_source = (cat(ui_s_u), cat(ui_s_i))
-    if cfg.model == "semacdr":
+    if cfg.use_inner or cfg.use_agnostic:
         _load_semantics(store, cfg, data)
     return data
 
 
 def _train_record(u: int, window: list, nt: int, ns: int) -> Record:
+    # what follows the last target item of the window is never seen by a training state: drop it
+    last_target = max(k for k, x in enumerate(window) if x[1])
+    window = window[: last_target + 1]
     m = [x[0] if x[1] else nt + x[0] for x in window]
     t_idx = [k for k, x in enumerate(window) if x[1]]
     s_idx = [k for k, x in enumerate(window) if not x[1]]

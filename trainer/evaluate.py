@@ -1,5 +1,7 @@
 """Evaluation in two protocols side by side: the paper's (the held-out item against 100 sampled
-negatives) and full ranking over every target item (the user's own other items excluded)."""
+negatives) and full ranking over every target item (the user's own other items excluded), with
+breakdowns: warm vs cold held-out items (cold: the item occurs in no training window, so an ID-only
+model cannot have learnt it) and users with at least 3 prior target items."""
 
 from __future__ import annotations
 
@@ -65,6 +67,32 @@ def evaluate_model(model, data: CDData, config, split: str = "test", protocols=(
             cols = np.concatenate([c.own - 1 for c in chunk])
             s[torch.from_numpy(rows), torch.from_numpy(cols)] = float("-inf")  # own items, the positive too
             ranks["full"].append(rank_of_positive(pos_full.cpu().numpy(), s.cpu().numpy()))
+    ranks = {p: np.concatenate(ranks[p]) for p in protocols}
     for p in protocols:
-        out[p] = summarize(np.concatenate(ranks[p]))
+        out[p] = summarize(ranks[p])
+    out["breakdown"] = breakdown(data, cases, ranks)
+    return out
+
+
+def warm_items(data: CDData) -> np.ndarray:
+    """Boolean over target items 0..n_target: the item occurs in some user's training window."""
+    warm = np.zeros(data.n_target + 2, bool)
+    for seq in data.target_seqs:
+        warm[seq] = True
+    return warm
+
+
+def case_groups(data: CDData, cases) -> dict[str, np.ndarray]:
+    """Boolean masks over ``cases``: warm / cold held-out item, >= 3 prior target items."""
+    warm = warm_items(data)
+    is_warm = np.asarray([bool(warm[c.positive]) for c in cases], bool)
+    prior = np.asarray([len(c.record.t_in) - 1 for c in cases])  # minus the start token
+    return {"warm": is_warm, "cold": ~is_warm, "prior>=3": prior >= 3}
+
+
+def breakdown(data: CDData, cases, ranks: dict[str, np.ndarray]) -> dict:
+    """Per group: its number of cases and the metrics of every protocol over those cases alone."""
+    out = {}
+    for name, mask in case_groups(data, cases).items():
+        out[name] = {"cases": int(mask.sum()), **{p: summarize(r[mask]) for p, r in ranks.items()}}
     return out

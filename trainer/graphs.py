@@ -79,21 +79,25 @@ def item_graph(seqs: list[np.ndarray], n_nodes: int, simple: bool = False) -> to
     return normalized_adjacency(rows, cols, n_nodes)
 
 
-def mixed_graph(data: CDData) -> torch.Tensor:
-    """The user x item bipartite graph of Eq. 6: nodes ``[users | mixed vocabulary]``."""
+def mixed_graph(data: CDData, source_only: bool = False) -> torch.Tensor:
+    """The user x item bipartite graph of Eq. 6: nodes ``[users | mixed vocabulary]``. With
+    ``source_only`` a user links to its source items only, so its node never carries the target
+    items it is trained to predict (graph_edges = "source-mixed", docs/trainer.md)."""
     u = data.n_users
     n = u + data.n_target + data.n_source + 2
     ut, it = data.ui_target
+    if source_only:
+        ut, it = ut[:0], it[:0]
     us, is_ = data.ui_source
     rows = np.concatenate([ut, us])
     cols = np.concatenate([u + it, u + data.n_target + is_])
     return normalized_adjacency(rows, cols, n)
 
 
-def build(data: CDData, simple: bool = False) -> dict[str, torch.Tensor]:
+def build(data: CDData, simple: bool = False, edges: str = "window") -> dict[str, torch.Tensor]:
     graphs = {"target": item_graph(data.target_seqs, data.n_target + 2, simple)}
     if data.source is not None:
         graphs["source"] = item_graph(data.source_seqs, data.n_source + 2, simple)
         if not simple:
-            graphs["mixed"] = mixed_graph(data)
+            graphs["mixed"] = mixed_graph(data, source_only=edges == "source-mixed")
     return graphs

@@ -1,5 +1,5 @@
-"""The training loop: epochs of BPR (+ contrastive) steps, validation NDCG@10 (sampled protocol)
-for early stopping, the best checkpoint in safetensors, a resumable last checkpoint, and
+"""The training loop: epochs of recommendation-loss (+ contrastive) steps, a validation every
+``eval_every`` epochs on ``select_metric`` for early stopping (patience counted in validations), the best checkpoint in safetensors, a resumable last checkpoint, and
 DistributedDataParallel when started under ``torchrun`` with several processes.
 
 Every epoch seeds numpy and torch from (seed, epoch), so a resumed run continues exactly where an
@@ -66,17 +66,37 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
     model.load_state_dict(load_file(str(path), device=str(device)))
 
 
-def length_buckets(order: np.ndarray, records, batch_size: int, rng: np.random.Generator, pool: int = 50) -> list:
-    """Batches of similar-length users (less padding), in random order: within each pool of
-    ``pool`` batches of the shuffled order, users are sorted by length before being cut."""
+def make_batches(order: np.ndarray, records, config, rng: np.random.Generator) -> list[np.ndarray]:
+    """The epoch's batches of users. ``shuffle`` (default): consecutive slices of the shuffled order,
+    so every batch is a random sample of users. ``bucket`` (the earlier scheme): users sorted by
+    length within pools of 50 batches, so batches hold sequences of one length."""
+    size = config.batch_size
+    if config.batching == "shuffle":
+        return [order[i : i + size] for i in range(0, len(order), size)]
     lengths = np.asarray([len(records[i].m_in) + len(records[i].t_in) for i in order])
     batches = []
-    span = batch_size * pool
+    span = size * 50
     for start in range(0, len(order), span):
         chunk = order[start : start + span]
         chunk = chunk[np.argsort(lengths[start : start + span], kind="stable")]
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+        batches += [chunk[i : i + size] for i in range(0, len(chunk), size)]
     return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def micro_batches(idx: np.ndarray, records, parts: int) -> list[np.ndarray]:
+    """The users of one batch cut into ``parts`` groups of similar length (less padding); which users
+    form the batch does not change, nor (with per-instance normalisation) its loss."""
+    if parts <= 1 or len(idx) <= parts:
+        return [idx]
+    lengths = np.asarray([len(records[i].m_in) + len(records[i].t_in) + len(records[i].s_in) for i in idx])
+    ordered = idx[np.argsort(lengths, kind="stable")]
+    return [chunk for chunk in np.array_split(ordered, parts) if len(chunk)]
+
+
+def steps_per_batch(records, batch_size: int) -> float:
+    """The expected number of target steps (training instances) in a batch of ``batch_size`` users."""
+    steps = sum(int((r.t_pos > 0).sum()) for r in records)
+    return batch_size * steps / max(1, len(records))
 
 
 def make_optimizer(model, config) -> torch.optim.Optimizer:
@@ -87,7 +107,12 @@ def make_optimizer(model, config) -> torch.optim.Optimizer:
     sem = [p for p in model.parameters() if id(p) in semantic]
     if sem:
         groups.append({"params": sem, "lr": config.lr_semantic, "name": "semantic"})
-    return torch.optim.Adam(groups, weight_decay=config.weight_decay)
+    return torch.optim.Adam(groups, betas=(0.9, config.adam_beta2), weight_decay=config.weight_decay)
+
+
+def selection_score(valid: dict, config) -> float:
+    protocol, _, metric = config.select_metric.partition(":")
+    return float(valid[protocol][metric])
 
 
 def fit(
@@ -100,16 +125,19 @@ def fit(
     progress: bool = True,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Train until ``config.epochs`` or early stopping; resumes from ``run_dir`` when it holds a
-    last checkpoint. Leaves the best weights in ``model`` and returns the summary."""
+    """Train until early stopping (``patience`` validations every ``eval_every`` epochs without a
+    better ``select_metric``) or the ``epochs`` cap; resumes from ``run_dir`` when it holds a last
+    checkpoint. Leaves the best weights in ``model`` and returns the summary, which says whether the
+    run stopped by itself or hit the cap."""
     run_dir = Path(run_dir)
     rank, world = distributed()
     device = torch.device(device)
     model.to(device)
+    model.steps_per_batch = steps_per_batch(data.train, config.batch_size)
     optimizer = make_optimizer(model, config)
-    state = {"epoch": -1, "best": -1.0, "best_epoch": None, "bad_epochs": 0, "stopped": False}
+    state = {"epoch": -1, "best": -1.0, "best_epoch": None, "bad_evals": 0, "stopped": False, "evals": 0}
     if (run_dir / STATE).exists() and (run_dir / LAST).exists():
-        state = json.loads((run_dir / STATE).read_text())
+        state |= json.loads((run_dir / STATE).read_text())
         load_weights(model, run_dir / LAST)
         optimizer.load_state_dict(torch.load(run_dir / OPTIM, map_location=device, weights_only=True))
     ddp = model
@@ -117,6 +145,7 @@ def fit(
         from torch.nn.parallel import DistributedDataParallel
 
         ddp = DistributedDataParallel(model, find_unused_parameters=True)
+    protocols = ("sampled", "full") if config.select_metric.startswith("full") else ("sampled",)
 
     start = state["epoch"] + 1
     for epoch in range(start, config.epochs):
@@ -128,15 +157,16 @@ def fit(
         order = rng.permutation(len(data.train))
         if world > 1:  # equal shards of users, so every rank takes the same number of steps (lockstep)
             order = order[: len(order) - len(order) % world][rank::world]
-        batches = length_buckets(order, data.train, config.batch_size, rng)
+        batches = make_batches(order, data.train, config, rng)
         model.train()
         sums: dict[str, float] = {}
         bar = _progress(progress and rank == 0, f"epoch {epoch + 1}/{config.epochs}", len(batches))
         with bar as tracker:
             task = tracker.add_task("train", total=len(batches)) if tracker else None
             for idx in batches:
-                batch = collate([data.train[i] for i in idx], data.n_target, rng, device)
-                out = ddp(batch)
+                parts = [collate([data.train[i] for i in chunk], data.n_target, rng, device)
+                         for chunk in micro_batches(idx, data.train, config.micro_batches)]
+                out = ddp(parts)
                 optimizer.zero_grad(set_to_none=True)
                 out["loss"].backward()
                 optimizer.step()
@@ -144,23 +174,27 @@ def fit(
                     sums[k] = sums.get(k, 0.0) + float(v.detach())
                 if tracker:
                     tracker.advance(task)
-        losses = {k: v / max(1, len(batches)) for k, v in sums.items()}
-        valid = evaluate_model(model, data, config, "valid", protocols=("sampled",), device=device)
-        score = valid["sampled"]["ndcg@10"]
-        improved = score > state["best"]
-        record = {
-            "epoch": epoch,
-            "loss": losses,
-            "valid": valid["sampled"],
-            "seconds": round(time.perf_counter() - t0, 3),
-            "best": improved,
-        }
-        if improved:
-            state.update(best=score, best_epoch=epoch, bad_epochs=0)
-        else:
-            state["bad_epochs"] += 1
+        train_seconds = time.perf_counter() - t0
+        record = {"epoch": epoch, "loss": {k: v / max(1, len(batches)) for k, v in sums.items()},
+                  "train_seconds": round(train_seconds, 3)}
+        last_epoch = epoch == config.epochs - 1
+        improved = False
+        if (epoch + 1) % config.eval_every == 0 or last_epoch:
+            valid = evaluate_model(model, data, config, "valid", protocols=protocols, device=device)
+            score = selection_score(valid, config)
+            improved = score > state["best"]
+            record["valid"] = valid["sampled"]
+            if "full" in valid:
+                record["valid_full"] = valid["full"]
+            record["best"] = improved
+            state["evals"] = state.get("evals", 0) + 1
+            if improved:
+                state.update(best=score, best_epoch=epoch, bad_evals=0)
+            else:
+                state["bad_evals"] = state.get("bad_evals", 0) + 1
+            state["stopped"] = state["bad_evals"] >= config.patience
+        record["seconds"] = round(time.perf_counter() - t0, 3)
         state["epoch"] = epoch
-        state["stopped"] = state["bad_epochs"] >= config.patience
         if rank == 0:
             run_dir.mkdir(parents=True, exist_ok=True)
             if improved:
@@ -180,7 +214,16 @@ def fit(
             on_epoch(record)
     if (run_dir / BEST).exists():
         load_weights(model, run_dir / BEST)
-    return {"best_epoch": state["best_epoch"], "best_valid_ndcg@10": state["best"], "epochs": state["epoch"] + 1}
+    epochs_run = state["epoch"] + 1
+    return {
+        "best_epoch": state["best_epoch"],
+        "best_valid": state["best"],
+        "select_metric": config.select_metric,
+        "epochs": epochs_run,
+        "evaluations": state.get("evals", 0),
+        "stopped_early": bool(state.get("stopped")),
+        "hit_cap": not state.get("stopped") and epochs_run >= config.epochs,
+    }
 
 
 class _NoBar:

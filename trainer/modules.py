@@ -23,7 +23,9 @@ class Dropout(nn.Module):
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     if not training or p == 0.0:
         return x
-    return x * (torch.rand_like(x) >= p) * (1.0 / (1.0 - p))
+    # floor(u + 1 - p) is 1 exactly when u >= p: a float mask built in place, no bool-to-float copy
+    mask = torch.rand_like(x).add_(1.0 - p).floor_().mul_(1.0 / (1.0 - p))
+    return x * mask
 
 
 class Attention(nn.Module):
@@ -66,11 +68,20 @@ class SequenceEncoder(nn.Module):
     """Eqs. 7-9: a causal Transformer (SASRec style: learned positions, pre-LN blocks, point-wise FFN).
 
     Sequences are right-padded and start with a start token, so causality alone keeps padding out.
+    Switches (docs/trainer.md, "Backbone"): ``positions`` ``"recency"`` numbers states from the newest
+    one (index 0 = the state that predicts next, as the left-padded reference SASRec does) instead of
+    from the start token (``"forward"``); ``branch_dropout`` adds the earlier extra dropout on the
+    attention branch; ``init`` ``"xavier"`` gives the position table the reference's scale
+    (``"legacy"``: N(0, 1)).
     """
 
-    def __init__(self, hidden: int, max_len: int, blocks: int, heads: int, dropout: float):
+    def __init__(self, hidden: int, max_len: int, blocks: int, heads: int, dropout: float,
+                 positions: str = "recency", branch_dropout: bool = False, init: str = "xavier"):
         super().__init__()
+        self.positions, self.branch_dropout = positions, branch_dropout
         self.pos = nn.Embedding(max_len + 2, hidden)
+        if init == "xavier":
+            nn.init.xavier_normal_(self.pos.weight)
         self.drop = Dropout(dropout)
         self.attn_norm = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(blocks))
         self.attn = nn.ModuleList(Attention(hidden, heads, dropout) for _ in range(blocks))
@@ -81,12 +92,22 @@ class SequenceEncoder(nn.Module):
         )
         self.out_norm = nn.LayerNorm(hidden)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(x.shape[1], device=x.device)
-        x = self.drop(x * x.shape[-1] ** 0.5 + self.pos(positions))
+    def position_ids(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, L) position indices of right-padded ``tokens`` (0 = padding)."""
+        steps = torch.arange(tokens.shape[1], device=tokens.device)
+        if self.positions == "forward":
+            return steps.expand_as(tokens)
+        last = (tokens > 0).sum(1, keepdim=True) - 1  # index of each row's newest state
+        return (last - steps).clamp(min=0, max=self.pos.num_embeddings - 1)
+
+    def forward(self, x: torch.Tensor, tokens: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, L, d): embedded ``tokens`` (B, L); without ``tokens`` positions count forward."""
+        pos = self.pos(self.position_ids(tokens)) if tokens is not None else self.pos(torch.arange(x.shape[1], device=x.device))
+        x = self.drop(x * x.shape[-1] ** 0.5 + pos)  # Eq. 7-9 input: scaled item embedding + position
         for norm, attn, fnorm, ffn in zip(self.attn_norm, self.attn, self.ffn_norm, self.ffn, strict=True):
             q = norm(x)
-            x = q + self.drop(attn(q, x, causal=True))
+            a = attn(q, x, causal=True)
+            x = q + (self.drop(a) if self.branch_dropout else a)
             y = fnorm(x)
             x = y + self.drop(ffn(y))
         return self.out_norm(x)

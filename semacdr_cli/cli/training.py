@@ -40,6 +40,24 @@ def _table(results: list[dict], title: str):
     return table
 
 
+def _breakdown_table(result: dict, title: str):
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("group", "cases", "protocol"):
+        table.add_column(col)
+    for k in METRIC_KEYS:
+        table.add_column(k.upper(), justify="right")
+    groups = {"all": {"cases": result["cases"], "sampled": result["sampled"], "full": result["full"]},
+              **result.get("breakdown", {})}
+    for name, block in groups.items():
+        for p in ("sampled", "full"):
+            first = p == "sampled"
+            table.add_row(name if first else "", str(block["cases"]) if first else "", p,
+                          *[f"{block[p][k]:.4f}" for k in METRIC_KEYS], end_section=not first)
+    return table
+
+
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train(
@@ -53,9 +71,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
         config: Annotated[str | None, typer.Option("--config", help="TOML file with any hyperparameter.")] = None,
         seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 42).")] = None,
-        epochs: Annotated[int | None, typer.Option("--epochs", help="Maximum epochs (default 50).")] = None,
+        epochs: Annotated[int | None, typer.Option("--epochs", help="Epoch cap (default 300; converged runs stop before it).")] = None,
+        threads: Annotated[int | None, typer.Option("--threads", help="torch threads (default 0: the cores not busy now).")] = None,
         device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda.")] = None,
-        repeat: Annotated[int, typer.Option("--repeat", help="Train N seeds (seed, seed+1, ...) as one group.")] = 1,
+        repeat: Annotated[int, typer.Option("--repeat", help="Train N seeds (seed, seed+1, ...) as one group; eval reports mean ± sample std.")] = 5,
         runs_dir: Annotated[str, typer.Option("--runs-dir", help="Folder of the run folders.")] = "runs",
         resume: Annotated[int | None, typer.Option("--resume", help="Continue run RUN from its last checkpoint.")] = None,
         dataset: DatasetOption = None,
@@ -64,11 +83,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train SemaCDR or a baseline on the store; prints the run id as the last line.
 
-        Early stopping on validation NDCG@10 (sampled protocol); the best checkpoint, per-epoch
-        metrics and the resolved config go to `RUNS_DIR/run-ID/`. An interrupted run resumes from
+        Five seeds by default (`--repeat 1` for one). Trains to convergence: a validation every
+        `eval_every` epochs on `select_metric` (sampled NDCG@10), stopping after `patience`
+        validations without a better one; each run records whether it stopped or hit the cap. The
+        best checkpoint, per-epoch metrics, the resolved config and the machine go to `RUNS_DIR/run-ID/`. An interrupted run resumes from
         its last checkpoint (`--resume RUN`, or automatically when the same command is run again).
 
-        Example: `semacdr train --source kitchen --target food --epochs 20`
+        Example: `semacdr train --source kitchen --target food --model sasrec --repeat 1`
+
+        docs: docs/trainer.md
         """
         from trainer import api
 
@@ -77,7 +100,7 @@ def register(app: typer.Typer) -> None:
         ids = api.train(
             db, source=source, target=target, model=model, ablation=ablation, config_path=config, seed=seed,
             epochs=epochs, device=device, dataset=dataset, repeat=repeat, runs_dir=runs_dir, resume=resume,
-            progress=not json_out,
+            progress=not json_out, overrides={"threads": threads} if threads is not None else None,
         )
         from trainer.loop import distributed
 
@@ -93,19 +116,22 @@ def register(app: typer.Typer) -> None:
             print_json({
                 "run": ids[-1], "runs": ids, "group": last["group_id"], "run_dir": last["run_dir"],
                 "best_epoch": last["best_epoch"], "valid": last["metrics"]["valid"], "test": last["metrics"]["test"],
+                "train": last["metrics"]["train"],
             })
             return
         from rich.table import Table
 
         table = Table(title="trained")
-        for col in ("run", "model", "seed", "best epoch", "valid NDCG@10", "test HR@10 (sampled)",
+        for col in ("run", "model", "seed", "epochs", "best epoch", "stopped", "valid NDCG@10", "test HR@10 (sampled)",
                     "test HR@10 (full)", "folder"):
             table.add_column(col)
         for r in rows:
             m = r["metrics"]
             table.add_row(
                 str(r["id"]), r["model"] + (f" ({r['ablation']})" if r["ablation"] else ""), str(r["seed"]),
-                str(r["best_epoch"]), f"{m['valid']['sampled']['ndcg@10']:.4f}",
+                str(m["train"].get("epochs")), str(r["best_epoch"]),
+                "hit the cap" if m["train"].get("hit_cap") else "converged",
+                f"{m['valid']['sampled']['ndcg@10']:.4f}",
                 f"{m['test']['sampled']['hr@10']:.4f}", f"{m['test']['full']['hr@10']:.4f}", r["run_dir"],
             )
         console.print(table)
@@ -123,9 +149,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Evaluate a run: HR@5/10 and NDCG@5/10, sampled (100 negatives) and full ranking side by side.
 
-        A run trained with `--repeat` reports its group's mean ± std.
+        A run trained with `--repeat` reports its group's mean ± sample std. Breakdowns: warm vs cold
+        held-out items (cold: in no training window) and users with >= 3 prior target items.
 
         Example: `semacdr eval 3 --json`  or  `semacdr eval --compare 1 --compare 2`
+
+        docs: docs/trainer.md
         """
         from trainer import api
 
@@ -144,3 +173,8 @@ def register(app: typer.Typer) -> None:
             print_json(result)
         else:
             console.print(_table([result], f"{split} split"))
+            console.print(_breakdown_table(result, f"{split} split by group (mean over the group's runs)"))
+            capped = [t["run"] for t in result.get("training", []) if t.get("hit_cap")]
+            if capped:
+                console.print(f"[yellow]warning:[/] run(s) {', '.join(map(str, capped))} hit the epoch cap "
+                              "(not converged); raise --epochs")

@@ -1,4 +1,4 @@
-"""What every model of the harness shares: BPR training on target steps (Eq. 13), final states for
+"""What every model of the harness shares: training on target steps (BPR, Eq. 13, or BCE / sampled softmax), final states for
 evaluation, and scoring against the target item table (Eq. 12)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.losses import bpr_loss
+from trainer.losses import bce_loss, bpr_loss, sampled_softmax_loss
 from trainer.modules import Scorer
 
 
@@ -17,6 +17,9 @@ class SeqRecModel(nn.Module):
         self.config = config
         self.n_target, self.n_source, self.n_users = data.n_target, data.n_source, data.n_users
         self.scorer = Scorer(config.hidden, config.score)
+        # instance normalisation: the expected number of target steps in a batch (set by the loop from
+        # the data); the loss is sum / this constant, so a step weighs the same in any batch
+        self.steps_per_batch: float | None = None
 
     # -- to implement ------------------------------------------------------------------------------
     def tables(self) -> dict[str, torch.Tensor]:
@@ -26,7 +29,8 @@ class SeqRecModel(nn.Module):
         """(B, Lt, d): one user state per target step."""
         raise NotImplementedError
 
-    def aux_losses(self, batch: dict, tables: dict) -> dict[str, torch.Tensor]:
+    def aux_losses(self, parts: list[dict], tables: dict) -> dict[str, torch.Tensor]:
+        """Terms beside the recommendation loss, over the micro-batches ``parts`` of one batch."""
         return {}
 
     def semantic_parameters(self) -> list[nn.Parameter]:
@@ -36,19 +40,37 @@ class SeqRecModel(nn.Module):
     def target_table(self, tables: dict) -> torch.Tensor:
         return tables["target"]
 
-    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
-        """Eq. 14: BPR over every target step with a positive, plus the auxiliary terms."""
+    def forward(self, batch: dict | list[dict]) -> dict[str, torch.Tensor]:
+        """Eq. 14: the recommendation loss over every target step with a positive, plus the auxiliary
+        terms. ``batch`` may be a list of micro-batches of one batch (users sorted by length, less
+        padding): the item tables (graph convolutions) are computed once, and with per-instance
+        normalisation the loss and its gradient equal those of the batch in one piece."""
+        parts = batch if isinstance(batch, list) else [batch]
         tables = self.tables()
-        z = self.encode(batch, tables)
         items = self.target_table(tables)
+        kind = self.config.loss_kind
+        shared = None
+        if kind == "softmax":  # every instance against all negatives drawn for the batch
+            shared = items[torch.unique(torch.cat([p["t_neg"][p["t_pos"] > 0] for p in parts]))]
+        per = torch.cat([self._instance_losses(p, tables, items, kind, shared) for p in parts])
+        if self.config.loss_norm == "instance" and self.steps_per_batch:
+            rec = per.sum() / self.steps_per_batch
+        else:
+            rec = per.mean() if per.numel() else per.sum()
+        aux = self.aux_losses(parts, tables)
+        loss = rec + sum(aux.values()) if aux else rec
+        return {"loss": loss, kind: rec.detach(), **{k: v.detach() for k, v in aux.items()}}
+
+    def _instance_losses(self, batch: dict, tables: dict, items: torch.Tensor, kind: str,
+                         shared: torch.Tensor | None) -> torch.Tensor:
+        z = self.encode(batch, tables)
         valid = batch["t_pos"] > 0
         zs = z[valid]
         pos = self.scorer.pairs(zs, items[batch["t_pos"][valid]])
+        if kind == "softmax":
+            return sampled_softmax_loss(pos, self.scorer.all(zs, shared))
         neg = self.scorer.pairs(zs, items[batch["t_neg"][valid]])
-        bpr = bpr_loss(pos, neg)
-        aux = self.aux_losses(batch, tables)
-        loss = bpr + sum(aux.values()) if aux else bpr
-        return {"loss": loss, "bpr": bpr.detach(), **{k: v.detach() for k, v in aux.items()}}
+        return bpr_loss(pos, neg) if kind == "bpr" else bce_loss(pos, neg)
 
     def final_states(self, batch: dict, tables: dict) -> torch.Tensor:
         """(B, d): the state after each user's whole history (the ``last`` target state)."""

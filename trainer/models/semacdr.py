@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from trainer.models.base import SeqRecModel
-from trainer.models.semantic import MultiViewSemantics
+from trainer.models.semantic import MultiViewSemantics, batch_item_ids, contrastive_term
 from trainer.modules import GCN, AdaptiveFusion, CrossAttentionFusion, SequenceEncoder
 
 
@@ -36,8 +36,8 @@ class SemaCDR(SeqRecModel):
         self.use_mixed_graph = "mixed" in graphs
         if self.use_mixed_graph:
             self.gcn_mixed = GCN(d, res)
-        enc = (config.hidden, config.max_len, config.n_blocks, config.n_heads, config.dropout)
-        self.enc_source, self.enc_target, self.enc_mixed = SequenceEncoder(*enc), SequenceEncoder(*enc), SequenceEncoder(*enc)
+        enc = config.encoder_args()
+        self.enc_source, self.enc_target, self.enc_mixed = SequenceEncoder(**enc), SequenceEncoder(**enc), SequenceEncoder(**enc)
         self.cross = None if config.has("no-cross-domain-fusion") else CrossAttentionFusion(d, config.n_heads, config.dropout)
         self.fusion = AdaptiveFusion(3, average=config.has("average-fusion"))
         self.contrastive = (config.use_inner or config.use_agnostic) and not config.has("no-contrastive")
@@ -69,29 +69,21 @@ class SemaCDR(SeqRecModel):
         return {"target": e_t, "source": e_s, "mixed": mixed, "users": users, "views_t": views_t, "views_s": views_s}
 
     def encode(self, batch: dict, tables: dict) -> torch.Tensor:
-        h_t = self.enc_target(self.embed(tables["target"], batch["t_in"]))  # Eq. 8
+        h_t = self.enc_target(self.embed(tables["target"], batch["t_in"]), batch["t_in"])  # Eq. 8
         if self.cross is not None:
-            h_s = self.enc_source(self.embed(tables["source"], batch["s_in"]))  # Eq. 7
+            h_s = self.enc_source(self.embed(tables["source"], batch["s_in"]), batch["s_in"])  # Eq. 7
             mask = (batch["s_time"][:, None, :] < batch["t_time"][:, :, None]) & (batch["s_in"] > 0)[:, None, :]
             h_t = self.cross(h_t, h_s, mask)  # Eq. 10
-        h_m = self.enc_mixed(self.embed(tables["mixed"], batch["m_in"]))  # Eq. 9
+        h_m = self.enc_mixed(self.embed(tables["mixed"], batch["m_in"]), batch["m_in"])  # Eq. 9
         idx = batch["t_time"].clamp(max=h_m.shape[1] - 1)
         m_state = torch.gather(h_m, 1, idx[:, :, None].expand(-1, -1, h_m.shape[-1]))
         u = tables["users"][batch["user"]][:, None, :].expand_as(h_t)
         return self.fusion(h_t, m_state, u)  # Eq. 11
 
-    def aux_losses(self, batch: dict, tables: dict) -> dict[str, torch.Tensor]:
+    def aux_losses(self, parts: list[dict], tables: dict) -> dict[str, torch.Tensor]:
         if not self.contrastive:
             return {}
-        cap, tau = self.config.contrastive_items, self.config.tau
-        total = tables["target"].new_zeros(())
-        for domain, views, ids in (
-            ("target", tables["views_t"], torch.cat([batch["t_pos"].flatten(), batch["t_in"].flatten()])),
-            ("source", tables["views_s"], batch["s_in"].flatten()),
-        ):
-            n_items = self.n_target if domain == "target" else self.n_source
-            items = torch.unique(ids[(ids > 0) & (ids <= n_items)])
-            if items.numel() > cap:
-                items = items[torch.randperm(items.numel(), device=items.device)[:cap]]
-            total = total + self.semantics.contrastive_loss(domain, items, tau, views)  # Eq. 3
-        return {"contrastive": self.config.lam * total}  # the lambda term of Eq. 14
+        ids = batch_item_ids(parts, ("target", "source"))
+        views = {"target": tables["views_t"], "source": tables["views_s"]}
+        n_items = {"target": self.n_target, "source": self.n_source}
+        return {"contrastive": contrastive_term(self.semantics, views, ids, n_items, self.config)}

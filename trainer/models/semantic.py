@@ -142,3 +142,42 @@ class MultiViewSemantics(nn.Module):
             logits = za @ zb.T / tau
             total = total + F.cross_entropy(logits, torch.arange(idx.numel(), device=idx.device))
         return total
+
+
+def batch_item_ids(parts: list[dict], domains: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """The item ids a batch (all its micro-batches) touches, per domain, for Eq. 3."""
+    out = {}
+    if "target" in domains:
+        out["target"] = torch.cat([p[k].flatten() for p in parts for k in ("t_pos", "t_in")])
+    if "source" in domains:
+        out["source"] = torch.cat([p["s_in"].flatten() for p in parts])
+    return out
+
+
+def contrastive_term(semantics: MultiViewSemantics, views: dict[str, dict[str, torch.Tensor]],
+                     ids: dict[str, torch.Tensor], n_items: dict[str, int], config) -> torch.Tensor:
+    """lambda * Eq. 3 over the items of a batch, per domain (at most ``contrastive_items`` each)."""
+    total = None
+    for domain, domain_ids in ids.items():
+        items = torch.unique(domain_ids[(domain_ids > 0) & (domain_ids <= n_items[domain])])
+        if items.numel() > config.contrastive_items:
+            items = items[torch.randperm(items.numel(), device=items.device)[: config.contrastive_items]]
+        term = semantics.contrastive_loss(domain, items, config.tau, views[domain])  # Eq. 3
+        total = term if total is None else total + term
+    return config.lam * total  # the lambda term of Eq. 14
+
+
+def plug_semantics(config, data, domains: tuple[str, ...]) -> MultiViewSemantics | None:
+    """The semantic component for a baseline (paper Table 2: ``semantics = true``): item tables become
+    the sum of the ID, inner-domain and domain-agnostic views, trained with Eq. 3; None when off."""
+    if not config.semantics:
+        return None
+    rows = {"target": (data.n_target + 2, data.vectors_target, data.labels_target),
+            "source": (data.n_source + 2, data.vectors_source, data.labels_source)}
+    return MultiViewSemantics(
+        config.hidden,
+        {d: (rows[d][0], rows[d][1] if config.use_inner else None, rows[d][2] if config.use_agnostic else None)
+         for d in domains},
+        n_subcategories=data.n_subcategories, n_categories=data.n_categories,
+        integration=config.agnostic_integration,
+    )
