@@ -9,7 +9,6 @@ over the domain. Kept for large models; the default is `--method score` (`annota
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -226,10 +225,7 @@ class _Annotator:
             with self.store.transaction() as conn:
                 for r in unchecked:
                     if r["outliers"] is None:
-                        conn.execute(
-                            "UPDATE annotations SET outliers = ? WHERE id = ?",
-                            (json.dumps({"checked": False, "reason": why}), r["id"]),
-                        )
+                        sem.set_outliers(conn, r["id"], {"checked": False, "reason": why})
             self.summary.outlier_check = f"skipped: {why}"
             return
         stats = ol.domain_stats(((sem.loads(r["labels"]) or {}, r["description"]) for r in rows), cfg)

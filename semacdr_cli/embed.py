@@ -20,7 +20,7 @@ from semacdr_cli.config import DEFAULT_EMBED_MODEL, EmbedConfig
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.prompting import sha256_text
 from semacdr_cli.store import Store
-from semacdr_cli.store import semantic as sem
+from semacdr_cli.store import embeddings as emb
 
 Progress = Callable[[str, int, int], None]
 
@@ -91,10 +91,10 @@ def embed_domain(store: Store, dataset_id: int, config: EmbedConfig, progress: P
     domain = store.domain(dataset_id, config.domain)
     name, folder = resolve_embed_model(config.model)
     summary = EmbedSummary(domain=config.domain, model=name)
-    sources = sem.embedding_sources(store, domain["id"])
+    sources = emb.embedding_sources(store, domain["id"])
     summary.items = len(sources)
-    descriptions = sem.annotation_descriptions(store, (r["annotation_id"] for r in sources))
-    existing = sem.embedding_hashes(store, domain["id"], name)
+    descriptions = emb.annotation_descriptions(store, (r["annotation_id"] for r in sources))
+    existing = emb.embedding_hashes(store, domain["id"], name)
     todo = []
     for r in sources:
         enriched = descriptions.get(r["annotation_id"]) if r["annotation_id"] else None
@@ -120,7 +120,7 @@ def embed_domain(store: Store, dataset_id: int, config: EmbedConfig, progress: P
             vecs = np.asarray(vecs, dtype="<f4")
             summary.dim = int(vecs.shape[1])
             with store.transaction() as conn:
-                sem.write_embeddings(
+                emb.write_embeddings(
                     conn,
                     name,
                     [(item, vecs[i].tobytes(), summary.dim, h, ann) for i, (item, _, h, ann) in enumerate(chunk)],
@@ -129,8 +129,7 @@ def embed_domain(store: Store, dataset_id: int, config: EmbedConfig, progress: P
             if progress:
                 progress("embed", summary.encoded, len(todo))
     elif existing:
-        row = store.one("SELECT dim FROM embeddings WHERE model = ? LIMIT 1", (name,))
-        summary.dim = row["dim"] if row else 0
+        summary.dim = emb.embedding_dim(store, name)
     summary.seconds = round(time.perf_counter() - t0, 3)
     summary.items_per_s = round(summary.encoded / summary.seconds, 2) if summary.seconds > 0 else 0.0
     return summary
@@ -149,11 +148,11 @@ def item_text_vectors(store: Store, domain_id: int, item_ids: list[int] | None =
 
     name, folder = resolve_embed_model(model)
     key = name + ITEM_TEXT_SUFFIX
-    rows = sem.embedding_sources(store, domain_id)
+    rows = emb.embedding_sources(store, domain_id)
     if item_ids is not None:
         wanted = set(item_ids)
         rows = [r for r in rows if r["item_id"] in wanted]
-    existing = sem.embedding_hashes(store, domain_id, key)
+    existing = emb.embedding_hashes(store, domain_id, key)
     todo = []
     for r in rows:
         text = embedding_text(r["title"], r["raw_description"])
@@ -167,12 +166,12 @@ def item_text_vectors(store: Store, domain_id: int, item_ids: list[int] | None =
             vecs = np.asarray(enc.encode([t[1] for t in chunk], batch_size=batch_size, convert_to_numpy=True,
                                          normalize_embeddings=True, show_progress_bar=False), dtype="<f4")  # fmt: skip
             with store.transaction() as conn:
-                sem.write_embeddings(conn, key, [(i, vecs[n].tobytes(), vecs.shape[1], h, None)
+                emb.write_embeddings(conn, key, [(i, vecs[n].tobytes(), vecs.shape[1], h, None)
                                                  for n, (i, _, h) in enumerate(chunk)])  # fmt: skip
             if progress:
                 progress("item vectors", min(start + batch_size, len(todo)), len(todo))
     ids = [r["item_id"] for r in rows]
-    got = {r["item_id"]: r for r in sem.domain_embeddings(store, [domain_id], key)}
+    got = {r["item_id"]: r for r in emb.domain_embeddings(store, [domain_id], key)}
     if not ids:
         return [], np.zeros((0, 0), dtype="<f4")
     mat = np.stack([np.frombuffer(got[i]["vector"], dtype="<f4") for i in ids])

@@ -13,6 +13,7 @@ from typing import Any
 
 from semacdr_cli.config import DEFAULT_EMBED_MODEL
 from semacdr_cli.store import Store
+from semacdr_cli.store import embeddings as emb
 from semacdr_cli.store import semantic as sem
 
 
@@ -21,12 +22,12 @@ def nearest_other_domain(store: Store, item_id: int, dataset_id: int, domain: st
     """(top-k items of the other domains by cosine similarity, embedding model used)."""
     import numpy as np
 
-    mine = sem.item_embeddings(store, item_id)
+    mine = emb.item_embeddings(store, item_id)
     if not mine:
         return [], None
     chosen = next((e for e in mine if e["model"] == (model or DEFAULT_EMBED_MODEL)), mine[0])
     others = [d["id"] for d in store.domains(dataset_id) if d["name"] != domain]
-    rows = sem.domain_embeddings(store, others, chosen["model"])
+    rows = emb.domain_embeddings(store, others, chosen["model"])
     rows = [r for r in rows if r["dim"] == chosen["dim"]]
     if not rows:
         return [], chosen["model"]
@@ -74,10 +75,9 @@ def inspect_item(store: Store, ref: str, dataset_id: int | None = None, k: int =
         out["outliers"] = sem.loads(ann["outliers"])
         dist = sem.loads(ann["label_probs"]) or {}
         out["label_probs"] = {c: {x: dist.get(c, {}).get(x) for x in subs} for c, subs in out["labels"].items()}
-        tax = store.one("SELECT origin FROM taxonomies WHERE id = ?", (ann["taxonomy_id"],))
         out["provenance"] = {
             "method": ann["method"],
-            "taxonomy_origin": tax["origin"] if tax else None,
+            "taxonomy_origin": sem.taxonomy_origin(store, ann["taxonomy_id"]),
             "taxonomy_version": ann["taxonomy_version"],
             "model": ann["model"],
             "backend": ann["backend"],
@@ -92,7 +92,7 @@ def inspect_item(store: Store, ref: str, dataset_id: int | None = None, k: int =
             "created_at": ann["created_at"],
         }
     nearest, model = nearest_other_domain(store, item["id"], item["dataset_id"], item["domain"], k)
-    embs = sem.item_embeddings(store, item["id"])
+    embs = emb.item_embeddings(store, item["id"])
     out["embedding"] = (
         {"model": model, "dim": next(e["dim"] for e in embs if e["model"] == model), "models": [e["model"] for e in embs]}
         if model

@@ -30,7 +30,6 @@ def versions() -> dict:
     import torch
 
     import semacdr_cli
-
     from trainer.threads import machine
 
     return {
@@ -164,6 +163,13 @@ def _register(store: Store, cfg: TrainConfig, data, group, runs_dir: Path, rank:
         dist.broadcast_object_list(box, src=0)
         run_id = box[0]
     return int(run_id)
+
+
+def is_main_process() -> bool:
+    """False on the ranks > 0 of a ``torchrun`` job (they print and write nothing)."""
+    from trainer.loop import distributed
+
+    return distributed()[0] == 0
 
 
 def run_record(db_path, run_id: int) -> dict:

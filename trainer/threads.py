@@ -53,7 +53,7 @@ def choose_threads(requested: int = 0) -> int:
     """``requested`` when > 0, else the cores not in use (at least 1)."""
     if requested > 0:
         return requested
-    return max(1, available_cores() - int(round(busy_cores())))
+    return max(1, available_cores() - round(busy_cores()))
 
 
 def apply_threads(requested: int = 0) -> int:

@@ -191,6 +191,8 @@ def register(app: typer.Typer) -> None:
         Resumable: run the same command again after an interruption and it finishes the job.
 
         Example: `semacdr annotate --domain food --limit 50 --json`
+
+        docs: docs/semantics.md
         """
         from semacdr_cli.annotate import annotate_domain
         from semacdr_cli.config import AnnotateConfig, OutlierConfig

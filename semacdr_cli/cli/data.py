@@ -112,6 +112,8 @@ def import_(
     `semacdr data import amazon reviews_Grocery.json.gz meta_Grocery.json.gz reviews_Home.json.gz meta_Home.json.gz --domains food,kitchen`
 
     `semacdr data import csv my-data/ --domains book,movie --min-item-interactions 5`
+
+    docs: docs/data.md
     """
     from semacdr_cli.ingest import import_dataset
     from semacdr_cli.store import Store
@@ -143,6 +145,8 @@ def demo(
     domains), labelled synthetic, and import it.
 
     Example: `semacdr data demo --out demo-data --users 600 --seed 0`
+
+    docs: docs/data.md
     """
     from semacdr_cli.datasets.demo import import_demo, write_demo
 
@@ -168,6 +172,8 @@ def stats(dataset: DatasetOption = None, db: DbOption = "annotations.db", json_o
     """Per-domain statistics (the paper's Table 4), split sizes and annotation coverage.
 
     Example: `semacdr data stats --dataset amazon-food-kitchen --json`
+
+    docs: docs/data.md
     """
     from semacdr_cli.stats import dataset_stats
     from semacdr_cli.store import Store
@@ -199,6 +205,8 @@ def list_(db: DbOption = "annotations.db", json_out: JsonOption = False) -> None
     """The datasets in the store.
 
     Example: `semacdr data list --json`
+
+    docs: docs/data.md
     """
     from semacdr_cli.store import Store
     from semacdr_cli.store.interactions import list_datasets
@@ -226,6 +234,8 @@ def schema(
     """The store schema as markdown, generated from the migrations.
 
     Example: `semacdr data schema --out docs/schema.md`
+
+    docs: docs/schema.md
     """
     from semacdr_cli.store import schema_markdown
 

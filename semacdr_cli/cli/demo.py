@@ -33,6 +33,8 @@ def register(app: typer.Typer) -> None:
         annotations, embeddings) and the converted model, so only training and the report run again.
 
         Example: `semacdr demo --out demo-out`   (smoke test: `semacdr demo --size tiny --epochs 2`)
+
+        docs: README.md
         """
         from rich.rule import Rule
 

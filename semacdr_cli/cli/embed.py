@@ -27,6 +27,8 @@ def register(app: typer.Typer) -> None:
         annotation) with sentence-transformers; unchanged texts are skipped.
 
         Example: `semacdr embed --domain food --batch-size 128`
+
+        docs: docs/semantics.md
         """
         from semacdr_cli.cli.annotate import progress_bar
         from semacdr_cli.config import DEFAULT_EMBED_MODEL, EmbedConfig

@@ -23,6 +23,8 @@ def item(
     failure reason, and its nearest items of the other domain by embedding cosine.
 
     Example: `semacdr inspect item B000123 --json`
+
+    docs: docs/semantics.md
     """
     from semacdr_cli.inspect_item import inspect_item
     from semacdr_cli.store import Store

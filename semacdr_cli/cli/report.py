@@ -39,6 +39,8 @@ def register(app: typer.Typer) -> None:
         report, not errors.
 
         Example: `semacdr report 3 4 --out report-kitchen-food`  then open report-kitchen-food/report.md
+
+        docs: docs/report.md
         """
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 

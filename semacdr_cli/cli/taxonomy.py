@@ -74,6 +74,8 @@ def induce(
     """Induce a taxonomy from items of two domains (propose -> merge -> refine) and store a new version.
 
     Example: `semacdr taxonomy induce --source food --target kitchen -K 7 --sample 40`
+
+    docs: docs/semantics.md
     """
     from semacdr_cli.config import TaxonomyConfig
     from semacdr_cli.errors import SemacdrError
@@ -142,6 +144,8 @@ def show(
     """Print the current (or a given) taxonomy version.
 
     Example: `semacdr taxonomy show --json`
+
+    docs: docs/semantics.md
     """
     from semacdr_cli.store import Store
     from semacdr_cli.taxonomy import taxonomy_document
@@ -168,6 +172,8 @@ def export(
     """Write a taxonomy version to a JSON file for review and editing.
 
     Example: `semacdr taxonomy export taxonomy.json` then edit it and `semacdr taxonomy import taxonomy.json`
+
+    docs: docs/semantics.md
     """
     from semacdr_cli.store import Store
     from semacdr_cli.taxonomy import export_taxonomy
@@ -190,6 +196,8 @@ def import_(
     """Validate a reviewed taxonomy file and store it as a new version (origin "imported").
 
     Example: `semacdr taxonomy import taxonomy.json`
+
+    docs: docs/semantics.md
     """
     from semacdr_cli.store import Store
     from semacdr_cli.taxonomy import import_taxonomy

@@ -102,9 +102,7 @@ def register(app: typer.Typer) -> None:
             epochs=epochs, device=device, dataset=dataset, repeat=repeat, runs_dir=runs_dir, resume=resume,
             progress=not json_out, overrides={"threads": threads} if threads is not None else None,
         )
-        from trainer.loop import distributed
-
-        if distributed()[0] != 0:
+        if not api.is_main_process():
             return
         from semacdr_cli.store import Store
         from semacdr_cli.store import training as q

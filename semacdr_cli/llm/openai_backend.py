@@ -152,8 +152,9 @@ class OpenAIBackend:
                 **params,
             )
         except self._openai.APIStatusError as exc:
-            if "extra_body" in params and exc.status_code in _REJECTED:
-                raise  # the caller falls back to a JSON schema
+            asked_choice = "structured_outputs" in (kwargs.get("extra_body") or {})
+            if asked_choice and exc.status_code in _REJECTED:
+                raise  # the caller (_one_choice) falls back to a JSON schema
             raise self._error(exc) from exc
         except self._openai.APIError as exc:
             raise self._error(exc) from exc

@@ -210,6 +210,14 @@ def default_db_path() -> str:
     return os.environ.get("SEMACDR_DB", DEFAULT_DB)
 
 
+def busy_timeout() -> float:
+    """Seconds a write waits for another writer's lock (env SEMACDR_BUSY_TIMEOUT, default 30)."""
+    try:
+        return float(os.environ.get("SEMACDR_BUSY_TIMEOUT", "30"))
+    except ValueError:
+        return 30.0
+
+
 class Store:
     """A connection to one store file, migrated to the latest schema on open."""
 
@@ -223,7 +231,7 @@ class Store:
         if self.path.parent and not self.path.parent.exists():
             raise SemacdrError("the folder of the store does not exist", path=str(self.path))
         try:
-            self.conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            self.conn = sqlite3.connect(str(self.path), timeout=busy_timeout(), isolation_level=None)
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA foreign_keys=ON")

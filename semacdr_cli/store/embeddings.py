@@ -1,0 +1,75 @@
+"""Item embeddings in the store: what to encode (sources, descriptions, text hashes), writes, lookups."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+from semacdr_cli.store.core import Store, now
+
+
+def embedding_sources(store: Store, domain_id: int) -> list[sqlite3.Row]:
+    """Every item of a domain with its newest ok annotation (description, id), if any."""
+    return store.query(
+        "SELECT i.id AS item_id, i.title, i.description AS raw_description, "
+        "(SELECT a.id FROM annotations a JOIN taxonomies t ON t.id = a.taxonomy_id "
+        " WHERE a.item_id = i.id AND a.status = 'ok' AND a.description IS NOT NULL "
+        " ORDER BY t.version DESC LIMIT 1) AS annotation_id "
+        "FROM items i WHERE i.domain_id = ? ORDER BY i.id",
+        (domain_id,),
+    )
+
+
+def annotation_descriptions(store: Store, annotation_ids: Iterable[int]) -> dict[int, str]:
+    ids = [a for a in annotation_ids if a is not None]
+    out: dict[int, str] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        for r in store.query(f"SELECT id, description FROM annotations WHERE id IN ({marks})", tuple(chunk)):
+            out[r["id"]] = r["description"]
+    return out
+
+
+def embedding_hashes(store: Store, domain_id: int, model: str) -> dict[int, str]:
+    rows = store.query(
+        "SELECT e.item_id, e.text_hash FROM embeddings e JOIN items i ON i.id = e.item_id "
+        "WHERE i.domain_id = ? AND e.model = ?",
+        (domain_id, model),
+    )
+    return {r["item_id"]: r["text_hash"] for r in rows}
+
+
+def write_embeddings(conn: sqlite3.Connection, model: str, rows: list[tuple[int, bytes, int, str, int | None]]) -> None:
+    """rows: (item_id, float32 little-endian bytes, dim, text_hash, annotation_id)."""
+    created = now()
+    conn.executemany(
+        "INSERT INTO embeddings (item_id, model, dim, vector, text_hash, annotation_id, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id, model) DO UPDATE SET dim = excluded.dim, "
+        "vector = excluded.vector, text_hash = excluded.text_hash, annotation_id = excluded.annotation_id, "
+        "created_at = excluded.created_at",
+        [(item, model, dim, vec, h, ann, created) for item, vec, dim, h, ann in rows],
+    )
+
+
+def item_embeddings(store: Store, item_id: int) -> list[sqlite3.Row]:
+    return store.query("SELECT * FROM embeddings WHERE item_id = ? ORDER BY created_at DESC", (item_id,))
+
+
+def domain_embeddings(store: Store, domain_ids: Iterable[int], model: str) -> list[sqlite3.Row]:
+    """(item_id, external_id, title, domain, dim, vector) of every embedded item of the domains."""
+    ids = list(domain_ids)
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    return store.query(
+        "SELECT e.item_id, e.dim, e.vector, i.external_id, i.title, d.name AS domain FROM embeddings e "
+        "JOIN items i ON i.id = e.item_id JOIN domains d ON d.id = i.domain_id "
+        f"WHERE i.domain_id IN ({marks}) AND e.model = ? ORDER BY e.item_id",
+        (*ids, model),
+    )
+
+
+def embedding_dim(store: Store, model: str) -> int:
+    row = store.one("SELECT dim FROM embeddings WHERE model = ? LIMIT 1", (model,))
+    return int(row["dim"]) if row else 0
