@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: install demo test test-all vllm-env test-vllm clean
+.PHONY: install demo test test-all lint vllm-env test-vllm clean
 
 $(BIN)/semacdr: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q -m "not vllm"
+
+# the lint/format gate (rules in pyproject.toml); .ci/run calls it
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test-all: install
 	$(BIN)/python -m pytest -q

@@ -25,7 +25,9 @@ def food_kitchen_store(path: str | None) -> str:
     return str(out)
 
 
-def with_random_semantics(path: str, categories: int = 5, subcategories: int = 6, dim: int = 384, seed: int = 0) -> str:
+def with_random_semantics(
+    path: str, categories: int = 5, subcategories: int = 6, dim: int = 384, seed: int = 0
+) -> str:
     """A copy of the store with a random taxonomy, random labels and random vectors for every item
     (timing fixtures only: they carry no information)."""
     from semacdr_cli.store import Store, now
@@ -35,28 +37,50 @@ def with_random_semantics(path: str, categories: int = 5, subcategories: int = 6
     rng = np.random.default_rng(seed)
     with Store(copy) as s, s.transaction() as c:
         ds = c.execute("SELECT id FROM datasets ORDER BY id DESC LIMIT 1").fetchone()[0]
-        version = (c.execute("SELECT max(version) FROM taxonomies WHERE dataset_id = ?", (ds,)).fetchone()[0] or 0) + 1
-        tax = c.execute("INSERT INTO taxonomies (dataset_id, version, origin, created_at) VALUES (?, ?, 'imported', ?)",
-                        (ds, version, now())).lastrowid
+        version = (
+            c.execute("SELECT max(version) FROM taxonomies WHERE dataset_id = ?", (ds,)).fetchone()[0] or 0
+        ) + 1
+        tax = c.execute(
+            "INSERT INTO taxonomies (dataset_id, version, origin, created_at) VALUES (?, ?, 'imported', ?)",
+            (ds, version, now()),
+        ).lastrowid
         subs = []
         for k in range(categories):
-            cid = c.execute("INSERT INTO taxonomy_categories (taxonomy_id, position, name) VALUES (?, ?, ?)",
-                            (tax, k, f"random{k}")).lastrowid
-            subs.append([c.execute("INSERT INTO taxonomy_subcategories (category_id, position, name) VALUES (?,?,?)",
-                                   (cid, j, f"r{k}.{j}")).lastrowid for j in range(subcategories)])
-        items = [r[0] for r in c.execute(
-            "SELECT i.id FROM items i JOIN domains d ON d.id = i.domain_id WHERE d.dataset_id = ?", (ds,))]
+            cid = c.execute(
+                "INSERT INTO taxonomy_categories (taxonomy_id, position, name) VALUES (?, ?, ?)",
+                (tax, k, f"random{k}"),
+            ).lastrowid
+            subs.append(
+                [
+                    c.execute(
+                        "INSERT INTO taxonomy_subcategories (category_id, position, name) VALUES (?,?,?)",
+                        (cid, j, f"r{k}.{j}"),
+                    ).lastrowid
+                    for j in range(subcategories)
+                ]
+            )
+        items = [
+            r[0]
+            for r in c.execute(
+                "SELECT i.id FROM items i JOIN domains d ON d.id = i.domain_id WHERE d.dataset_id = ?", (ds,)
+            )
+        ]
         stamp = now()
         for item in items:
             ann = c.execute(
                 "INSERT INTO annotations (item_id, taxonomy_id, status, labels, model, backend, prompt_hash, "
                 "schema_hash, created_at) VALUES (?, ?, 'ok', '{}', 'random-fixture', 'none', '-', '-', ?)",
-                (item, tax, stamp)).lastrowid
+                (item, tax, stamp),
+            ).lastrowid
             for cat in subs:
                 for sub in rng.choice(cat, size=int(rng.integers(1, 3)), replace=False):
-                    c.execute("INSERT INTO annotation_labels (annotation_id, subcategory_id) VALUES (?, ?)",
-                              (ann, int(sub)))
-            c.execute("INSERT OR REPLACE INTO embeddings (item_id, model, dim, vector, text_hash, created_at) "
-                      "VALUES (?, 'random-fixture', ?, ?, '-', ?)",
-                      (item, dim, rng.normal(size=dim).astype("<f4").tobytes(), stamp))
+                    c.execute(
+                        "INSERT INTO annotation_labels (annotation_id, subcategory_id) VALUES (?, ?)",
+                        (ann, int(sub)),
+                    )
+            c.execute(
+                "INSERT OR REPLACE INTO embeddings (item_id, model, dim, vector, text_hash, created_at) "
+                "VALUES (?, 'random-fixture', ?, ?, '-', ?)",
+                (item, dim, rng.normal(size=dim).astype("<f4").tobytes(), stamp),
+            )
     return str(copy)

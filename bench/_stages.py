@@ -8,8 +8,17 @@ from collections import defaultdict
 
 import numpy as np
 
-MODULES = ("gcn_source", "gcn_target", "gcn_mixed", "enc_source", "enc_target", "enc_mixed", "cross",
-           "encoder", "source_encoder")
+MODULES = (
+    "gcn_source",
+    "gcn_target",
+    "gcn_mixed",
+    "enc_source",
+    "enc_target",
+    "enc_mixed",
+    "cross",
+    "encoder",
+    "source_encoder",
+)
 
 
 def stage_breakdown(model, data, cfg, steps: int = 20) -> dict[str, float]:
@@ -43,8 +52,10 @@ def stage_breakdown(model, data, cfg, steps: int = 20) -> dict[str, float]:
     sample = batches[:steps]
     for idx in sample:
         t = time.perf_counter()
-        batch = [collate([data.train[i] for i in chunk], data.n_target, rng)
-                 for chunk in micro_batches(idx, data.train, cfg.micro_batches)]
+        batch = [
+            collate([data.train[i] for i in chunk], data.n_target, rng)
+            for chunk in micro_batches(idx, data.train, cfg.micro_batches)
+        ]
         times["collation"] += time.perf_counter() - t
         t = time.perf_counter()
         out = model(batch)

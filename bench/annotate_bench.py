@@ -25,12 +25,18 @@ ROOT = Path(__file__).resolve().parent.parent
 FOOD = ROOT.parent / "shared" / "data" / "amazon-food-kitchen" / "items_food.jsonl.gz"
 
 TAXONOMY = [
-    {"name": "Target Audience", "subcategories": ["Children", "Teens", "Adults", "Seniors", "Families", "Professionals"]},
+    {
+        "name": "Target Audience",
+        "subcategories": ["Children", "Teens", "Adults", "Seniors", "Families", "Professionals"],
+    },
     {"name": "Occasion", "subcategories": ["Everyday", "Holiday", "Gift", "Party", "Travel"]},
     {"name": "Style", "subcategories": ["Classic", "Modern", "Gourmet", "Rustic", "Minimalist"]},
     {"name": "Price Level", "subcategories": ["Budget", "Mid-Range", "Premium", "Luxury"]},
     {"name": "Usage Context", "subcategories": ["Home", "Outdoor", "Office", "On The Go", "Commercial"]},
-    {"name": "Health Focus", "subcategories": ["Organic", "Low Sugar", "Gluten Free", "High Protein", "Indulgent"]},
+    {
+        "name": "Health Focus",
+        "subcategories": ["Organic", "Low Sugar", "Gluten Free", "High Protein", "Indulgent"],
+    },
     {"name": "Origin", "subcategories": ["Local", "Imported", "Handmade", "Brand Name", "Generic"]},
 ]
 
@@ -55,8 +61,12 @@ def build_store(db: Path, item_titles: list[str], taxonomy: list[dict]):
 
     store = Store(db)
     with store.transaction() as c:
-        ds = c.execute("INSERT INTO datasets (name, format, created_at) VALUES ('bench', 'csv', ?)", (now(),)).lastrowid
-        dom = c.execute("INSERT INTO domains (dataset_id, name, position) VALUES (?, 'food', 0)", (ds,)).lastrowid
+        ds = c.execute(
+            "INSERT INTO datasets (name, format, created_at) VALUES ('bench', 'csv', ?)", (now(),)
+        ).lastrowid
+        dom = c.execute(
+            "INSERT INTO domains (dataset_id, name, position) VALUES (?, 'food', 0)", (ds,)
+        ).lastrowid
         c.executemany(
             "INSERT INTO items (domain_id, external_id, title) VALUES (?, ?, ?)",
             [(dom, f"I{i:06d}", t) for i, t in enumerate(item_titles)],
@@ -98,7 +108,9 @@ def bench_one(name: str, args, item_titles: list[str], taxonomy: list[dict]) -> 
             rows = sem.items_by_ids(store, sem.domain_item_ids(store, job.domain["id"]))
             chats = [job.chat(_Work(row=r, text=item_text(r))) for r in rows]
             constraint = Constraint(json_schema=job.schema)
-            backend.generate(chats[: min(2, len(chats))], constraint, cfg.sampling)  # warm-up (grammar, kernels)
+            backend.generate(
+                chats[: min(2, len(chats))], constraint, cfg.sampling
+            )  # warm-up (grammar, kernels)
             t0 = time.perf_counter()
             raw_out = 0
             for i in range(0, len(chats), args.batch_size):

@@ -28,12 +28,16 @@ def read_truth(path: str, id_column: str, column: str) -> dict[str, str]:
 
 
 def print_table(res: dict) -> None:
-    print(f"{res['domain']}: {res['items']} items, {res['classes']} classes, taxonomy v{res['taxonomy_version']} "
-          f"({res['taxonomy_origin']}), methods {res['methods']}")
+    print(
+        f"{res['domain']}: {res['items']} items, {res['classes']} classes, taxonomy v{res['taxonomy_version']} "
+        f"({res['taxonomy_origin']}), methods {res['methods']}"
+    )
     print(f"{'category':24} {'k':>3} {'used':>4} {'labelled':>8} {'NMI':>7} {'kmeans NMI':>10}")
     for r in res["per_category"]:
         km = "-" if r["kmeans_nmi"] is None else f"{r['kmeans_nmi']:.4f}"
-        print(f"{r['category'][:24]:24} {r['k']:>3} {r['used']:>4} {r['labelled']:>8.2f} {r['nmi']:>7.4f} {km:>10}")
+        print(
+            f"{r['category'][:24]:24} {r['k']:>3} {r['used']:>4} {r['labelled']:>8.2f} {r['nmi']:>7.4f} {km:>10}"
+        )
 
 
 def main() -> None:
@@ -58,7 +62,12 @@ def main() -> None:
             from semacdr_cli.datasets.demo import planted_theme
             from semacdr_cli.store import semantic as sem
 
-            ids = [r["external_id"] for r in sem.items_by_ids(store, sem.domain_item_ids(store, store.domain(ds["id"], a.domain)["id"]))]
+            ids = [
+                r["external_id"]
+                for r in sem.items_by_ids(
+                    store, sem.domain_item_ids(store, store.domain(ds["id"], a.domain)["id"])
+                )
+            ]
             truth = {i: planted_theme(i) for i in ids if planted_theme(i)}
         elif a.truth:
             truth = read_truth(a.truth, a.id_column, a.column)

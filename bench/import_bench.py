@@ -44,21 +44,38 @@ def generate(out: Path, n_reviews: int, seed: int = 0) -> list[Path]:
                 items = rng.choices(range(n_items), weights=weights, k=chunk)
                 lines = []
                 for u, i in zip(users, items, strict=True):
-                    lines.append(json.dumps({
-                        "overall": float(rng.randint(1, 5)), "verified": True, "reviewTime": "01 1, 2016",
-                        "reviewerID": f"A{u:012d}", "asin": f"B{d}{i:08d}", "reviewerName": "Some Body",
-                        "reviewText": "Works as described, would buy again. " * 3, "summary": "Good",
-                        "unixReviewTime": 1_400_000_000 + rng.randrange(200_000_000),
-                    }))
+                    lines.append(
+                        json.dumps(
+                            {
+                                "overall": float(rng.randint(1, 5)),
+                                "verified": True,
+                                "reviewTime": "01 1, 2016",
+                                "reviewerID": f"A{u:012d}",
+                                "asin": f"B{d}{i:08d}",
+                                "reviewerName": "Some Body",
+                                "reviewText": "Works as described, would buy again. " * 3,
+                                "summary": "Good",
+                                "unixReviewTime": 1_400_000_000 + rng.randrange(200_000_000),
+                            }
+                        )
+                    )
                 f.write("\n".join(lines) + "\n")
                 written += chunk
         with gzip.open(meta, "wt", compresslevel=1, encoding="utf-8") as f:
             for i in range(n_items):
-                f.write(json.dumps({
-                    "asin": f"B{d}{i:08d}", "title": f"Product {i} of {cat}", "brand": "Acme",
-                    "category": [cat.replace("_", " "), "Misc"], "description": ["A useful product."],
-                    "also_buy": [f"B{d}{(i + k) % n_items:08d}" for k in range(1, 6)],
-                }) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "asin": f"B{d}{i:08d}",
+                            "title": f"Product {i} of {cat}",
+                            "brand": "Acme",
+                            "category": [cat.replace("_", " "), "Misc"],
+                            "description": ["A useful product."],
+                            "also_buy": [f"B{d}{(i + k) % n_items:08d}" for k in range(1, 6)],
+                        }
+                    )
+                    + "\n"
+                )
         paths += [reviews, meta]
     return paths
 
@@ -72,8 +89,17 @@ def child(db: str, fmt: str, paths: list[str], domains: list[str]) -> None:
         res = import_dataset(store, fmt, paths, domains=domains, name="bench", replace=True)
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": secs, "cpu_seconds": cpu, "peak_rss_mb": rss_mb, "after": res.counts,
-                      "rounds": res.params["preprocessing"]["rounds"]}))
+    print(
+        json.dumps(
+            {
+                "seconds": secs,
+                "cpu_seconds": cpu,
+                "peak_rss_mb": rss_mb,
+                "after": res.counts,
+                "rounds": res.params["preprocessing"]["rounds"],
+            }
+        )
+    )
 
 
 def run_child(db: Path, fmt: str, paths: list[Path], domains: list[str]) -> dict:
@@ -89,7 +115,9 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reviews", type=int, default=1_000_000)
-    ap.add_argument("--keep", type=Path, help="write the generated files here, keep them and reuse them next time")
+    ap.add_argument(
+        "--keep", type=Path, help="write the generated files here, keep them and reuse them next time"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
@@ -104,20 +132,26 @@ def main() -> None:
             paths = generate(folder, args.reviews)
             marker.write_text(str(args.reviews))
             size = sum(p.stat().st_size for p in paths) / 2**20
-            print(f"generated {args.reviews:,} reviews (2018 format, {size:.0f} MiB gzip) "
-                  f"in {time.perf_counter() - t0:.1f} s")
+            print(
+                f"generated {args.reviews:,} reviews (2018 format, {size:.0f} MiB gzip) "
+                f"in {time.perf_counter() - t0:.1f} s"
+            )
         r = run_child(Path(tmp) / "bench.db", "amazon", paths, ["food", "kitchen"])
         rate = args.reviews / r["seconds"]
         print(f"load average (1 min) after the import: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-        print(f"amazon 2018 import: {r['seconds']:.1f} s wall, {r['cpu_seconds']:.1f} s CPU; "
-              f"{rate:,.0f} reviews/s wall, {args.reviews / r['cpu_seconds']:,.0f} per CPU-second "
-              "(target >= 50,000), "
-              f"peak RSS {r['peak_rss_mb']:.0f} MB (target < 1024); kept {r['after']['interactions']:,} "
-              f"interactions after {r['rounds']} filter rounds")
+        print(
+            f"amazon 2018 import: {r['seconds']:.1f} s wall, {r['cpu_seconds']:.1f} s CPU; "
+            f"{rate:,.0f} reviews/s wall, {args.reviews / r['cpu_seconds']:,.0f} per CPU-second "
+            "(target >= 50,000), "
+            f"peak RSS {r['peak_rss_mb']:.0f} MB (target < 1024); kept {r['after']['interactions']:,} "
+            f"interactions after {r['rounds']} filter rounds"
+        )
         if (FOOD_KITCHEN / "num.txt").exists():
             r = run_child(Path(tmp) / "fk.db", "llmcdsr", [FOOD_KITCHEN], ["food", "kitchen"])
-            print(f"Food-Kitchen (llmcdsr) import: {r['seconds']:.1f} s wall, {r['cpu_seconds']:.1f} s CPU, peak RSS {r['peak_rss_mb']:.0f} MB, "
-                  f"{r['after']['interactions']:,} interactions")
+            print(
+                f"Food-Kitchen (llmcdsr) import: {r['seconds']:.1f} s wall, {r['cpu_seconds']:.1f} s CPU, peak RSS {r['peak_rss_mb']:.0f} MB, "
+                f"{r['after']['interactions']:,} interactions"
+            )
         else:
             print("Food-Kitchen folder not present: skipped")
 

@@ -44,10 +44,16 @@ def make_store(path: Path, titles: list[str]):
 
     store = Store(path)
     with store.transaction() as c:
-        ds = c.execute("INSERT INTO datasets (name, format, created_at) VALUES ('bench', 'csv', ?)", (now(),)).lastrowid
-        did = c.execute("INSERT INTO domains (dataset_id, name, position) VALUES (?, 'food', 0)", (ds,)).lastrowid
-        c.executemany("INSERT INTO items (domain_id, external_id, title) VALUES (?, ?, ?)",
-                      [(did, f"i{n}", t) for n, t in enumerate(titles)])
+        ds = c.execute(
+            "INSERT INTO datasets (name, format, created_at) VALUES ('bench', 'csv', ?)", (now(),)
+        ).lastrowid
+        did = c.execute(
+            "INSERT INTO domains (dataset_id, name, position) VALUES (?, 'food', 0)", (ds,)
+        ).lastrowid
+        c.executemany(
+            "INSERT INTO items (domain_id, external_id, title) VALUES (?, ?, ?)",
+            [(did, f"i{n}", t) for n, t in enumerate(titles)],
+        )
     sem.insert_taxonomy(store, ds, TAXONOMY, origin="imported")
     return store
 
@@ -65,7 +71,9 @@ def bench_titles(n: int, offset: int) -> list[str]:
 
     from semacdr_cli.datasets.demo import make_items
 
-    return [it["title"] + ". " + it["description"] for it in make_items("book", offset + n, random.Random(1))][offset:]
+    return [
+        it["title"] + ". " + it["description"] for it in make_items("book", offset + n, random.Random(1))
+    ][offset:]
 
 
 def run(backend, titles: list[str], describe: bool) -> dict:
@@ -75,12 +83,22 @@ def run(backend, titles: list[str], describe: bool) -> dict:
     with tempfile.TemporaryDirectory() as d:
         store = make_store(Path(d) / "b.db", titles)
         t0 = time.perf_counter()
-        s = annotate_domain(store, 1, backend, AnnotateConfig(domain="food", describe=describe, batch_size=64))
+        s = annotate_domain(
+            store, 1, backend, AnnotateConfig(domain="food", describe=describe, batch_size=64)
+        )
         wall = time.perf_counter() - t0
         store.close()
-    return {"items": len(titles), "describe": describe, "seconds": round(wall, 2),
-            "items_per_s": round(len(titles) / wall, 2), "tokens_in": s.tokens_in, "tokens_out": s.tokens_out,
-            "labels_per_item": s.labels_per_item, "described": s.described, "failed": s.failed}
+    return {
+        "items": len(titles),
+        "describe": describe,
+        "seconds": round(wall, 2),
+        "items_per_s": round(len(titles) / wall, 2),
+        "tokens_in": s.tokens_in,
+        "tokens_out": s.tokens_out,
+        "labels_per_item": s.labels_per_item,
+        "described": s.described,
+        "failed": s.failed,
+    }
 
 
 def main() -> None:  # vLLM spawns workers: keep everything under main()
@@ -91,7 +109,9 @@ def main() -> None:  # vLLM spawns workers: keep everything under main()
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--backend", default="transformers", choices=["transformers", "vllm"])
-    p.add_argument("--load-format", default=None, help="vllm: e.g. dummy (random weights, for throughput only)")
+    p.add_argument(
+        "--load-format", default=None, help="vllm: e.g. dummy (random weights, for throughput only)"
+    )
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     from semacdr_cli.llm import get_backend
@@ -106,18 +126,28 @@ def main() -> None:  # vLLM spawns workers: keep everything under main()
     import torch
 
     load = time.perf_counter() - t0
-    rows = [run(backend, bench_titles(a.n, 0), describe=False),
-            run(backend, bench_titles(a.describe_n, a.n), describe=True)]
-    out = {"cpu": cpu_model(), "threads": torch.get_num_threads(), "dtype": backend.dtype, "model": backend.model,
-           "load_seconds": round(load, 1), "passes": rows}
+    rows = [
+        run(backend, bench_titles(a.n, 0), describe=False),
+        run(backend, bench_titles(a.describe_n, a.n), describe=True),
+    ]
+    out = {
+        "cpu": cpu_model(),
+        "threads": torch.get_num_threads(),
+        "dtype": backend.dtype,
+        "model": backend.model,
+        "load_seconds": round(load, 1),
+        "passes": rows,
+    }
     if a.json:
         print(json.dumps(out, indent=2))
         return
     print(f"CPU {out['cpu']}, {out['threads']} threads, {out['dtype']}, model load {out['load_seconds']} s")
     for r in rows:
         kind = "labels + descriptions" if r["describe"] else "labels only"
-        print(f"{kind:22} {r['items']:>5} items {r['seconds']:>8.1f} s {r['items_per_s']:>7.2f} items/s "
-              f"tokens in/out {r['tokens_in']}/{r['tokens_out']} labels/item {r['labels_per_item']} failed {r['failed']}")
+        print(
+            f"{kind:22} {r['items']:>5} items {r['seconds']:>8.1f} s {r['items_per_s']:>7.2f} items/s "
+            f"tokens in/out {r['tokens_in']}/{r['tokens_out']} labels/item {r['labels_per_item']} failed {r['failed']}"
+        )
 
 
 if __name__ == "__main__":

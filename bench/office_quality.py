@@ -47,9 +47,13 @@ def build_store(db: Path, pair_items: int):
         ds = insert_dataset(c, "office-dev", "items-only", str(OFFICE), False, {"pair_items": pair_items})
         did_o, did_k = insert_domains(c, ds, ["office", "kitchen"])
         start = next_id(c, "items")
-        rows = [(start + n, did_o, r["item"], r["title"], None, None, None, None) for n, r in enumerate(office)]
+        rows = [
+            (start + n, did_o, r["item"], r["title"], None, None, None, None) for n, r in enumerate(office)
+        ]
         start += len(rows)
-        rows += [(start + n, did_k, r["item"], r["title"], None, None, None, None) for n, r in enumerate(kitchen)]
+        rows += [
+            (start + n, did_k, r["item"], r["title"], None, None, None, None) for n, r in enumerate(kitchen)
+        ]
         insert_items(c, rows)
     return store
 
@@ -103,8 +107,10 @@ def main() -> None:
     for c in res["taxonomy"]:
         print(f"{c['name']}: {', '.join(c['subcategories'])}")
     print_table(res)
-    print(f"stages {times}; annotate {s.items_per_s} items/s, {s.labels_per_item} labels/item; guard {s.guard}; "
-          f"CPU {res['cpu']}, {res['threads']} threads")
+    print(
+        f"stages {times}; annotate {s.items_per_s} items/s, {s.labels_per_item} labels/item; guard {s.guard}; "
+        f"CPU {res['cpu']}, {res['threads']} threads"
+    )
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps(res, indent=2) + "\n")

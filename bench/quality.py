@@ -57,8 +57,16 @@ def main() -> None:
             row = {"source": source, "target": target, "model": name}
             t0 = time.perf_counter()
             try:
-                ids = api.train(args.store, source=None if model == "sasrec" else source, target=target, model=model,
-                                ablation=ablation, epochs=args.epochs, repeat=args.repeat, runs_dir=runs_dir)
+                ids = api.train(
+                    args.store,
+                    source=None if model == "sasrec" else source,
+                    target=target,
+                    model=model,
+                    ablation=ablation,
+                    epochs=args.epochs,
+                    repeat=args.repeat,
+                    runs_dir=runs_dir,
+                )
                 row = {**api.evaluate(args.store, ids[0], "test"), **row}  # keep the row's own labels
                 dirs = [Path(_run_dir(args.store, i)) for i in ids]
                 row["coverage"] = json.loads((dirs[0] / "data.json").read_text()).get("coverage", {})
@@ -69,9 +77,14 @@ def main() -> None:
             results.append(row)
             print(json.dumps(row), flush=True)
     (out / "quality.json").write_text(json.dumps(results, indent=2))
-    lines = ["| source → target | model | " + " | ".join(f"sampled {k}" for k in KEYS) + " | "
-             + " | ".join(f"full {k}" for k in KEYS) + " | semantic coverage (items) |",
-             "|" + "---|" * (3 + 2 * len(KEYS))]
+    lines = [
+        "| source → target | model | "
+        + " | ".join(f"sampled {k}" for k in KEYS)
+        + " | "
+        + " | ".join(f"full {k}" for k in KEYS)
+        + " | semantic coverage (items) |",
+        "|" + "---|" * (3 + 2 * len(KEYS)),
+    ]
     for r in results:
         if "skipped" in r:
             lines.append(f"| {r['source']} → {r['target']} | {r['model']} | skipped: {r['skipped']} |")
@@ -83,7 +96,10 @@ def main() -> None:
                 if "std" in r:
                     v += f" ± {r['std'][proto][k]:.4f}"
                 cells.append(v)
-        cov = ", ".join(f"{k.replace('_', ' ')} {v:.0%}" for k, v in sorted(r.get("coverage", {}).items())) or "-"
+        cov = (
+            ", ".join(f"{k.replace('_', ' ')} {v:.0%}" for k, v in sorted(r.get("coverage", {}).items()))
+            or "-"
+        )
         lines.append(f"| {r['source']} → {r['target']} | {r['model']} | " + " | ".join(cells) + f" | {cov} |")
     (out / "quality.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -26,10 +26,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MIN4 = ROOT.parent / "shared" / "data" / "food-kitchen-min4"
 REFERENCE = {  # README of food-kitchen-min4: pmixer/SASRec.pytorch at fde8a9c, test split
-    20: (0.294, 0.469), 40: (0.331, 0.475), 60: (0.355, 0.481), 80: (0.366, 0.486), 100: (0.366, 0.487),
+    20: (0.294, 0.469),
+    40: (0.331, 0.475),
+    60: (0.355, 0.481),
+    80: (0.366, 0.486),
+    100: (0.366, 0.487),
 }
 REFERENCE_S_PER_EPOCH = 6.0  # the README: 8.3 s with 1 thread beside another job, ~6 s quiet with 2
-SETTINGS = {"hidden": 64, "n_blocks": 2, "n_heads": 1, "dropout": 0.5, "max_len": 50, "batch_size": 256, "lr": 1e-3}
+SETTINGS = {
+    "hidden": 64,
+    "n_blocks": 2,
+    "n_heads": 1,
+    "dropout": 0.5,
+    "max_len": 50,
+    "batch_size": 256,
+    "lr": 1e-3,
+}
 # each backbone change of docs/trainer.md, reverted alone
 REVERTS = {
     "defaults (all changes)": {},
@@ -42,9 +54,16 @@ REVERTS = {
     "branch_dropout = true": {"branch_dropout": True},
     "adam_beta2 = 0.999": {"adam_beta2": 0.999},
     "positions = forward": {"positions": "forward"},
-    "all reverted (before)": {"batching": "bucket", "loss": "bpr", "loss_norm": "batch", "init": "legacy",
-                              "branch_dropout": True, "adam_beta2": 0.999, "positions": "forward",
-                              "micro_batches": 1},
+    "all reverted (before)": {
+        "batching": "bucket",
+        "loss": "bpr",
+        "loss_norm": "batch",
+        "init": "legacy",
+        "branch_dropout": True,
+        "adam_beta2": 0.999,
+        "positions": "forward",
+        "micro_batches": 1,
+    },
 }
 
 
@@ -69,22 +88,48 @@ def one(args) -> dict:
         overrides |= {"patience": 10**6}
     runs = tempfile.mkdtemp(prefix="semacdr-parity-runs-")
     t0 = time.perf_counter()
-    [run] = api.train(args.store, target="food", model="sasrec", epochs=args.fixed_epochs or args.epochs,
-                      runs_dir=runs, progress=False, overrides=overrides, seed=args.seed)
+    [run] = api.train(
+        args.store,
+        target="food",
+        model="sasrec",
+        epochs=args.fixed_epochs or args.epochs,
+        runs_dir=runs,
+        progress=False,
+        overrides=overrides,
+        seed=args.seed,
+    )
     wall = time.perf_counter() - t0
     row = api.run_record(args.store, run)
     epochs = [json.loads(line) for line in (Path(row["run_dir"]) / "metrics.jsonl").read_text().splitlines()]
     test = row["metrics"]["test"]
     return {
-        "epochs": len(epochs), "best_epoch": row["best_epoch"], "hit_cap": row["metrics"]["train"]["hit_cap"],
-        "s_per_epoch": sum(e["train_seconds"] for e in epochs) / len(epochs), "wall_s": wall,
-        "test_sampled": test["sampled"], "test_full": test["full"], "machine": row["versions"]["machine"],
+        "epochs": len(epochs),
+        "best_epoch": row["best_epoch"],
+        "hit_cap": row["metrics"]["train"]["hit_cap"],
+        "s_per_epoch": sum(e["train_seconds"] for e in epochs) / len(epochs),
+        "wall_s": wall,
+        "test_sampled": test["sampled"],
+        "test_full": test["full"],
+        "machine": row["versions"]["machine"],
     }
 
 
 def spawn(args, overrides: dict, threads: int) -> subprocess.Popen:
-    cmd = [sys.executable, __file__, "--child", "--store", args.store, "--overrides", json.dumps(overrides),
-           "--threads", str(threads), "--epochs", str(args.epochs), "--seed", str(args.seed)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--store",
+        args.store,
+        "--overrides",
+        json.dumps(overrides),
+        "--threads",
+        str(threads),
+        "--epochs",
+        str(args.epochs),
+        "--seed",
+        str(args.seed),
+    ]
     if args.fixed_epochs:
         cmd += ["--fixed-epochs", str(args.fixed_epochs)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -99,8 +144,10 @@ def collect(proc: subprocess.Popen) -> dict:
 
 def line(name: str, r: dict) -> str:
     s, f = r["test_sampled"], r["test_full"]
-    return (f"{name:<26} {r['epochs']:>6} {str(r['hit_cap']).lower():>7} {r['s_per_epoch']:>7.2f} "
-            f"{s['ndcg@10']:>9.4f} {s['hr@10']:>7.4f} {f['ndcg@10']:>9.4f} {f['hr@10']:>7.4f}")
+    return (
+        f"{name:<26} {r['epochs']:>6} {str(r['hit_cap']).lower():>7} {r['s_per_epoch']:>7.2f} "
+        f"{s['ndcg@10']:>9.4f} {s['hr@10']:>7.4f} {f['ndcg@10']:>9.4f} {f['hr@10']:>7.4f}"
+    )
 
 
 HEADER = f"{'run':<26} {'epochs':>6} {'hit cap':>7} {'s/epoch':>7} {'NDCG@10':>9} {'HR@10':>7} {'full NDCG':>9} {'full HR':>7}"
@@ -116,7 +163,9 @@ def main() -> None:
     p.add_argument("--table", action="store_true", help="one run per backbone change reverted")
     p.add_argument("--only", help="comma-separated row names of the table to run")
     p.add_argument("--jobs", type=int, default=1)
-    p.add_argument("--set", default="{}", help='JSON config overrides for every run, e.g. {"loss": "softmax"}')
+    p.add_argument(
+        "--set", default="{}", help='JSON config overrides for every run, e.g. {"loss": "softmax"}'
+    )
     p.add_argument("--json", help="write the results here")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
@@ -130,9 +179,12 @@ def main() -> None:
         keep = set(args.only.split(","))
         rows = {k: v for k, v in rows.items() if k in keep}
     threads = args.threads if args.jobs == 1 else 1
-    print("reference SASRec (README), test NDCG@10 / HR@10 by epochs: "
-          + ", ".join(f"{e}: {n:.3f} / {h:.3f}" for e, (n, h) in REFERENCE.items())
-          + f"; ~{REFERENCE_S_PER_EPOCH:.0f} s/epoch quiet with 2 threads", flush=True)
+    print(
+        "reference SASRec (README), test NDCG@10 / HR@10 by epochs: "
+        + ", ".join(f"{e}: {n:.3f} / {h:.3f}" for e, (n, h) in REFERENCE.items())
+        + f"; ~{REFERENCE_S_PER_EPOCH:.0f} s/epoch quiet with 2 threads",
+        flush=True,
+    )
     print(HEADER, flush=True)
     results, pending = {}, list(rows.items())
     running: list[tuple[str, subprocess.Popen]] = []
@@ -144,11 +196,18 @@ def main() -> None:
         results[name] = collect(proc) | {"overrides": rows[name]}
         print(line(name, results[name]), flush=True)
     first = next(iter(results.values()))
-    print(f"machine: {first['machine']['cpu']}, {first['machine']['torch_threads']} torch thread(s), "
-          f"{args.jobs} run(s) at a time", flush=True)
+    print(
+        f"machine: {first['machine']['cpu']}, {first['machine']['torch_threads']} torch thread(s), "
+        f"{args.jobs} run(s) at a time",
+        flush=True,
+    )
     if args.json:
-        Path(args.json).write_text(json.dumps({"settings": SETTINGS, "reference": REFERENCE, "results": results,
-                                               "jobs": args.jobs}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {"settings": SETTINGS, "reference": REFERENCE, "results": results, "jobs": args.jobs},
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

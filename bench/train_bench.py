@@ -36,9 +36,18 @@ def one(args) -> dict:
 
     ablation = ["no-semantics"] if args.model == "semacdr" and args.semantics == "none" else None
     runs = tempfile.mkdtemp(prefix="semacdr-bench-runs-")
-    [run] = api.train(args.store, source=None if args.model == "sasrec" else args.source, target=args.target,
-                      model=args.model, ablation=ablation, epochs=args.epochs, runs_dir=runs, progress=False,
-                      device="cpu", overrides={"threads": args.threads})
+    [run] = api.train(
+        args.store,
+        source=None if args.model == "sasrec" else args.source,
+        target=args.target,
+        model=args.model,
+        ablation=ablation,
+        epochs=args.epochs,
+        runs_dir=runs,
+        progress=False,
+        device="cpu",
+        overrides={"threads": args.threads},
+    )
     row, cfg, data, model, _device = api.load_run(args.store, run)
     epochs = [json.loads(line) for line in (Path(row["run_dir"]) / "metrics.jsonl").read_text().splitlines()]
     stages = {}
@@ -85,23 +94,46 @@ def main() -> None:
     sem_store = with_random_semantics(store) if args.semantics == "random" else store
     results = []
     for model in args.models.split(","):
-        cmd = [sys.executable, __file__, "--model", model, "--store", sem_store if model == "semacdr" else store,
-               "--source", args.source, "--target", args.target, "--epochs", str(args.epochs),
-               "--semantics", args.semantics, "--threads", str(args.threads)] + (["--stages"] if args.stages else [])
+        cmd = [
+            sys.executable,
+            __file__,
+            "--model",
+            model,
+            "--store",
+            sem_store if model == "semacdr" else store,
+            "--source",
+            args.source,
+            "--target",
+            args.target,
+            "--epochs",
+            str(args.epochs),
+            "--semantics",
+            args.semantics,
+            "--threads",
+            str(args.threads),
+        ] + (["--stages"] if args.stages else [])
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
         results.append(json.loads(out))
         r = results[-1]
-        print(f"{r['model']:<26} epoch {r['epoch_seconds']:8.1f} s   full ranking of {r['full_ranking_users']} users "
-              f"x {r['target_items']} items {r['full_ranking_seconds']:6.2f} s   peak RSS {r['peak_rss_mb']:7.0f} MB",
-              flush=True)
+        print(
+            f"{r['model']:<26} epoch {r['epoch_seconds']:8.1f} s   full ranking of {r['full_ranking_users']} users "
+            f"x {r['target_items']} items {r['full_ranking_seconds']:6.2f} s   peak RSS {r['peak_rss_mb']:7.0f} MB",
+            flush=True,
+        )
         for stage, sec in r["stages"].items():
             print(f"    {stage:<28} {sec:7.2f} s/epoch", flush=True)
     base = next((r for r in results if r["model"] == "sasrec"), None)
     sema = next((r for r in results if r["model"].startswith("semacdr")), None)
     if base and sema:
-        print(f"semacdr / sasrec epoch time: {sema['epoch_seconds'] / base['epoch_seconds']:.2f}x (target <= 3x)")
-    print(f"machine: {results[0]['machine']['cpu']}, {results[0]['threads']} torch thread(s), one model at a time")
-    print(f"slowest full-ranking evaluation: {max(r['full_ranking_seconds'] for r in results):.2f} s (target < 10 s)")
+        print(
+            f"semacdr / sasrec epoch time: {sema['epoch_seconds'] / base['epoch_seconds']:.2f}x (target <= 3x)"
+        )
+    print(
+        f"machine: {results[0]['machine']['cpu']}, {results[0]['threads']} torch thread(s), one model at a time"
+    )
+    print(
+        f"slowest full-ranking evaluation: {max(r['full_ranking_seconds'] for r in results):.2f} s (target < 10 s)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

@@ -53,7 +53,12 @@ def main() -> None:
 
     path = resolve_model(args.model)
     prompts = [
-        [{"role": "user", "content": f"Describe this shop item in two sentences, as JSON: {TITLES[i % len(TITLES)]}"}]
+        [
+            {
+                "role": "user",
+                "content": f"Describe this shop item in two sentences, as JSON: {TITLES[i % len(TITLES)]}",
+            }
+        ]
         for i in range(args.n)
     ]
     sampling = SamplingConfig(max_tokens=args.max_tokens)
@@ -76,7 +81,10 @@ def main() -> None:
                        "batch_size": args.batch_size, "tokens_out": out, "seconds": round(dt, 2),
                        "tokens_per_s": round(out / dt, 1), "cpu_seconds": round(cpu, 2),
                        "tokens_per_cpu_s": round(out / cpu, 1)}  # fmt: skip
-                print(json.dumps(row) if args.json else "  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+                print(
+                    json.dumps(row) if args.json else "  ".join(f"{k}={v}" for k, v in row.items()),
+                    flush=True,
+                )
         backend.close()
 
 

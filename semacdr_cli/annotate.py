@@ -157,10 +157,16 @@ def _fast_valid(obj: Any, schema: dict) -> bool:
         return False
     labels, desc = obj["labels"], obj["description"]
     dspec = schema["properties"]["description"]
-    if not isinstance(desc, str) or not dspec.get("minLength", 0) <= len(desc) <= dspec.get("maxLength", len(desc)):
+    if not isinstance(desc, str) or not dspec.get("minLength", 0) <= len(desc) <= dspec.get(
+        "maxLength", len(desc)
+    ):
         return False
     lspec = schema["properties"]["labels"]
-    if not isinstance(labels, dict) or set(labels) != set(lspec["required"]) or set(labels) - set(lspec["properties"]):
+    if (
+        not isinstance(labels, dict)
+        or set(labels) != set(lspec["required"])
+        or set(labels) - set(lspec["properties"])
+    ):
         return False
     for cat, subs in labels.items():
         spec = lspec["properties"][cat]

@@ -68,7 +68,9 @@ class _Annotator:
         self.schema = self._schema()
         self.schema_hash = schema_hash(self.schema)
         bundled = load_schema("annotate")
-        self.fast = canonical_json(self.base_schema) == canonical_json(bundled)  # user schemas: jsonschema only
+        self.fast = canonical_json(self.base_schema) == canonical_json(
+            bundled
+        )  # user schemas: jsonschema only
         self.sampling: SamplingConfig = config.sampling
         self.sampling_dict = config.sampling.as_dict()
         self.summary = AnnotateSummary(
@@ -129,9 +131,13 @@ class _Annotator:
         todo = [i for i, o in enumerate(out) if o is None]
         if todo:
             t0 = time.perf_counter()
-            gens = self.backend.generate([self.chat(works[i]) for i in todo], Constraint(json_schema=schema), self.sampling)
+            gens = self.backend.generate(
+                [self.chat(works[i]) for i in todo], Constraint(json_schema=schema), self.sampling
+            )
             if len(gens) != len(todo):
-                raise SemacdrError(f"backend {self.backend.name} returned {len(gens)} answers for {len(todo)} prompts")
+                raise SemacdrError(
+                    f"backend {self.backend.name} returned {len(gens)} answers for {len(todo)} prompts"
+                )
             share = (time.perf_counter() - t0) / len(todo)
             with self.store.transaction() as conn:
                 for i, g in zip(todo, gens, strict=True):
@@ -149,7 +155,7 @@ class _Annotator:
 
     def run_with_retries(self, works: list[_Work], schema: dict, label_ids: dict) -> None:
         pending = list(works)
-        for attempt in range(self.cfg.retries + 1):
+        for _attempt in range(self.cfg.retries + 1):
             if not pending:
                 break
             answers = self.generate(pending, schema)
@@ -192,7 +198,11 @@ class _Annotator:
     # -- phase 1: annotate --------------------------------------------------------------------------
     def annotate(self, progress: Progress | None) -> None:
         todo, done_before = sem.items_to_annotate(
-            self.store, self.domain["id"], self.taxonomy["id"], self.cfg.limit, self.cfg.retry_failed,
+            self.store,
+            self.domain["id"],
+            self.taxonomy["id"],
+            self.cfg.limit,
+            self.cfg.retry_failed,
             order=self.cfg.order,
         )
         self.summary.in_scope = len(todo) + done_before
@@ -203,7 +213,11 @@ class _Annotator:
             self.run_with_retries(works, self.schema, self.label_ids)
             with self.store.transaction() as conn:
                 for w in works:
-                    ids = [self.label_ids[(c, s)] for c, subs in (w.result or {}).get("labels", {}).items() for s in subs]
+                    ids = [
+                        self.label_ids[(c, s)]
+                        for c, subs in (w.result or {}).get("labels", {}).items()
+                        for s in subs
+                    ]
                     sem.upsert_annotation(conn, self.row(w), ids)
             for w in works:
                 self.summary.done += w.result is not None
@@ -221,7 +235,11 @@ class _Annotator:
             self.summary.outlier_check = "nothing new to check"
             return
         if not cfg.enabled or len(rows) < cfg.min_items:
-            why = "disabled" if not cfg.enabled else f"only {len(rows)} annotated items (< --outlier-min-items {cfg.min_items})"
+            why = (
+                "disabled"
+                if not cfg.enabled
+                else f"only {len(rows)} annotated items (< --outlier-min-items {cfg.min_items})"
+            )
             with self.store.transaction() as conn:
                 for r in unchecked:
                     if r["outliers"] is None:
@@ -242,7 +260,13 @@ class _Annotator:
                 for (r, _, _), (labels, desc, record, extra) in zip(chunk, updates, strict=True):
                     ids = [self.label_ids[(c, s)] for c, subs in labels.items() for s in subs]
                     sem.update_filtered_annotation(
-                        conn, r["id"], labels=labels, description=desc, outliers=record, subcategory_ids=ids, extra=extra
+                        conn,
+                        r["id"],
+                        labels=labels,
+                        description=desc,
+                        outliers=record,
+                        subcategory_ids=ids,
+                        extra=extra,
                     )
             if progress:
                 progress("outlier filter", min(start + bs, len(plan)), len(plan))
@@ -254,7 +278,11 @@ class _Annotator:
         """(labels, description, outliers record, extra provenance columns) for one annotation."""
         record: dict[str, Any] = {
             "checked": True,
-            "rule": {"label_threshold": stats.label_threshold, "n_items": stats.n, **self.cfg.outliers.as_dict()},
+            "rule": {
+                "label_threshold": stats.label_threshold,
+                "n_items": stats.n,
+                **self.cfg.outliers.as_dict(),
+            },
             "rare_labels": [list(x) for x in v.rare_labels],
             "rare_terms": v.rare_terms,
             "rare_term_share": v.rare_term_share,
@@ -278,7 +306,9 @@ class _Annotator:
                     + ", ".join(f"{c}/{s}" for c, s in v.rare_labels if c in v.stuck_categories)
                 )
             if v.description_outlier:
-                notes.append("the previous description used words unrelated to the item; describe only this item")
+                notes.append(
+                    "the previous description used words unrelated to the item; describe only this item"
+                )
             w.feedback = "Your previous answer was filtered as an outlier: " + "; ".join(notes) + "."
             self.run_with_retries([w], schema, self.label_ids)
             self.summary.regenerated += 1
@@ -296,7 +326,9 @@ class _Annotator:
                     actions.append("regenerated-labels")
                 if v.description_outlier:
                     text = f"{r['item_title'] or ''} {r['item_description'] or ''}"
-                    _rare, share, still = ol.description_verdict(w.result["description"], text, stats, self.cfg.outliers)
+                    _rare, share, still = ol.description_verdict(
+                        w.result["description"], text, stats, self.cfg.outliers
+                    )
                     if still:
                         desc = None
                         actions.append("dropped-description")

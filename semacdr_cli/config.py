@@ -20,7 +20,9 @@ class TaxonomyConfig:
     k: int = 7  # App. E: the best trade-off between expressiveness and redundancy
     method: str = "facets"  # facets: short answers per item cluster (any model); propose: propose-merge-refine (large models)
     clusters: int | None = None  # facets: k-means clusters of the sampled items (None: min(16, items / 5))
-    allow_fallback: bool = False  # pad with / fall back to the fixed seed list (origin "fallback") instead of failing
+    allow_fallback: bool = (
+        False  # pad with / fall back to the fixed seed list (origin "fallback") instead of failing
+    )
     sample: int = 40  # items sampled per domain
     minibatch: int = 20  # items per proposal prompt
     proposals_per_batch: int = 8  # categories asked for in each proposal
@@ -46,7 +48,9 @@ class OutlierConfig:
     min_label_count: int = 2  # a label given to fewer items than this ...
     min_label_share: float = 0.001  # ... or to less than this share of the domain's items is rare
     min_term_df: int = 2  # a description term found in fewer descriptions than this is rare ...
-    max_rare_term_share: float = 0.5  # ... and a description with more rare terms than this share is an outlier
+    max_rare_term_share: float = (
+        0.5  # ... and a description with more rare terms than this share is an outlier
+    )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -72,8 +72,10 @@ def load_encoder(folder: str, device: str | None = None):
 
     try:
         return SentenceTransformer(folder, device=device or "cpu", local_files_only=True)
-    except Exception as exc:  # noqa: BLE001 - any load failure is the user's model folder
-        raise SemacdrError(f"--model: cannot load a sentence-transformers model ({exc})", path=folder) from None
+    except Exception as exc:
+        raise SemacdrError(
+            f"--model: cannot load a sentence-transformers model ({exc})", path=folder
+        ) from None
 
 
 def embedding_text(title: str | None, description: str | None) -> str:
@@ -123,7 +125,10 @@ def embed_domain(store: Store, dataset_id: int, config: EmbedConfig, progress: P
                 emb.write_embeddings(
                     conn,
                     name,
-                    [(item, vecs[i].tobytes(), summary.dim, h, ann) for i, (item, _, h, ann) in enumerate(chunk)],
+                    [
+                        (item, vecs[i].tobytes(), summary.dim, h, ann)
+                        for i, (item, _, h, ann) in enumerate(chunk)
+                    ],
                 )
             summary.encoded += len(chunk)
             if progress:

@@ -37,7 +37,9 @@ class ImportResult:
     replaced: bool = False
 
 
-def open_source(fmt: str, paths: list[str | Path], domains: list[str] | None, overlapped_only: bool = True) -> Source:
+def open_source(
+    fmt: str, paths: list[str | Path], domains: list[str] | None, overlapped_only: bool = True
+) -> Source:
     """The reader of ``fmt`` over ``paths`` (a folder, or for amazon reviews/meta pairs)."""
     if fmt not in FORMATS:
         raise SemacdrError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
@@ -51,8 +53,11 @@ def open_source(fmt: str, paths: list[str | Path], domains: list[str] | None, ov
                 "amazon takes a reviews file and a metadata file per domain, in the order of --domains: "
                 f"REVIEWS_A META_A REVIEWS_B META_B (got {len(paths)} paths for {len(domains)} domains)"
             )
-        return amazon.read(domains, [paths[2 * k] for k in range(len(domains))],
-                           [paths[2 * k + 1] for k in range(len(domains))])
+        return amazon.read(
+            domains,
+            [paths[2 * k] for k in range(len(domains))],
+            [paths[2 * k + 1] for k in range(len(domains))],
+        )
     if len(paths) != 1:
         raise SemacdrError(f"{fmt} takes one folder (got {len(paths)} paths)")
     if fmt == "csv":
@@ -80,8 +85,14 @@ def _nullable(values, dtype) -> list:
     return out.tolist()
 
 
-def resolve_flags(fmt: str, filter: bool | None, min_item: int | None, min_user: int | None,
-                  dedupe: bool, overlapped_only: bool):
+def resolve_flags(
+    fmt: str,
+    filter: bool | None,
+    min_item: int | None,
+    min_user: int | None,
+    dedupe: bool,
+    overlapped_only: bool,
+):
     from semacdr_cli.datasets.preprocess import Flags
 
     on = (fmt in RAW_FORMATS) if filter is None else filter
@@ -93,7 +104,7 @@ def resolve_flags(fmt: str, filter: bool | None, min_item: int | None, min_user:
     )
 
 
-def import_dataset(
+def import_dataset(  # noqa: C901  (one job with many flags; listed for splitting in #12)
     store: Store,
     fmt: str,
     paths: list[str | Path] | str | Path,
@@ -128,11 +139,15 @@ def import_dataset(
     if name is not None and not name.strip():
         raise SemacdrError("--name: the dataset name is empty")
     if name is not None and q.find_dataset(store.conn, name) is not None and not replace:
-        raise SemacdrError(f"--name: a dataset named {name!r} exists; add --replace to overwrite it", path=str(store.path))
+        raise SemacdrError(
+            f"--name: a dataset named {name!r} exists; add --replace to overwrite it", path=str(store.path)
+        )
     source = open_source(fmt, list(paths), domains, overlapped_only)
     name = name or source.default_name
     if q.find_dataset(store.conn, name) is not None and not replace:
-        raise SemacdrError(f"--name: a dataset named {name!r} exists; add --replace to overwrite it", path=str(store.path))
+        raise SemacdrError(
+            f"--name: a dataset named {name!r} exists; add --replace to overwrite it", path=str(store.path)
+        )
 
     # 1. stream the interactions into columns, interning user and item ids
     dom_index = {d: k for k, d in enumerate(source.domains)}
@@ -143,7 +158,13 @@ def import_dataset(
     col_t, col_r = array("d"), array("f")
     nan = math.nan
     users_get, add_u, add_i, add_d, add_t, add_r = (
-        users.get, col_u.append, col_i.append, col_d.append, col_t.append, col_r.append)
+        users.get,
+        col_u.append,
+        col_i.append,
+        col_d.append,
+        col_t.append,
+        col_r.append,
+    )
     last_dom, k, imap = None, -1, {}
     for user, dom, item, ts, rating in source.interactions(progress):  # InteractionRecord fields
         if dom != last_dom:
@@ -165,9 +186,12 @@ def import_dataset(
     if n == 0:
         raise SemacdrError("no interactions found", path=source.source)
     table = pp.Table(
-        np.frombuffer(col_u, dtype=np.int64), np.frombuffer(col_d, dtype=np.int8).astype(np.int64),
-        np.frombuffer(col_i, dtype=np.int64), np.frombuffer(col_t, dtype=np.float64),
-        np.arange(n, dtype=np.int64), np.frombuffer(col_r, dtype=np.float32),
+        np.frombuffer(col_u, dtype=np.int64),
+        np.frombuffer(col_d, dtype=np.int8).astype(np.int64),
+        np.frombuffer(col_i, dtype=np.int64),
+        np.frombuffer(col_t, dtype=np.float64),
+        np.arange(n, dtype=np.int64),
+        np.frombuffer(col_r, dtype=np.float32),
     )
     del col_u, col_i, col_d, col_t, col_r
 
@@ -226,7 +250,9 @@ def import_dataset(
         old = q.find_dataset(conn, name)
         if old is not None:
             if not replace:
-                raise SemacdrError(f"--name: a dataset named {name!r} exists; add --replace", path=str(store.path))
+                raise SemacdrError(
+                    f"--name: a dataset named {name!r} exists; add --replace", path=str(store.path)
+                )
             q.delete_dataset(conn, old)
         dataset_id = q.insert_dataset(conn, name, record_format or fmt, source.source, synthetic, params)
         domain_ids = q.insert_domains(conn, dataset_id, source.domains)
@@ -239,14 +265,20 @@ def import_dataset(
                 k, ext = item_keys[iid]
                 rec = found[(k, ext)]
                 yield (
-                    item_base + rank, domain_ids[k], ext, rec.title, rec.description,
+                    item_base + rank,
+                    domain_ids[k],
+                    ext,
+                    rec.title,
+                    rec.description,
                     json.dumps(rec.categories, ensure_ascii=False) if rec.categories else None,
                     rec.brand,
                     json.dumps(rec.raw, ensure_ascii=False, default=str) if rec.raw is not None else None,
                 )
 
         q.insert_items(conn, item_rows())
-        q.insert_users(conn, ((user_base + r, dataset_id, user_names[u]) for r, u in enumerate(uniq_users.tolist())))
+        q.insert_users(
+            conn, ((user_base + r, dataset_id, user_names[u]) for r, u in enumerate(uniq_users.tolist()))
+        )
         dom_col = np.asarray(domain_ids, dtype=np.int64)[table.domain]
         user_col = user_rank + user_base
         item_col = item_rank + item_base

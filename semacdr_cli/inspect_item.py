@@ -74,7 +74,9 @@ def inspect_item(store: Store, ref: str, dataset_id: int | None = None, k: int =
         out["failure_reason"] = ann["failure_reason"]
         out["outliers"] = sem.loads(ann["outliers"])
         dist = sem.loads(ann["label_probs"]) or {}
-        out["label_probs"] = {c: {x: dist.get(c, {}).get(x) for x in subs} for c, subs in out["labels"].items()}
+        out["label_probs"] = {
+            c: {x: dist.get(c, {}).get(x) for x in subs} for c, subs in out["labels"].items()
+        }
         out["provenance"] = {
             "method": ann["method"],
             "taxonomy_origin": sem.taxonomy_origin(store, ann["taxonomy_id"]),
@@ -94,7 +96,11 @@ def inspect_item(store: Store, ref: str, dataset_id: int | None = None, k: int =
     nearest, model = nearest_other_domain(store, item["id"], item["dataset_id"], item["domain"], k)
     embs = emb.item_embeddings(store, item["id"])
     out["embedding"] = (
-        {"model": model, "dim": next(e["dim"] for e in embs if e["model"] == model), "models": [e["model"] for e in embs]}
+        {
+            "model": model,
+            "dim": next(e["dim"] for e in embs if e["model"] == model),
+            "models": [e["model"] for e in embs],
+        }
         if model
         else None
     )

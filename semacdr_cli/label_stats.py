@@ -47,7 +47,9 @@ def category_stats(primary: list[str | None], subcategories: list[str]) -> dict[
         "entropy": round(entropy([counts.get(s, 0) for s in subcategories]), 4),
         "top_label": top,
         "top_share": round(top_n / len(primary), 4) if primary else 0.0,
-        "first_listed_share": round(counts.get(subcategories[0], 0) / len(primary), 4) if primary and subcategories else 0.0,
+        "first_listed_share": round(counts.get(subcategories[0], 0) / len(primary), 4)
+        if primary and subcategories
+        else 0.0,
         "used": sum(1 for s in subcategories if counts.get(s)),
         "unused": [s for s in subcategories if not counts.get(s)],
     }
@@ -68,7 +70,9 @@ def _primary(labels_json: str | None, category: str) -> str | None:
     return subs[0] if subs else None
 
 
-def domain_label_stats(store: Store, dataset_id: int, domain: str, taxonomy_version: int | None = None) -> dict:
+def domain_label_stats(
+    store: Store, dataset_id: int, domain: str, taxonomy_version: int | None = None
+) -> dict:
     """`{"domain", "taxonomy_version", "items", "methods": {...}, "categories": [{name, ...stats}]}`."""
     dom = store.domain(dataset_id, domain)
     tax = sem.get_taxonomy(store, dataset_id, taxonomy_version)
@@ -88,7 +92,9 @@ def domain_label_stats(store: Store, dataset_id: int, domain: str, taxonomy_vers
     }
 
 
-def degenerate_categories(store: Store, dataset_id: int, domain: str, taxonomy_version: int | None = None) -> list[str]:
+def degenerate_categories(
+    store: Store, dataset_id: int, domain: str, taxonomy_version: int | None = None
+) -> list[str]:
     """One warning line per degenerate category of the domain (empty: the labels carry information)."""
     st = domain_label_stats(store, dataset_id, domain, taxonomy_version)
     if not st["items"]:

@@ -28,7 +28,140 @@ from dataclasses import dataclass, field
 from semacdr_cli.config import OutlierConfig
 
 STOPWORDS = frozenset(
-    ["a", "about", "above", "after", "again", "all", "also", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "more", "most", "my", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "item", "items", "product", "products", "use", "used", "using", "features", "feature", "made", "make", "makes", "ideal", "perfect", "great"]
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "all",
+        "also",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "him",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "more",
+        "most",
+        "my",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "item",
+        "items",
+        "product",
+        "products",
+        "use",
+        "used",
+        "using",
+        "features",
+        "feature",
+        "made",
+        "make",
+        "makes",
+        "ideal",
+        "perfect",
+        "great",
+    ]
 )
 _WORD = re.compile(r"[a-z]{3,}")
 
@@ -45,7 +178,12 @@ class DomainStats:
     label_threshold: int
 
     def rare_labels(self, labels: dict[str, list[str]]) -> list[tuple[str, str]]:
-        return [(c, s) for c, subs in labels.items() for s in subs if self.label_counts[(c, s)] < self.label_threshold]
+        return [
+            (c, s)
+            for c, subs in labels.items()
+            for s in subs
+            if self.label_counts[(c, s)] < self.label_threshold
+        ]
 
 
 def domain_stats(annotations: Iterable[tuple[dict, str | None]], cfg: OutlierConfig) -> DomainStats:
@@ -97,7 +235,9 @@ def judge(labels: dict[str, list[str]], description: str | None, item_text: str,
         else:
             v.keep_labels[cat] = list(subs)
             v.stuck_categories.append(cat)
-    v.rare_terms, v.rare_term_share, v.description_outlier = description_verdict(description, item_text, stats, cfg)
+    v.rare_terms, v.rare_term_share, v.description_outlier = description_verdict(
+        description, item_text, stats, cfg
+    )
     return v
 
 

@@ -25,7 +25,7 @@ from semacdr_cli.store.semantic import taxonomy_versions
 # can give), labels from calibrated option scoring (prefill only, ~20 items/s on 2 cores) and a short
 # description per item (the slow part: ~48 generated tokens each).
 SIZES: dict[str, dict[str, Any]] = {
-    "default": {"users": 500, "items_per_domain": 40, "sample": 40, "clusters": 12, "epochs": 30, "k": 5},
+    "default": {"users": 500, "items_per_domain": 40, "sample": 40, "clusters": 12, "epochs": 150, "k": 5},
     "tiny": {"users": 80, "items_per_domain": 10, "sample": 10, "clusters": 6, "epochs": 2, "k": 3},
 }
 DEMO_ANNOTATION = {"max_labels_per_category": 2, "max_description_chars": 200}
@@ -121,7 +121,9 @@ def run_demo(
             # 1. data: write the synthetic files and import them (skipped when already in the store)
             with stage("data") as t:
                 data_dir = out / "data"
-                write_demo(data_dir, users=size["users"], items_per_domain=size["items_per_domain"], seed=cfg.seed)
+                write_demo(
+                    data_dir, users=size["users"], items_per_domain=size["items_per_domain"], seed=cfg.seed
+                )
                 if find_dataset(store.conn, cfg.dataset) is None:  # same name, same size, same bytes
                     import_demo(store, data_dir, name=cfg.dataset)
                     t.detail["imported"] = True
@@ -196,7 +198,9 @@ def run_demo(
         with stage("report") as t:
             from semacdr_cli.report import build_report
 
-            rep = build_report(db_path, list(runs.values()), out / "report", dataset=cfg.dataset, seed=cfg.seed)
+            rep = build_report(
+                db_path, list(runs.values()), out / "report", dataset=cfg.dataset, seed=cfg.seed
+            )
             t.detail.update(report=str(rep.report), figures=len(rep.figures))
     finally:
         if backend is not None:

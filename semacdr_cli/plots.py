@@ -261,8 +261,15 @@ def tsne_panels(
         for dom in order:
             m = d == dom
             if m.any():
-                ax.scatter(xy[m, 0], xy[m, 1], s=5, alpha=0.55, color=colors[dom], label=f"{dom} ({m.sum()})",
-                           linewidths=0)
+                ax.scatter(
+                    xy[m, 0],
+                    xy[m, 1],
+                    s=5,
+                    alpha=0.55,
+                    color=colors[dom],
+                    label=f"{dom} ({m.sum()})",
+                    linewidths=0,
+                )
         ax.set_title(f"{label}\nkNN domain mixing {mixing[key]:.2f} (0 separate, 1 mixed)", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -301,7 +308,9 @@ def user_label_histograms(
         raise PlotInputError("the user has no labelled item in any domain")
     denom = {d: (items or {}).get(d) or max(counts[d].values()) for d in counts}
     share = {d: {k: v / denom[d] for k, v in counts[d].items()} for d in counts}
-    labels = sorted({k for d in counts for k in counts[d]}, key=lambda k: (-sum(share[d].get(k, 0) for d in counts), k))
+    labels = sorted(
+        {k for d in counts for k in counts[d]}, key=lambda k: (-sum(share[d].get(k, 0) for d in counts), k)
+    )
     shown = labels[:top]
     fig = _figure(4.2 * len(counts) + 2.5, max(3.2, 0.28 * len(shown) + 1.6))
     axes = fig.subplots(1, len(counts), sharey=True, sharex=True, squeeze=False)[0]
@@ -358,9 +367,7 @@ def category_coverage(
         raise PlotInputError("no labelled item to count")
     ncols = 1 if len(cats) <= 3 else 2
     nrows = math.ceil(len(cats) / ncols)
-    row_sizes = [
-        max(len(subs) for _, subs in cats[r * ncols : (r + 1) * ncols]) for r in range(nrows)
-    ]
+    row_sizes = [max(len(subs) for _, subs in cats[r * ncols : (r + 1) * ncols]) for r in range(nrows)]
     height = sum(0.22 * n * len(doms) + 0.9 for n in row_sizes) + 0.8
     fig = _figure(7.0 * ncols, min(height, 60))
     grid = fig.add_gridspec(nrows, ncols, height_ratios=row_sizes)

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from semacdr_cli import __version__
+from semacdr_cli import __version__, report_figures
 from semacdr_cli.errors import SemacdrError
+from semacdr_cli.report_figures import NO_AGNOSTIC, representations  # noqa: F401  (re-exported)
 from semacdr_cli.report_markdown import (  # noqa: F401  (re-exported)
     METRICS,
     PROTOCOLS,
@@ -45,8 +46,6 @@ from semacdr_cli.report_runs import (  # noqa: F401
 from semacdr_cli.store import Store, now
 from semacdr_cli.store import report_queries as q
 from semacdr_cli.store.interactions import domain_stats, overlapped_users
-
-NO_AGNOSTIC = "no-agnostic-semantics"  # the trainer's ablation that drops the domain-agnostic view
 
 Progress = Callable[[str], None]
 
@@ -89,40 +88,37 @@ def _dataset_section(store: Store, dataset: dict) -> tuple[str, list[dict], int]
         ]
         for s in stats
     ]
-    header = ["Domain", "Users", "Items", "Interactions", "Avg. len.", "Train / valid / test",
-              "Annotated", "Failed", "Embedded"]
+    header = [
+        "Domain",
+        "Users",
+        "Items",
+        "Interactions",
+        "Avg. len.",
+        "Train / valid / test",
+        "Annotated",
+        "Failed",
+        "Embedded",
+    ]
     text = [f"## Dataset {code(dataset['name'])}", ""]
     if dataset.get("synthetic"):
-        text += [("> **Synthetic data**: this dataset was generated, not observed; its numbers say nothing "
-                 "about real recommendation quality."), ""]
+        text += [
+            (
+                "> **Synthetic data**: this dataset was generated, not observed; its numbers say nothing "
+                "about real recommendation quality."
+            ),
+            "",
+        ]
     text += [
-        (f"Format {code(dataset['format'])}, imported {md(dataset['created_at'])}. "
-        f"Users with interactions in every domain: **{overlap:,}**. Avg. len. = interactions per user "
-        "of the domain; annotated / failed count items with an annotation of any taxonomy version."),
+        (
+            f"Format {code(dataset['format'])}, imported {md(dataset['created_at'])}. "
+            f"Users with interactions in every domain: **{overlap:,}**. Avg. len. = interactions per user "
+            "of the domain; annotated / failed count items with an annotation of any taxonomy version."
+        ),
         "",
         table(header, rows),
         "",
     ]
     return "\n".join(text), stats, overlap
-
-
-def representations(db_path: Path, run_id: int, with_agnostic: bool) -> tuple[Any, list[str]]:
-    """Item vectors after the graph module and their domains, from the trainer's public API."""
-    from trainer.api import item_representations  # heavy (torch); only when the figure is drawn
-
-    res = item_representations(str(db_path), run_id, with_agnostic=with_agnostic)
-    if isinstance(res, dict):
-        vecs = next((res[k] for k in ("vectors", "representations", "embeddings") if k in res), None)
-        doms = next((res[k] for k in ("domains", "domain") if k in res), None)
-    elif isinstance(res, tuple | list) and len(res) >= 2:
-        vecs, doms = res[0], res[1]
-    else:
-        vecs, doms = getattr(res, "vectors", None), getattr(res, "domains", None)
-    if vecs is None or doms is None:
-        raise ValueError(f"unexpected result of trainer.api.item_representations: {type(res).__name__}")
-    if hasattr(vecs, "detach"):
-        vecs = vecs.detach().cpu().numpy()
-    return vecs, [str(d) for d in doms]
 
 
 # -- the report -------------------------------------------------------------------------------------
@@ -182,7 +178,9 @@ def build_report(
         runs = q.runs_by_ids(store, run_ids)
         if len({r["dataset_id"] for r in runs}) > 1:
             names = sorted({r["dataset"] for r in runs})
-            raise SemacdrError(f"RUN: the runs belong to different datasets ({', '.join(names)}); report one at a time")
+            raise SemacdrError(
+                f"RUN: the runs belong to different datasets ({', '.join(names)}); report one at a time"
+            )
         if runs:
             ds = q.dataset_by_id(store, runs[0]["dataset_id"])
             if dataset and dataset != ds["name"]:
@@ -199,14 +197,25 @@ def build_report(
 
         step("dataset and taxonomy")
         dataset_md, stats, overlap = _dataset_section(store, ds)
-        data["dataset"] = {"name": ds["name"], "synthetic": bool(ds.get("synthetic")), "domains": stats,
-                           "overlapping_users": overlap}
+        data["dataset"] = {
+            "name": ds["name"],
+            "synthetic": bool(ds.get("synthetic")),
+            "domains": stats,
+            "overlapping_users": overlap,
+        }
         tax_id = next((r["taxonomy_id"] for r in runs if r.get("taxonomy_id")), None)
         tax = q.taxonomy_for(store, ds["id"], tax_id)
-        data["taxonomy"] = None if tax is None else {
-            "id": tax["id"], "version": tax["version"],
-            "categories": [{"name": c["name"], "subcategories": c["subcategories"]} for c in tax["categories"]],
-        }
+        data["taxonomy"] = (
+            None
+            if tax is None
+            else {
+                "id": tax["id"],
+                "version": tax["version"],
+                "categories": [
+                    {"name": c["name"], "subcategories": c["subcategories"]} for c in tax["categories"]
+                ],
+            }
+        )
         domains = q.domain_names(store, ds["id"])
         order = domains
         if runs and runs[0].get("source_domain"):
@@ -222,18 +231,32 @@ def build_report(
             if rdir is None:
                 notes.append(f"run {r['id']}: run folder {r.get('run_dir')!r} not found; curves skipped")
             metrics, origin = run_metrics(r, rdir, notes)
-            results.append({
-                "id": r["id"], "model": r["model"], "direction": _direction(r), "source": r.get("source_domain"),
-                "target": r["target_domain"], "ablation": r.get("ablation"), "seed": r["seed"],
-                "status": r["status"], "best_epoch": r.get("best_epoch"), "metrics": metrics,
-                "metrics_from": origin, "run_dir": r.get("run_dir"), "stopping": _stopping(r),
-            })
+            results.append(
+                {
+                    "id": r["id"],
+                    "model": r["model"],
+                    "direction": _direction(r),
+                    "source": r.get("source_domain"),
+                    "target": r["target_domain"],
+                    "ablation": r.get("ablation"),
+                    "seed": r["seed"],
+                    "status": r["status"],
+                    "best_epoch": r.get("best_epoch"),
+                    "metrics": metrics,
+                    "metrics_from": origin,
+                    "run_dir": r.get("run_dir"),
+                    "stopping": _stopping(r),
+                }
+            )
             history = read_history(rdir, notes, r["id"]) if rdir else []
             if rdir is not None and not history:
                 notes.append(f"run {r['id']}: no per-epoch records (metrics.jsonl) in {rdir}; curves skipped")
             if history:
-                title = f"Run {r['id']}: {r['model']} {_direction(r)}" + (
-                    f" ({r['ablation']})" if r.get("ablation") else "") + f", seed {r['seed']}"
+                title = (
+                    f"Run {r['id']}: {r['model']} {_direction(r)}"
+                    + (f" ({r['ablation']})" if r.get("ablation") else "")
+                    + f", seed {r['seed']}"
+                )
                 try:
                     drawn = plots.training_curves(history, fig_dir / f"curves_run{r['id']}.png", title=title)
                 except plots.PlotInputError as exc:
@@ -242,116 +265,21 @@ def build_report(
                     figures.append(drawn["path"])
                     best = drawn["best"]
                     cap = f"Run {r['id']}: {drawn['epochs']} epochs" + (
-                        f", best validation NDCG@10 {best['ndcg@10']:.4f} at epoch {best['epoch']:g}." if best else ".")
+                        f", best validation NDCG@10 {best['ndcg@10']:.4f} at epoch {best['epoch']:g}."
+                        if best
+                        else "."
+                    )
                     curves_md.append(_figure_block(title, f"figures/{drawn['path'].name}", cap))
         data["results"] = results
 
-        # Figure 3
         step("figure 3 (t-SNE)")
-        fig3_md = ""
-        fig3_run = next((r for r in runs if r["model"] == "semacdr" and not r.get("ablation")), None) or next(
-            (r for r in runs if r["model"] == "semacdr"), None)
-        if fig3_run is None:
-            notes.append("figure 3 skipped: no `semacdr` run among the runs reported")
-        else:
-            # the paper compares two trained models; a `no-agnostic-semantics` run of the same direction
-            # among the runs is that second model, otherwise the run's graph module is re-run without
-            # the domain-agnostic view
-            ablated = next((r for r in runs if r["model"] == "semacdr" and r.get("ablation") == NO_AGNOSTIC
-                            and r.get("source_domain") == fig3_run.get("source_domain")
-                            and r["target_domain"] == fig3_run["target_domain"]), None)
-            if fig3_run.get("ablation"):
-                ablated = None
-            try:
-                if ablated is not None:
-                    without = representations(db_path, ablated["id"], with_agnostic=True)
-                else:
-                    without = representations(db_path, fig3_run["id"], with_agnostic=False)
-                with_ = representations(db_path, fig3_run["id"], with_agnostic=True)
-                drawn = plots.tsne_panels(without, with_, fig_dir / "fig3_tsne.png", domain_order=order[:2],
-                                          max_points=tsne_points, seed=seed)
-            except (ImportError, AttributeError) as exc:
-                notes.append(f"figure 3 skipped: the trainer's item_representations API is not available ({exc})")
-            except Exception as exc:  # noqa: BLE001 - a figure never sinks the report; the reason is kept
-                notes.append(f"figure 3 skipped: {type(exc).__name__}: {exc}")
-            else:
-                figures.append(drawn["path"])
-                how = (f"without: run {ablated['id']} (trained with `{NO_AGNOSTIC}`)" if ablated else
-                       "without: the same run's graph module re-run without the domain-agnostic view")
-                data["figure3"] = {"run": fig3_run["id"], "without_run": ablated["id"] if ablated else None,
-                                   "points": drawn["points"], "mixing": drawn["mixing"]}
-                fig3_md = _figure_block(
-                    "t-SNE of item representations", "figures/fig3_tsne.png",
-                    f"With: run {fig3_run['id']}; {how}. {drawn['points']} items (seed {seed}). kNN domain mixing "
-                    f"(share of each item's 10 nearest neighbours from the other domain, relative to random "
-                    f"labels; 0 = separate, 1 = mixed): without {drawn['mixing']['without']:.2f}, with "
-                    f"{drawn['mixing']['with']:.2f} domain-agnostic semantics.")
-
-        # Figure 4 and coverage need the taxonomy and annotations
+        fig3_md = report_figures.figure3(
+            db_path, runs, order, fig_dir, figures, notes, data, tsne_points, seed
+        )
         step("figure 4 and coverage")
-        fig4_md = coverage_md = ""
-        if user is not None:
-            the_user = q.find_user(store, ds["id"], user)  # a bad --user is an error, not a note
-        if tax is None:
-            notes.append("figure 4 and category coverage skipped: the dataset has no taxonomy")
-        else:
-            if user is None:
-                the_user = q.best_annotated_user(store, ds["id"], tax["id"])
-            if the_user is None:
-                notes.append("figure 4 skipped: no user has annotated items in every domain")
-            else:
-                counts = q.user_label_counts(store, the_user["id"], tax["id"])
-                panels = [d for d in order if d in counts] or list(counts)
-                if len(panels) < 2:
-                    notes.append(f"figure 4: user {the_user['external_id']} has labelled items in "
-                                 f"{len(panels)} domain(s) only")
-                blocks = []
-                for level, key in (("category", "categories"), ("subcategory", "subcategories")):
-                    per = {d: {(k if isinstance(k, str) else f"{k[0]} / {k[1]}"): n for k, n in counts[d][key].items()}
-                           for d in panels}
-                    name = f"fig4_user_{level}.png"
-                    try:
-                        drawn = plots.user_label_histograms(
-                            per, fig_dir / name, items={d: counts[d]["items"] for d in panels}, level=level,
-                            title=f"Domain-agnostic {level} of user {the_user['external_id']}'s items")
-                    except plots.PlotInputError as exc:
-                        notes.append(f"figure 4 ({level}) skipped: {exc}")
-                        continue
-                    figures.append(drawn["path"])
-                    data.setdefault("figure4", {"user": the_user["external_id"]})[level] = {
-                        "similarity": drawn["similarity"], "labels": drawn["labels"]}
-                    blocks.append(_figure_block(
-                        f"user {level} histogram", f"figures/{name}",
-                        f"{level.capitalize()} distribution cosine similarity between the domains: "
-                        f"{_fmt(drawn['similarity'], 2)}."))
-                if blocks:
-                    how = "given with `--user`" if user is not None else (
-                        "the user with the most annotated items in both domains")
-                    fig4_md = f"User {code(the_user['external_id'])} ({how}).\n\n" + "\n".join(blocks)
-            rows = q.subcategory_coverage(store, tax["id"])
-            per_domain = q.annotated_items_per_domain(store, tax["id"])
-            try:
-                drawn = plots.category_coverage(rows, fig_dir / "coverage.png", taxonomy=tax["categories"],
-                                                domains=[d for d in order if d in per_domain] or None,
-                                                items=per_domain)
-            except plots.PlotInputError as exc:
-                notes.append(f"category coverage skipped: {exc}")
-            else:
-                figures.append(drawn["path"])
-                unused = sum(1 for c in tax["categories"] for s in c["subcategories"]
-                             if not any(r["category"] == c["name"] and r["subcategory"] == s for r in rows))
-                data["coverage"] = rows
-                coverage_md = _figure_block(
-                    "items per subcategory", "figures/coverage.png",
-                    "Annotated items per domain: " + ", ".join(f"{md(d)} {n:,}" for d, n in per_domain.items())
-                    + f". Subcategories no item carries: {unused}.")
-
-            from semacdr_cli.label_stats import domain_label_stats, guard_markdown
-
-            guard = [domain_label_stats(store, ds["id"], d) for d in order if d in per_domain]
-            data["label_guard"] = guard
-            coverage_md += ("\n\n### Do the labels carry information? (the degeneracy guard)\n\n"
-                            + guard_markdown(guard, md) + "\n")  # fmt: skip
+        fig4_md, coverage_md = report_figures.figure4_and_coverage(
+            store, ds, tax, user, order, fig_dir, figures, notes, data
+        )
 
         step("writing")
         parts = [
@@ -365,11 +293,24 @@ def build_report(
         ]
         if results:
             parts.append(_results_section(results))
-        parts += ["## Training curves", "", "\n".join(curves_md) or ("No training curves (see the notes)." if runs else "No run reported."), ""]
-        parts += ["## Figure 3: item representations after the graph module", "",
-                  fig3_md or "Not drawn (see the notes).", ""]
-        parts += ["## Figure 4: one user's domain-agnostic labels in each domain", "",
-                  fig4_md or "Not drawn (see the notes).", ""]
+        parts += [
+            "## Training curves",
+            "",
+            "\n".join(curves_md) or ("No training curves (see the notes)." if runs else "No run reported."),
+            "",
+        ]
+        parts += [
+            "## Figure 3: item representations after the graph module",
+            "",
+            fig3_md or "Not drawn (see the notes).",
+            "",
+        ]
+        parts += [
+            "## Figure 4: one user's domain-agnostic labels in each domain",
+            "",
+            fig4_md or "Not drawn (see the notes).",
+            "",
+        ]
         parts += ["## Category coverage", "", coverage_md or "Not drawn (see the notes).", ""]
         if notes:
             parts += ["## Notes", ""] + [f"- {md(n)}" for n in notes] + [""]
@@ -378,7 +319,9 @@ def build_report(
         data["figures"] = [str(p.relative_to(out_dir)) for p in figures]
         data["notes"] = notes
         data_path = out_dir / "report.json"
-        data_path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        data_path.write_text(
+            json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+        )
         return ReportResult(report=report, data=data_path, figures=figures, notes=notes, runs=run_ids)
     finally:
         store.close()

@@ -66,8 +66,10 @@ def _taxonomy_section(tax: dict | None) -> str:
         "",
     ]
     if tax["origin"] == "fallback":
-        warning = ("**Warning: this taxonomy is the fixed generic seed list (`--allow-fallback`), not induced "
-                   "from the items; labels against it say little about them.**")
+        warning = (
+            "**Warning: this taxonomy is the fixed generic seed list (`--allow-fallback`), not induced "
+            "from the items; labels against it say little about them.**"
+        )
         lines += [warning, ""]
     for c in tax["categories"]:
         desc = f": {md(c['description'])}" if c.get("description") else ""
@@ -88,16 +90,26 @@ def _results_section(results: list[dict]) -> str:
     for r in results:
         m = r["metrics"] or {}
         rows.append(
-            [r["id"], md(r["model"]), md(r["direction"]), md(r["ablation"] or "–"), r["seed"], md(r["status"]),
-             md(r.get("stopping", "–")), _fmt(r["best_epoch"])]
+            [
+                r["id"],
+                md(r["model"]),
+                md(r["direction"]),
+                md(r["ablation"] or "–"),
+                r["seed"],
+                md(r["status"]),
+                md(r.get("stopping", "–")),
+                _fmt(r["best_epoch"]),
+            ]
             + [_fmt(_number((m.get(p) or {}).get(k))) for p in PROTOCOLS for k in METRICS]
         )
     lines = [
         "## Results",
         "",
-        ("Test split. *sampled*: the paper's protocol, the held-out item ranked against 100 negatives "
-        "sampled uniformly from target items the user never interacted with; *full*: ranked against "
-        "every target item. The two protocols can disagree (Krichene & Rendle, KDD 2020)."),
+        (
+            "Test split. *sampled*: the paper's protocol, the held-out item ranked against 100 negatives "
+            "sampled uniformly from target items the user never interacted with; *full*: ranked against "
+            "every target item. The two protocols can disagree (Krichene & Rendle, KDD 2020)."
+        ),
         "",
         table(header, rows),
         "",

@@ -12,6 +12,7 @@ from semacdr_cli.report_markdown import PROTOCOLS
 HISTORY_FILES = ("metrics.jsonl", "history.jsonl")
 EVAL_FILES = ("eval.json", "eval_test.json", "eval-test.json", "test.json", "results.json", "metrics.json")
 
+
 def resolve_run_dir(run_dir: str | None, db_path: Path) -> Path | None:
     """The run folder as recorded, or relative to the store's folder; None when neither exists."""
     if not run_dir:
@@ -50,7 +51,11 @@ def extract_metrics(obj: Any, split: str = "test") -> dict | None:
     if not isinstance(obj, dict):
         return None
     if any(isinstance(obj.get(p), dict) for p in PROTOCOLS):
-        return {p: {str(k).lower(): v for k, v in obj[p].items()} for p in PROTOCOLS if isinstance(obj.get(p), dict)}
+        return {
+            p: {str(k).lower(): v for k, v in obj[p].items()}
+            for p in PROTOCOLS
+            if isinstance(obj.get(p), dict)
+        }
     for key in (split, "metrics", "eval", "result"):
         found = extract_metrics(obj.get(key), split)
         if found:
@@ -62,7 +67,9 @@ def run_metrics(run: dict, run_dir: Path | None, notes: list[str]) -> tuple[dict
     """The run's evaluation: the store's ``runs.metrics`` first, then an eval file of its folder."""
     stored = run.get("metrics")
     group_mean = isinstance(stored, dict) and isinstance(stored.get("runs"), list) and len(stored["runs"]) > 1
-    found = None if group_mean else extract_metrics(stored)  # a --repeat group's mean is not this run's result
+    found = (
+        None if group_mean else extract_metrics(stored)
+    )  # a --repeat group's mean is not this run's result
     if found:
         return found, "store"
     if run_dir is not None:
@@ -77,7 +84,9 @@ def run_metrics(run: dict, run_dir: Path | None, notes: list[str]) -> tuple[dict
                 continue
             if found:
                 return found, path.name
-    notes.append(f"run {run['id']}: no evaluation found (runs.metrics empty, no eval file); run `semacdr eval {run['id']}`")
+    notes.append(
+        f"run {run['id']}: no evaluation found (runs.metrics empty, no eval file); run `semacdr eval {run['id']}`"
+    )
     return None, ""
 
 

@@ -96,10 +96,17 @@ class _LLM:
     """Batched, cached generation for the taxonomy job (a re-run reuses every answer already made)."""
 
     def __init__(self, store: Store, backend: Backend, sampling: SamplingConfig, batch_size: int):
-        self.store, self.backend, self.sampling, self.batch_size = store, backend, sampling, max(1, batch_size)
+        self.store, self.backend, self.sampling, self.batch_size = (
+            store,
+            backend,
+            sampling,
+            max(1, batch_size),
+        )
         self.calls = self.cached = self.tokens_in = self.tokens_out = 0
 
-    def __call__(self, chats: list[list[dict]], constraint: Constraint, tick: Callable[[int], None] | None = None):
+    def __call__(
+        self, chats: list[list[dict]], constraint: Constraint, tick: Callable[[int], None] | None = None
+    ):
         keys = [_cache_key(c, constraint, self.backend.model, self.sampling) for c in chats]
         hits = sem.cache_get(self.store, keys)
         out: list[str | None] = [hits[k]["output"] if k in hits else None for k in keys]
@@ -140,7 +147,7 @@ def consolidation_schema(base: dict, k: int) -> dict:
     return schema
 
 
-def induce_taxonomy(
+def induce_taxonomy(  # noqa: C901  (two methods in one entry; listed for splitting in #12)
     store: Store,
     dataset_id: int,
     backend: Backend,
@@ -179,7 +186,6 @@ def induce_taxonomy(
             progress(step, done[step], max(total, done[step]))
 
         return add
-
 
     # 1. PROPOSE, per minibatch of sampled items of both domains
     sampled = []
@@ -225,12 +231,18 @@ def induce_taxonomy(
     )
     merged, merge_errors = None, []
     if ranked:
-        for attempt in range(config.retries + 1):
+        for _attempt in range(config.retries + 1):
             feedback = (
-                f"Your previous answer was rejected: {merge_errors[-1]}. Fix exactly that." if merge_errors else ""
+                f"Your previous answer was rejected: {merge_errors[-1]}. Fix exactly that."
+                if merge_errors
+                else ""
             )
             chat = merge_t.render(
-                source=config.source, target=config.target, candidates=candidates, k=config.k, feedback=feedback
+                source=config.source,
+                target=config.target,
+                candidates=candidates,
+                k=config.k,
+                feedback=feedback,
             )
             (text,) = llm([chat], Constraint(json_schema=merge_schema), tick("merge", 1))
             merged, reason = parse_taxonomy_answer(text, merge_schema, k=config.k, domains=domains)
@@ -259,9 +271,11 @@ def induce_taxonomy(
     if config.refine:
         lines = "\n".join(_item_line(r, d, 120) for d, r in sampled[: min(len(sampled), 20)])
         refined = None
-        for attempt in range(config.retries + 1):
+        for _attempt in range(config.retries + 1):
             feedback = (
-                f"Your previous answer was rejected: {refine_errors[-1]}. Fix exactly that." if refine_errors else ""
+                f"Your previous answer was rejected: {refine_errors[-1]}. Fix exactly that."
+                if refine_errors
+                else ""
             )
             chat = refine_t.render(
                 source=config.source,
@@ -325,7 +339,9 @@ def induce_taxonomy(
 def fallback_categories(k: int) -> list[dict]:
     """The fixed, generic seed list (no LLM): only with --allow-fallback, stored as origin "fallback"."""
     out = [{"name": n, "subcategories": list(subs)} for n, subs in SEED_CATEGORIES[:k]]
-    out += [{"name": f"Facet {i + 1}", "subcategories": list(GENERIC_SUBCATEGORIES)} for i in range(k - len(out))]
+    out += [
+        {"name": f"Facet {i + 1}", "subcategories": list(GENERIC_SUBCATEGORIES)} for i in range(k - len(out))
+    ]
     return out
 
 
@@ -354,7 +370,9 @@ def _rank_proposals(proposals: list[dict], domains: list[str]) -> list[dict]:
     for p in proposals:
         if _is_domain_specific(p["name"], domains):
             continue
-        g = groups.setdefault(name_key(p["name"]), {"name": p["name"], "count": 0, "subs": Counter(), "order": len(groups)})
+        g = groups.setdefault(
+            name_key(p["name"]), {"name": p["name"], "count": 0, "subs": Counter(), "order": len(groups)}
+        )
         g["count"] += 1
         for s in p["subcategories"]:
             g["subs"][s] += 1

@@ -45,8 +45,11 @@ from semacdr_cli.taxonomy import (
 VAGUE = {"none", "unknown", "n a", "na", "various", "item", "product", "thing", "other", "general", "all", "everyone",
          "anyone", "everything", "misc", "miscellaneous", "same", "different", "it", "they", "yes", "no", "answer",
          "person", "people", "user", "users", "something", "specific", "particular"}  # fmt: skip
-_LEADING = re.compile(r"^(the items are|these items are|they are|it is|answer|these are|all|the|a|an|for|to|used for|"
-                      r"used in|made of|made from|about|set in|in|by|mostly|mainly)\b[:\s]*", re.IGNORECASE)
+_LEADING = re.compile(
+    r"^(the items are|these items are|they are|it is|answer|these are|all|the|a|an|for|to|used for|"
+    r"used in|made of|made from|about|set in|in|by|mostly|mainly)\b[:\s]*",
+    re.IGNORECASE,
+)
 
 
 def _line(domain: str, row) -> str:
@@ -69,8 +72,20 @@ _DANGLING = {"a", "an", "the", "of", "to", "for", "and", "with", "in", "on", "wh
              "from", "as", "at", "or", "be", "about", "what", "how", "these", "this", "those"}  # fmt: skip
 
 
-_GROUPING = {"mix", "variety", "combination", "collection", "list", "set", "group", "range", "type", "kind", "item",
-             "product"}  # "Mix of Genres", "Collection of Books": about the group, not a value
+_GROUPING = {
+    "mix",
+    "variety",
+    "combination",
+    "collection",
+    "list",
+    "set",
+    "group",
+    "range",
+    "type",
+    "kind",
+    "item",
+    "product",
+}  # "Mix of Genres", "Collection of Books": about the group, not a value
 
 
 def clean_answer(text: str, *, domains: list[str], facet: str, title_keys: list[str], instructions: str = "",
@@ -94,7 +109,11 @@ def clean_answer(text: str, *, domains: list[str], facet: str, title_keys: list[
         return None  # a title fragment, not a shared property
     if set(key.split()) & {"a", "an", "the"}:
         return None  # a phrase ("Create A Unique", "On A Specific"), not a name
-    if key.split()[-1] in _DANGLING or key.split()[0] in _GROUPING or (instructions and f" {key} " in f" {instructions} "):
+    if (
+        key.split()[-1] in _DANGLING
+        or key.split()[0] in _GROUPING
+        or (instructions and f" {key} " in f" {instructions} ")
+    ):
         return None  # cut mid-phrase ("To Create A"), or words copied from the instructions
     return name
 
@@ -185,7 +204,9 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
         rows += [(d, by_id[i]) for i in ids]
         vecs.append(mat)
     if len(rows) < 4:
-        raise SemacdrError(f"too few items in domains {domains} to induce a taxonomy (need 4, have {len(rows)})")
+        raise SemacdrError(
+            f"too few items in domains {domains} to induce a taxonomy (need 4, have {len(rows)})"
+        )
     x = np.concatenate(vecs)
     m = config.clusters or max(2, min(16, len(rows) // 5))
     m = min(m, len(rows))
@@ -206,8 +227,13 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
         ex = f.get("example")
         if not shot or not ex:
             return template.render(items=c["lines"], question=f["question"], facet=f["name"])
-        return shot_t.render(items=c["lines"], question=f["question"], facet=f["name"],
-                             example_items="\n".join(f"- {x}" for x in ex["items"]), example_answer=ex["answer"])
+        return shot_t.render(
+            items=c["lines"],
+            question=f["question"],
+            facet=f["name"],
+            example_items="\n".join(f"- {x}" for x in ex["items"]),
+            example_answer=ex["answer"],
+        )
 
     # each question twice: zero-shot, and one-shot with the facet's example (a small model answers
     # in the right form more often after one example, but copies it for some facets)
@@ -224,10 +250,15 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
     answers = llm(chats, Constraint(), tick)
     title_keys = [name_key(r["title"] or "") for _, r in rows]
     terms = cluster_terms([[html.unescape(r["title"] or "") for _, r in c["rows"]] for c in clusters])
-    instructions = name_key(re.sub(r"\{\{\w+\}\}", " ", template.text) + " " + " ".join(f["question"] for f in facets))
+    instructions = name_key(
+        re.sub(r"\{\{\w+\}\}", " ", template.text) + " " + " ".join(f["question"] for f in facets)
+    )
     per_facet: dict[str, dict[str, Any]] = {}
     for fi, f in enumerate(facets):
-        raw = [(answers[(ci * len(facets) + fi) * 2], answers[(ci * len(facets) + fi) * 2 + 1]) for ci in range(m)]
+        raw = [
+            (answers[(ci * len(facets) + fi) * 2], answers[(ci * len(facets) + fi) * 2 + 1])
+            for ci in range(m)
+        ]
         example = name_key(f.get("example", {}).get("answer", ""))
 
         def value(text: str | None, f: dict = f, example: str = example) -> str | None:
@@ -242,6 +273,7 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
         answered = sum(v is not None for v in values) / m
         per_facet[f["name"]] = {"answers": [list(r) for r in raw], "values": merged, "answered": round(answered, 3),
                                 "score": round(len(merged) * answered, 3)}  # fmt: skip
+
     def usable(f: dict) -> bool:
         cat = {"name": f["name"], "subcategories": [v for v, _ in per_facet[f["name"]]["values"]]}
         per_facet[f["name"]]["errors"] = validate_categories([cat], domains=domains)
@@ -251,6 +283,7 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
     chosen, taken = [], set()  # greedy: a facet counts only values no chosen facet has (no two facets alike)
     pool = list(ranked)
     while pool and len(chosen) < config.k:
+
         def fresh(f: dict, taken: set = taken) -> float:
             vals = per_facet[f["name"]]["values"]
             return sum(name_key(v) not in taken for v, _ in vals) * per_facet[f["name"]]["answered"]
@@ -259,14 +292,20 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
         pool.remove(best)
         chosen.append(best)
         taken |= {name_key(v) for v, _ in per_facet[best["name"]]["values"]}
-    cats = [{"name": f["name"], "subcategories": [v for v, _ in per_facet[f["name"]]["values"]]} for f in chosen]
+    cats = [
+        {"name": f["name"], "subcategories": [v for v, _ in per_facet[f["name"]]["values"]]} for f in chosen
+    ]
     stats = {
         "method": "facets", "sampled_items": len(rows), "clusters": m, "facets_asked": len(facets),
         "qualified_facets": [f["name"] for f in ranked], "facets": per_facet, "llm_calls": llm.calls,
         "cached_calls": llm.cached, "tokens_in": llm.tokens_in, "tokens_out": llm.tokens_out,
         "seconds": round(time.perf_counter() - t0, 3),
     }  # fmt: skip
-    hashes = {"taxonomy_facet": template.hash, "taxonomy_facet_shot": shot_t.hash, "taxonomy_facets.json": sha256_text(json.dumps(facets, sort_keys=True))}
+    hashes = {
+        "taxonomy_facet": template.hash,
+        "taxonomy_facet_shot": shot_t.hash,
+        "taxonomy_facets.json": sha256_text(json.dumps(facets, sort_keys=True)),
+    }
     if len(cats) < config.k:
         stats["failure"] = (f"only {len(cats)} of {config.k} facets got {MIN_SUBCATEGORIES}+ usable answers "
                             f"({', '.join(f['name'] for f in ranked) or 'none'})")  # fmt: skip

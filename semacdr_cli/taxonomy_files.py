@@ -57,13 +57,18 @@ def read_taxonomy_file(path: str | Path, prompts_dir: str | None = None) -> list
     except UnicodeDecodeError:
         raise SemacdrError("not UTF-8 text", path=str(p)) from None
     except json.JSONDecodeError as exc:
-        raise SemacdrError(f"not valid JSON ({exc.msg}, column {exc.colno})", path=str(p), line=exc.lineno) from None
+        raise SemacdrError(
+            f"not valid JSON ({exc.msg}, column {exc.colno})", path=str(p), line=exc.lineno
+        ) from None
     err = _schema_error(doc, load_schema("taxonomy", prompts_dir))
     if err:
         raise SemacdrError(err, path=str(p))
     cats = []
     for c in doc["categories"]:
-        entry = {"name": " ".join(c["name"].split()), "subcategories": [" ".join(s.split()) for s in c["subcategories"]]}
+        entry = {
+            "name": " ".join(c["name"].split()),
+            "subcategories": [" ".join(s.split()) for s in c["subcategories"]],
+        }
         if c.get("description"):
             entry["description"] = c["description"]
         cats.append(entry)
@@ -73,7 +78,9 @@ def read_taxonomy_file(path: str | Path, prompts_dir: str | None = None) -> list
     return cats
 
 
-def import_taxonomy(store: Store, dataset_id: int, path: str | Path, prompts_dir: str | None = None) -> tuple[int, int]:
+def import_taxonomy(
+    store: Store, dataset_id: int, path: str | Path, prompts_dir: str | None = None
+) -> tuple[int, int]:
     """Validate a (reviewed, edited) taxonomy file and store it as a new version, origin "imported"."""
     cats = read_taxonomy_file(path, prompts_dir)
     return sem.insert_taxonomy(
@@ -82,5 +89,8 @@ def import_taxonomy(store: Store, dataset_id: int, path: str | Path, prompts_dir
         cats,
         origin="imported",
         domains=None,
-        params={"file": str(Path(path).resolve()), "sha256": sha256_text(Path(path).read_text(encoding="utf-8"))},
+        params={
+            "file": str(Path(path).resolve()),
+            "sha256": sha256_text(Path(path).read_text(encoding="utf-8")),
+        },
     )

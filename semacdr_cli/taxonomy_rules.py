@@ -141,7 +141,9 @@ def drop_malformed(cat: dict) -> dict | None:
     return {**cat, "subcategories": subs} if len(subs) >= MIN_SUBCATEGORIES else None
 
 
-def validate_categories(categories: list[dict], *, k: int | None = None, domains: list[str] = ()) -> list[str]:
+def validate_categories(
+    categories: list[dict], *, k: int | None = None, domains: list[str] = ()
+) -> list[str]:
     """Every rule a stored taxonomy must meet; an empty list means valid."""
     errors = []
     if k is not None and len(categories) != k:
@@ -161,7 +163,9 @@ def validate_categories(categories: list[dict], *, k: int | None = None, domains
             errors.append(f"{where}: names a domain, not a domain-agnostic property")
         subs = cat.get("subcategories", [])
         if not MIN_SUBCATEGORIES <= len(subs) <= MAX_SUBCATEGORIES:
-            errors.append(f"{where}: needs {MIN_SUBCATEGORIES}-{MAX_SUBCATEGORIES} subcategories, has {len(subs)}")
+            errors.append(
+                f"{where}: needs {MIN_SUBCATEGORIES}-{MAX_SUBCATEGORIES} subcategories, has {len(subs)}"
+            )
         skeys = [name_key(s) for s in subs]
         dupes = sorted({s for s in skeys if skeys.count(s) > 1})
         if dupes:
@@ -190,7 +194,9 @@ def _json_path(parts) -> str:
     return out or "(top level)"
 
 
-def parse_taxonomy_answer(text: str, schema: dict, *, k: int, domains: list[str]) -> tuple[list[dict] | None, str]:
+def parse_taxonomy_answer(
+    text: str, schema: dict, *, k: int, domains: list[str]
+) -> tuple[list[dict] | None, str]:
     """(normalised categories, "") when the LLM's answer is a valid taxonomy, else (None, reason)."""
     try:
         obj = json.loads(text)
@@ -236,7 +242,14 @@ def consolidate_proposals(proposals: list[dict], *, k: int, domains: list[str]) 
             if _similar(key, cl["key"]):
                 break
         else:
-            cl = {"key": key, "names": Counter(), "count": 0, "subs": Counter(), "sub_names": {}, "first": len(clusters)}
+            cl = {
+                "key": key,
+                "names": Counter(),
+                "count": 0,
+                "subs": Counter(),
+                "sub_names": {},
+                "first": len(clusters),
+            }
             clusters.append(cl)
         cl["names"][name] += 1
         cl["count"] += 1
@@ -259,7 +272,11 @@ def consolidate_proposals(proposals: list[dict], *, k: int, domains: list[str]) 
         subs = [cl["sub_names"][s] for s, _ in sorted(cl["subs"].items(), key=lambda kv: (-kv[1], kv[0]))]
         subs = subs[:MAX_SUBCATEGORIES]
         if len(subs) < MIN_SUBCATEGORIES:
-            pad = [s for s in seed.get(cl["key"], []) + GENERIC_SUBCATEGORIES if name_key(s) not in {name_key(x) for x in subs}]
+            pad = [
+                s
+                for s in seed.get(cl["key"], []) + GENERIC_SUBCATEGORIES
+                if name_key(s) not in {name_key(x) for x in subs}
+            ]
             added = pad[: MIN_SUBCATEGORIES - len(subs)]
             subs += added
             notes["padded_subcategories"][name] = added

@@ -50,7 +50,9 @@ def description_problem(text: str | None, item_text: str = "") -> str:
     return ""
 
 
-def boilerplate(texts: list[str | None], *, min_items: int = 20, max_share: float = 0.3, n: int = 4) -> set[int]:
+def boilerplate(
+    texts: list[str | None], *, min_items: int = 20, max_share: float = 0.3, n: int = 4
+) -> set[int]:
     """Indices of descriptions whose word n-grams are mostly ones that over `max_share` of the
     domain's descriptions contain (filler the model writes for every item)."""
     docs = [set(_ngrams([w.lower() for w in _WORD.findall(t or "")], n)) for t in texts]

@@ -11,12 +11,24 @@ from semacdr_cli.app import app
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "data"
 AMAZON_FILES = {
-    "2014": ["reviews_Grocery_and_Gourmet_Food.json.gz", "meta_Grocery_and_Gourmet_Food.json.gz",
-             "reviews_Home_and_Kitchen.json.gz", "meta_Home_and_Kitchen.json.gz"],
-    "2018": ["Grocery_and_Gourmet_Food.json.gz", "meta_Grocery_and_Gourmet_Food.json.gz",
-             "Home_and_Kitchen.json.gz", "meta_Home_and_Kitchen.json.gz"],
-    "2023": ["Grocery_and_Gourmet_Food.jsonl", "meta_Grocery_and_Gourmet_Food.jsonl",
-             "Home_and_Kitchen.jsonl", "meta_Home_and_Kitchen.jsonl"],
+    "2014": [
+        "reviews_Grocery_and_Gourmet_Food.json.gz",
+        "meta_Grocery_and_Gourmet_Food.json.gz",
+        "reviews_Home_and_Kitchen.json.gz",
+        "meta_Home_and_Kitchen.json.gz",
+    ],
+    "2018": [
+        "Grocery_and_Gourmet_Food.json.gz",
+        "meta_Grocery_and_Gourmet_Food.json.gz",
+        "Home_and_Kitchen.json.gz",
+        "meta_Home_and_Kitchen.json.gz",
+    ],
+    "2023": [
+        "Grocery_and_Gourmet_Food.jsonl",
+        "meta_Grocery_and_Gourmet_Food.jsonl",
+        "Home_and_Kitchen.jsonl",
+        "meta_Home_and_Kitchen.jsonl",
+    ],
 }
 SMALL_FILTERS = ["--min-item-interactions", "2", "--min-user-interactions", "2"]
 

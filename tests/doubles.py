@@ -47,7 +47,10 @@ def default_answer(chat: list[dict], constraint: Constraint | None) -> str:
         return json.dumps({"labels": labels, "description": ("A " + " ".join(words))[:200]})
     if "categories" in props:
         n = props["categories"].get("minItems", 5)
-        cats = [{"name": FAKE_CATEGORIES[i % len(FAKE_CATEGORIES)], "subcategories": list(FAKE_SUBS[:4])} for i in range(n)]
+        cats = [
+            {"name": FAKE_CATEGORIES[i % len(FAKE_CATEGORIES)], "subcategories": list(FAKE_SUBS[:4])}
+            for i in range(n)
+        ]
         return json.dumps({"categories": cats})
     if constraint and constraint.choices:
         return constraint.choices[0]

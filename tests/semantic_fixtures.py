@@ -53,7 +53,8 @@ def make_store(path: Path, food: list[str] | None = None, kitchen: list[str] | N
             ).lastrowid
             for i, t in enumerate(titles):
                 c.execute(
-                    "INSERT INTO items (domain_id, external_id, title) VALUES (?, ?, ?)", (did, f"{dname[0].upper()}{i:04d}", t)
+                    "INSERT INTO items (domain_id, external_id, title) VALUES (?, ?, ?)",
+                    (did, f"{dname[0].upper()}{i:04d}", t),
                 )
     if taxonomy:
         sem.insert_taxonomy(store, ds, taxonomy, origin="imported")

@@ -39,7 +39,9 @@ def test_demo_store_taxonomy_annotate_inspect_and_quality_bench(tmp_path, monkey
     s = json.loads(r.stdout)
     assert s["done"] == s["in_scope"] > 0 and s["failed"] == 0 and s["method"] == "score"
     with Store(db) as store:
-        ext = store.one("SELECT i.external_id FROM items i JOIN domains d ON d.id = i.domain_id WHERE d.name = 'book'")[0]
+        ext = store.one(
+            "SELECT i.external_id FROM items i JOIN domains d ON d.id = i.domain_id WHERE d.name = 'book'"
+        )[0]
         raw = store.one("SELECT description FROM items WHERE external_id = ?", (ext,))[0]
     out = json.loads(runner.invoke(app, ["inspect", "item", ext, "--db", str(db), "--json"]).stdout)
     assert out["item"]["domain"] == "book" and out["item"]["text"] == raw
@@ -62,8 +64,11 @@ def test_nmi_matches_a_hand_computed_example():
     # pred = [x, x, x, y] vs truth [a, a, b, b]: I = 1/2 ln(4/3)*2... computed by hand below
     pred = ["x", "x", "x", "y"]
     n = 4
-    mi = (2 / n) * math.log((2 / n) / ((3 / n) * (2 / n))) + (1 / n) * math.log((1 / n) / ((3 / n) * (2 / n))) \
+    mi = (
+        (2 / n) * math.log((2 / n) / ((3 / n) * (2 / n)))
+        + (1 / n) * math.log((1 / n) / ((3 / n) * (2 / n)))
         + (1 / n) * math.log((1 / n) / ((1 / n) * (2 / n)))
+    )
     hp = -(3 / 4 * math.log(3 / 4) + 1 / 4 * math.log(1 / 4))
     ht = math.log(2)
     assert nmi(pred, truth) == pytest.approx(mi / ((hp + ht) / 2))

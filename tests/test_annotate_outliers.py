@@ -41,18 +41,26 @@ def run(tmp_path, special, **outlier_kw):
     store = make_store(tmp_path / "s.db", n_food=N)
     outlier_kw.setdefault("min_items", 10)
     fake = FakeBackend(responder=responder(special))
-    s = annotate_domain(store, 1, fake, AnnotateConfig(method="generate", domain="food", batch_size=8, outliers=OutlierConfig(**outlier_kw)))
+    s = annotate_domain(
+        store,
+        1,
+        fake,
+        AnnotateConfig(method="generate", domain="food", batch_size=8, outliers=OutlierConfig(**outlier_kw)),
+    )
     return store, fake, s
 
 
 def row_for(store, marker):
     return store.one(
-        "SELECT a.* FROM annotations a JOIN items i ON i.id = a.item_id WHERE i.title LIKE ?", (f"%{marker}%",)
+        "SELECT a.* FROM annotations a JOIN items i ON i.id = a.item_id WHERE i.title LIKE ?",
+        (f"%{marker}%",),
     )
 
 
 def test_a_rare_label_is_dropped_when_the_item_keeps_another_label_in_that_category(tmp_path):
-    special = {"variant 3": lambda c, k: answer({**common(""), "Occasion": ["Everyday", "Party"]}, "Tasty variant 3")}
+    special = {
+        "variant 3": lambda c, k: answer({**common(""), "Occasion": ["Everyday", "Party"]}, "Tasty variant 3")
+    }
     store, _, s = run(tmp_path, special)
     r = row_for(store, "variant 3")
     assert json.loads(r["labels"])["Occasion"] == ["Everyday"]
@@ -77,7 +85,10 @@ def test_an_items_only_rare_label_triggers_regeneration_without_it(tmp_path):
     assert rec["regenerated"] is True and "regenerated-labels" in rec["action"]
     assert rec["rare_labels"] == [["Occasion", "Gift"]]
     regen_chat, regen_constraint = [c for c in fake.calls if "variant 5" in title_of(c[0])][-1]
-    assert "Gift" not in regen_constraint.json_schema["properties"]["labels"]["properties"]["Occasion"]["items"]["enum"]
+    assert (
+        "Gift"
+        not in regen_constraint.json_schema["properties"]["labels"]["properties"]["Occasion"]["items"]["enum"]
+    )
     assert "filtered as an outlier" in regen_chat[-1]["content"]
     assert r["attempts"] == 2
 
@@ -108,16 +119,25 @@ def test_a_regenerated_description_that_fits_replaces_the_odd_one(tmp_path):
 
 def test_filter_waits_for_enough_items_and_checks_them_on_a_later_run(tmp_path):
     store = make_store(tmp_path / "s.db", n_food=N)
-    special = {"variant 3": lambda c, k: answer({**common(""), "Occasion": ["Everyday", "Party"]}, "Tasty variant 3")}
+    special = {
+        "variant 3": lambda c, k: answer({**common(""), "Occasion": ["Everyday", "Party"]}, "Tasty variant 3")
+    }
     ocfg = OutlierConfig(min_items=N)
     s = annotate_domain(store, 1, FakeBackend(responder=responder(special)),
                         AnnotateConfig(method="generate", domain="food", limit=10, outliers=ocfg))  # fmt: skip
     assert s.outlier_check.startswith("skipped")
     assert json.loads(row_for(store, "variant 3")["outliers"])["checked"] is False
-    s = annotate_domain(store, 1, FakeBackend(responder=responder(special)), AnnotateConfig(method="generate", domain="food", outliers=ocfg))
+    s = annotate_domain(
+        store,
+        1,
+        FakeBackend(responder=responder(special)),
+        AnnotateConfig(method="generate", domain="food", outliers=ocfg),
+    )
     rec = json.loads(row_for(store, "variant 3")["outliers"])
     assert rec["checked"] is True and rec["dropped_labels"] == [["Occasion", "Party"]]
-    unchecked = [r for r in store.query("SELECT outliers FROM annotations") if not json.loads(r[0])["checked"]]
+    unchecked = [
+        r for r in store.query("SELECT outliers FROM annotations") if not json.loads(r[0])["checked"]
+    ]
     assert unchecked == []
 
 

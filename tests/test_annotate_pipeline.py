@@ -53,7 +53,13 @@ def test_every_item_gets_schema_valid_labels_inside_the_taxonomy_with_provenance
 
 @pytest.mark.parametrize(
     "bad",
-    ["{\"labels\": {\"Target Audience\": [\"Adu", "", "not json at all", "{}", "{\"labels\": {}, \"description\": \"x\"}"],
+    [
+        '{"labels": {"Target Audience": ["Adu',
+        "",
+        "not json at all",
+        "{}",
+        '{"labels": {}, "description": "x"}',
+    ],
     ids=["truncated", "empty", "malformed", "missing-fields", "empty-labels"],
 )
 def test_non_conforming_answer_is_regenerated_with_the_error_in_the_prompt(tmp_path, bad):
@@ -65,7 +71,9 @@ def test_non_conforming_answer_is_regenerated_with_the_error_in_the_prompt(tmp_p
     assert len(retry_prompts) == 2
     assert "rejected" not in retry_prompts[0][-1]["content"]
     assert "Your previous answer was rejected" in retry_prompts[1][-1]["content"]
-    row = store.one("SELECT a.* FROM annotations a JOIN items i ON i.id = a.item_id WHERE i.title LIKE 'Dark%'")
+    row = store.one(
+        "SELECT a.* FROM annotations a JOIN items i ON i.id = a.item_id WHERE i.title LIKE 'Dark%'"
+    )
     assert row["status"] == "ok" and row["attempts"] == 2
 
 
@@ -74,7 +82,9 @@ def test_item_that_keeps_failing_is_stored_failed_with_the_reason_never_dropped(
     fake = FakeBackend(script={"Maple Syrup": ["{oops"]})
     s = annotate_domain(store, 1, fake, cfg(retries=2))
     assert s.failed == 1 and s.done == 7
-    row = store.one("SELECT a.* FROM annotations a JOIN items i ON i.id = a.item_id WHERE i.title LIKE 'Maple%'")
+    row = store.one(
+        "SELECT a.* FROM annotations a JOIN items i ON i.id = a.item_id WHERE i.title LIKE 'Maple%'"
+    )
     assert row["status"] == "failed"
     assert row["attempts"] == 3
     assert "not valid JSON" in row["failure_reason"]
@@ -96,19 +106,25 @@ def test_injected_title_cannot_store_a_label_outside_the_taxonomy(tmp_path):
     assert s.failed == 1
     assert all(sub != "HACKED" for _, sub in stored_labels(store))
     assert stored_labels(store) <= ALLOWED
-    row = store.one("SELECT a.* FROM annotations a JOIN items i ON i.id = a.item_id WHERE i.title LIKE 'Ignore%'")
+    row = store.one(
+        "SELECT a.* FROM annotations a JOIN items i ON i.id = a.item_id WHERE i.title LIKE 'Ignore%'"
+    )
     assert row["status"] == "failed" and "HACKED" in row["failure_reason"]
 
 
 def test_repeated_subcategories_are_collapsed_not_failed():
-    schema = annotation_schema(load_schema("annotate"), [{"name": "A", "subcategories": [{"id": 1, "name": "x"}]}])
+    schema = annotation_schema(
+        load_schema("annotate"), [{"name": "A", "subcategories": [{"id": 1, "name": "x"}]}]
+    )
     answer = json.dumps({"labels": {"A": ["x", "x", "x"]}, "description": "d"})
     result, reason = check_answer(answer, schema, {("A", "x"): 1})
     assert reason == "" and result["labels"] == {"A": ["x"]}
 
 
 def test_label_outside_the_taxonomy_is_rejected_even_when_the_schema_would_accept_it():
-    schema = annotation_schema(load_schema("annotate"), [{"name": "A", "subcategories": [{"id": 1, "name": "x"}]}])
+    schema = annotation_schema(
+        load_schema("annotate"), [{"name": "A", "subcategories": [{"id": 1, "name": "x"}]}]
+    )
     schema["properties"]["labels"]["properties"]["A"]["items"].pop("enum")  # a lax schema
     answer = json.dumps({"labels": {"A": ["HACKED"]}, "description": "d"})
     result, reason = check_answer(answer, schema, {("A", "x"): 1})
@@ -219,8 +235,11 @@ def test_limit_with_popular_order_annotates_the_most_interacted_items_first(tmp_
         pos = 0
         for item, n in counts.items():
             for _ in range(n):
-                c.execute("INSERT INTO interactions (user_id, item_id, domain_id, position, split) "
-                          "VALUES (?, ?, 1, ?, 'train')", (user, item, pos))
+                c.execute(
+                    "INSERT INTO interactions (user_id, item_id, domain_id, position, split) "
+                    "VALUES (?, ?, 1, ?, 'train')",
+                    (user, item, pos),
+                )
                 pos += 1
     s = annotate_domain(store, 1, FakeBackend(), cfg(limit=2, order="popular"))
     assert s.done == 2
@@ -237,6 +256,8 @@ def test_cli_rejects_an_unknown_order_in_one_line_before_loading_a_model(tmp_pat
     from semacdr_cli.app import app
 
     make_store(tmp_path / "s.db")
-    r = CliRunner().invoke(app, ["annotate", "--domain", "food", "--order", "random", "--db", str(tmp_path / "s.db")])
+    r = CliRunner().invoke(
+        app, ["annotate", "--domain", "food", "--order", "random", "--db", str(tmp_path / "s.db")]
+    )
     assert r.exit_code == 1 and r.stderr.strip().count("\n") == 0 and "--order" in r.stderr
     assert "Traceback" not in r.output

@@ -53,7 +53,13 @@ def test_prompts_dir_overrides_the_template_and_its_hash_lands_in_provenance(tmp
     (custom / "annotate.txt").write_text(text)
     store = make_store(tmp_path / "s.db")
     fake = FakeBackend()
-    cfg = AnnotateConfig(method="generate", domain="food", limit=2, prompts_dir=str(custom), outliers=OutlierConfig(enabled=False))
+    cfg = AnnotateConfig(
+        method="generate",
+        domain="food",
+        limit=2,
+        prompts_dir=str(custom),
+        outliers=OutlierConfig(enabled=False),
+    )
     annotate_domain(store, 1, fake, cfg)
     assert "annotate goods carefully" in fake.calls[0][0][0]["content"]
     row = store.one("SELECT prompt_hash, schema_hash FROM annotations LIMIT 1")

@@ -66,7 +66,12 @@ def test_kill_9_mid_run_then_rerun_finishes_with_no_lost_and_no_duplicated_rows(
 
     store = Store(db)
     fake = FakeBackend()
-    s = annotate_domain(store, 1, fake, AnnotateConfig(method="generate", domain="food", batch_size=2, outliers=OutlierConfig(min_items=5)))
+    s = annotate_domain(
+        store,
+        1,
+        fake,
+        AnnotateConfig(method="generate", domain="food", batch_size=2, outliers=OutlierConfig(min_items=5)),
+    )
     assert s.skipped == committed
     assert s.done + s.cached <= N  # nothing committed was generated again
     assert len(fake.calls) <= N - committed

@@ -57,7 +57,16 @@ def test_smollm2_annotations_are_schema_valid_inside_the_taxonomy_with_full_prov
     schema = annotation_schema(load_schema("annotate"), tree, max_description_chars=100)
     allowed = {(c["name"], s) for c in TAXONOMY for s in c["subcategories"]}
     for r in store.query("SELECT * FROM annotations"):
-        for col in ("model", "backend", "prompt_hash", "schema_hash", "sampling", "tokens_in", "tokens_out", "seconds"):
+        for col in (
+            "model",
+            "backend",
+            "prompt_hash",
+            "schema_hash",
+            "sampling",
+            "tokens_in",
+            "tokens_out",
+            "seconds",
+        ):
             assert r[col] is not None, col
         assert r["backend"] == "transformers" and r["tokens_out"] > 0
         if r["status"] != "ok":

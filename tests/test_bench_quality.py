@@ -18,15 +18,36 @@ def test_quality_table_has_every_model_in_both_directions_with_semantic_coverage
     (tmp_path / "runs" / "run-0001").mkdir(parents=True)  # another store's run 1 in the same folder
     (tmp_path / "runs" / "run-0001" / "state.json").write_text("{}")
     r = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "quality.py"), db, "--domains", "kitchen,food", "--epochs", "1",
-         "--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--extra-ablations", "no-agnostic-semantics"],
-        check=False, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(ROOT / "bench" / "quality.py"),
+            db,
+            "--domains",
+            "kitchen,food",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--extra-ablations",
+            "no-agnostic-semantics",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     rows = json.loads((out / "quality.json").read_text())
     assert [(x["source"], x["target"]) for x in rows] == [("kitchen", "food")] * 5 + [("food", "kitchen")] * 5
-    assert {x["model"] for x in rows} == {"sasrec", "cd-sasrec", "semacdr --ablation no-semantics", "semacdr",
-                                          "semacdr --ablation no-agnostic-semantics"}
+    assert {x["model"] for x in rows} == {
+        "sasrec",
+        "cd-sasrec",
+        "semacdr --ablation no-semantics",
+        "semacdr",
+        "semacdr --ablation no-agnostic-semantics",
+    }
     full = [x for x in rows if x["model"] == "semacdr"]
     assert all(x["coverage"]["labels_food"] == 1.0 and x["epochs"] == [1] for x in full)
     for x in rows:

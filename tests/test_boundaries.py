@@ -8,8 +8,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("semacdr_cli", "trainer")
 LLM_LIBRARIES = ("transformers", "vllm", "openai", "xgrammar", "sentence_transformers", "gguf", "accelerate")
-SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b",
-                 re.IGNORECASE | re.DOTALL)
+SQL = re.compile(
+    r"\b(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 def modules(*packages):
@@ -30,8 +32,11 @@ def imports(path: Path) -> set[str]:
 
 
 def string_constants(path: Path) -> list[tuple[int, str]]:
-    return [(n.lineno, n.value) for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-            if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    return [
+        (n.lineno, n.value)
+        for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    ]
 
 
 def test_the_trainer_imports_no_llm_library_and_nothing_of_the_llm_side():
@@ -48,7 +53,11 @@ def test_the_cli_reaches_the_trainer_only_through_its_api():
     bad = []
     for path in modules("semacdr_cli"):
         for name in imports(path):
-            if name.startswith("trainer") and name not in ("trainer", "trainer.api") and not name.startswith("trainer.api."):
+            if (
+                name.startswith("trainer")
+                and name not in ("trainer", "trainer.api")
+                and not name.startswith("trainer.api.")
+            ):
                 bad.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not bad, bad
 
@@ -65,8 +74,11 @@ def test_only_the_store_package_holds_sql():
 
 
 def test_no_module_is_over_400_lines():
-    long = {str(p.relative_to(ROOT)): n for p in modules(*PACKAGES)
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in modules(*PACKAGES)
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400
+    }
     assert not long, long
 
 

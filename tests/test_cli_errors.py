@@ -19,12 +19,17 @@ def _one_line(result) -> str:
 
 def test_a_store_locked_by_another_writer_is_one_line_naming_the_store(tmp_path, monkeypatch):
     db = tmp_path / "s.db"
-    assert cli("data", "import", "csv", FIXTURES / "csv", *SMALL_FILTERS, "--db", db, "--name", "a").exit_code == 0
+    assert (
+        cli("data", "import", "csv", FIXTURES / "csv", *SMALL_FILTERS, "--db", db, "--name", "a").exit_code
+        == 0
+    )
     monkeypatch.setenv("SEMACDR_BUSY_TIMEOUT", "0.2")
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another process mid-transaction
     try:
-        line = _one_line(cli("data", "import", "csv", FIXTURES / "csv", *SMALL_FILTERS, "--db", db, "--name", "b"))
+        line = _one_line(
+            cli("data", "import", "csv", FIXTURES / "csv", *SMALL_FILTERS, "--db", db, "--name", "b")
+        )
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -35,8 +40,25 @@ def test_an_openai_server_http_error_with_a_repetition_penalty_is_one_line(tmp_p
     store = make_store(tmp_path / "s.db")
     store.close()
     with FakeServer(status=400) as srv:
-        result = cli("annotate", "--domain", "food", "--db", tmp_path / "s.db", "--backend", "openai",
-                     "--base-url", srv.url, "--model", "m", "--method", "generate", "--repetition-penalty", "1.2",
-                     "--no-describe", "--retries", "0")
+        result = cli(
+            "annotate",
+            "--domain",
+            "food",
+            "--db",
+            tmp_path / "s.db",
+            "--backend",
+            "openai",
+            "--base-url",
+            srv.url,
+            "--model",
+            "m",
+            "--method",
+            "generate",
+            "--repetition-penalty",
+            "1.2",
+            "--no-describe",
+            "--retries",
+            "0",
+        )
     line = _one_line(result)
     assert "HTTP 400" in line and srv.url in line

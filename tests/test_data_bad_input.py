@@ -45,8 +45,20 @@ def test_malformed_json_line_names_file_and_line(store, tmp_path):
     lines = gzip.decompress(path.read_bytes()).splitlines()
     lines[2] = lines[2][:-7]  # cut the closing part of line 3
     path.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
-    assert_refused(store, ["data", "import", "amazon", *amazon_args(folder, "2018"), "--domains", "food,kitchen",
-                           *SMALL_FILTERS], "Home_and_Kitchen.json.gz:3", "malformed JSON")
+    assert_refused(
+        store,
+        [
+            "data",
+            "import",
+            "amazon",
+            *amazon_args(folder, "2018"),
+            "--domains",
+            "food,kitchen",
+            *SMALL_FILTERS,
+        ],
+        "Home_and_Kitchen.json.gz:3",
+        "malformed JSON",
+    )
 
 
 def test_malformed_python_literal_meta_line_names_file_and_line(store, tmp_path):
@@ -55,8 +67,19 @@ def test_malformed_python_literal_meta_line_names_file_and_line(store, tmp_path)
     lines = gzip.decompress(path.read_bytes()).splitlines()
     lines[1] = lines[1].replace(b"'title'", b"'title")
     path.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
-    assert_refused(store, ["data", "import", "amazon", *amazon_args(folder, "2014"), "--domains", "food,kitchen",
-                           *SMALL_FILTERS], "meta_Home_and_Kitchen.json.gz:2")
+    assert_refused(
+        store,
+        [
+            "data",
+            "import",
+            "amazon",
+            *amazon_args(folder, "2014"),
+            "--domains",
+            "food,kitchen",
+            *SMALL_FILTERS,
+        ],
+        "meta_Home_and_Kitchen.json.gz:2",
+    )
 
 
 def test_missing_column_names_file_and_column(store, tmp_path):
@@ -65,7 +88,9 @@ def test_missing_column_names_file_and_column(store, tmp_path):
     text = path.read_text().splitlines()
     rows = ["user,when,rating"] + [",".join(r.split(",")[i] for i in (0, 2, 3)) for r in text[1:]]
     path.write_text("\n".join(rows) + "\n")
-    assert_refused(store, ["data", "import", "csv", folder, *SMALL_FILTERS], "interactions_kitchen.csv:1", "item")
+    assert_refused(
+        store, ["data", "import", "csv", folder, *SMALL_FILTERS], "interactions_kitchen.csv:1", "item"
+    )
 
 
 def test_missing_field_in_a_jsonl_review_names_the_field(store, tmp_path):
@@ -74,8 +99,20 @@ def test_missing_field_in_a_jsonl_review_names_the_field(store, tmp_path):
     lines = path.read_text().splitlines()
     lines[3] = lines[3].replace('"user_id"', '"uid"')
     path.write_text("\n".join(lines) + "\n")
-    assert_refused(store, ["data", "import", "amazon", *amazon_args(folder, "2023"), "--domains", "food,kitchen",
-                           *SMALL_FILTERS], "Grocery_and_Gourmet_Food.jsonl:4", "user_id")
+    assert_refused(
+        store,
+        [
+            "data",
+            "import",
+            "amazon",
+            *amazon_args(folder, "2023"),
+            "--domains",
+            "food,kitchen",
+            *SMALL_FILTERS,
+        ],
+        "Grocery_and_Gourmet_Food.jsonl:4",
+        "user_id",
+    )
 
 
 def test_unknown_format_is_refused(store, tmp_path):
@@ -85,8 +122,20 @@ def test_unknown_format_is_refused(store, tmp_path):
 def test_empty_gzip_file_is_refused(store, tmp_path):
     folder = copy("amazon2018", tmp_path)
     (folder / "Grocery_and_Gourmet_Food.json.gz").write_bytes(gzip.compress(b""))
-    assert_refused(store, ["data", "import", "amazon", *amazon_args(folder, "2018"), "--domains", "food,kitchen",
-                           *SMALL_FILTERS], "Grocery_and_Gourmet_Food.json.gz", "empty")
+    assert_refused(
+        store,
+        [
+            "data",
+            "import",
+            "amazon",
+            *amazon_args(folder, "2018"),
+            "--domains",
+            "food,kitchen",
+            *SMALL_FILTERS,
+        ],
+        "Grocery_and_Gourmet_Food.json.gz",
+        "empty",
+    )
 
 
 def test_zero_byte_file_is_refused(store, tmp_path):
@@ -100,8 +149,20 @@ def test_truncated_gzip_file_is_refused(store, tmp_path):
     path = folder / "meta_Home_and_Kitchen.json.gz"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) * 2 // 3])
-    assert_refused(store, ["data", "import", "amazon", *amazon_args(folder, "2018"), "--domains", "food,kitchen",
-                           *SMALL_FILTERS], "meta_Home_and_Kitchen.json.gz", "truncated")
+    assert_refused(
+        store,
+        [
+            "data",
+            "import",
+            "amazon",
+            *amazon_args(folder, "2018"),
+            "--domains",
+            "food,kitchen",
+            *SMALL_FILTERS,
+        ],
+        "meta_Home_and_Kitchen.json.gz",
+        "truncated",
+    )
 
 
 def test_non_utf8_bytes_name_file_and_line(store, tmp_path):
@@ -119,8 +180,20 @@ def test_non_utf8_bytes_in_a_json_line_name_file_and_line(store, tmp_path):
     lines = path.read_bytes().splitlines()
     lines[0] = lines[0].replace(b"Skillet", b"Skill\xe9t")
     path.write_bytes(b"\n".join(lines) + b"\n")
-    assert_refused(store, ["data", "import", "amazon", *amazon_args(folder, "2023"), "--domains", "food,kitchen",
-                           *SMALL_FILTERS], "meta_Home_and_Kitchen.jsonl:1", "UTF-8")
+    assert_refused(
+        store,
+        [
+            "data",
+            "import",
+            "amazon",
+            *amazon_args(folder, "2023"),
+            "--domains",
+            "food,kitchen",
+            *SMALL_FILTERS,
+        ],
+        "meta_Home_and_Kitchen.jsonl:1",
+        "UTF-8",
+    )
 
 
 def test_item_in_a_sequence_without_an_item_row_is_refused(store, tmp_path):
@@ -137,8 +210,9 @@ def test_item_in_csv_interactions_without_an_item_row_is_refused(store, tmp_path
     path = folder / "interactions_food.csv"
     path.write_text(path.read_text() + "A,NOPE,1500000000,5\n")
     line_no = len(path.read_text().splitlines())
-    assert_refused(store, ["data", "import", "csv", folder, *SMALL_FILTERS],
-                   f"interactions_food.csv:{line_no}", "NOPE")
+    assert_refused(
+        store, ["data", "import", "csv", folder, *SMALL_FILTERS], f"interactions_food.csv:{line_no}", "NOPE"
+    )
 
 
 def test_conflicting_duplicate_item_rows_are_refused(store, tmp_path):
@@ -146,7 +220,9 @@ def test_conflicting_duplicate_item_rows_are_refused(store, tmp_path):
     path = folder / "items_kitchen.tsv"
     path.write_text(path.read_text() + "K2\tA different knife\tA thing.\tShop > Misc\tAcme\n")
     line_no = len(path.read_text().splitlines())
-    assert_refused(store, ["data", "import", "csv", folder, *SMALL_FILTERS], f"items_kitchen.tsv:{line_no}", "K2")
+    assert_refused(
+        store, ["data", "import", "csv", folder, *SMALL_FILTERS], f"items_kitchen.tsv:{line_no}", "K2"
+    )
 
 
 def test_identical_duplicate_item_rows_are_accepted(store, tmp_path):
@@ -158,16 +234,34 @@ def test_identical_duplicate_item_rows_are_accepted(store, tmp_path):
 
 
 def test_missing_path_is_refused(store, tmp_path):
-    assert_refused(store, ["data", "import", "csv", tmp_path / "nowhere", *SMALL_FILTERS], "nowhere", "no such")
+    assert_refused(
+        store, ["data", "import", "csv", tmp_path / "nowhere", *SMALL_FILTERS], "nowhere", "no such"
+    )
 
 
 def test_missing_amazon_file_is_refused(store, tmp_path):
     folder = copy("amazon2018", tmp_path)
     (folder / "meta_Grocery_and_Gourmet_Food.json.gz").unlink()
-    assert_refused(store, ["data", "import", "amazon", *amazon_args(folder, "2018"), "--domains", "food,kitchen",
-                           *SMALL_FILTERS], "meta_Grocery_and_Gourmet_Food.json.gz", "no such")
+    assert_refused(
+        store,
+        [
+            "data",
+            "import",
+            "amazon",
+            *amazon_args(folder, "2018"),
+            "--domains",
+            "food,kitchen",
+            *SMALL_FILTERS,
+        ],
+        "meta_Grocery_and_Gourmet_Food.json.gz",
+        "no such",
+    )
 
 
 def test_existing_dataset_name_is_refused_without_replace(store, tmp_path):
-    assert_refused(store, ["data", "import", "csv", FIXTURES / "csv", *SMALL_FILTERS, "--name", "base"],
-                   "base", "--replace")
+    assert_refused(
+        store,
+        ["data", "import", "csv", FIXTURES / "csv", *SMALL_FILTERS, "--name", "base"],
+        "base",
+        "--replace",
+    )

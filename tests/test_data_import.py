@@ -61,26 +61,50 @@ AMAZON_EXPECTED = {"drop_items": {"F5", "F9"}, "drop_users": {"G", "H"}}
 
 @pytest.mark.parametrize("release", ["2014", "2018", "2023"])
 def test_amazon_release_import_follows_the_story(db_path, release):
-    result = cli("data", "import", "amazon", *amazon_args(FIXTURES / f"amazon{release}", release),
-                 "--domains", "food,kitchen", *SMALL_FILTERS, "--db", db_path, "--name", "fk")
+    result = cli(
+        "data",
+        "import",
+        "amazon",
+        *amazon_args(FIXTURES / f"amazon{release}", release),
+        "--domains",
+        "food,kitchen",
+        *SMALL_FILTERS,
+        "--db",
+        db_path,
+        "--name",
+        "fk",
+    )
     assert result.exit_code == 0, result.output
     assert_story(sequences(db_path, "fk"), expected_sequences(**AMAZON_EXPECTED))
     conn = sqlite3.connect(db_path)
-    title, cats, brand = conn.execute("SELECT title, categories, brand FROM items WHERE external_id = 'K2'").fetchone()
+    title, cats, brand = conn.execute(
+        "SELECT title, categories, brand FROM items WHERE external_id = 'K2'"
+    ).fetchone()
     assert title == story.TITLES["K2"]
     assert json.loads(cats)[0] == "Home_and_Kitchen"
     assert brand == "Acme"
 
 
 def test_amazon_import_reports_what_each_step_removed(db_path):
-    result = cli("data", "import", "amazon", *amazon_args(FIXTURES / "amazon2018", "2018"),
-                 "--domains", "food,kitchen", *SMALL_FILTERS, "--db", db_path, "--json")
+    result = cli(
+        "data",
+        "import",
+        "amazon",
+        *amazon_args(FIXTURES / "amazon2018", "2018"),
+        "--domains",
+        "food,kitchen",
+        *SMALL_FILTERS,
+        "--db",
+        db_path,
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     removed = {s["step"]: s["removed_interactions"] for s in out["preprocessing"]["steps"]}
     assert removed["duplicates"] == 1  # E's second F1
     assert removed["items without metadata"] == sum(
-        1 for seq in story.STORY.values() for _, i in seq if i == "F5")
+        1 for seq in story.STORY.values() for _, i in seq if i == "F5"
+    )
     assert removed["users not in every domain"] > 0
     assert out["preprocessing"]["rounds"] >= 2
     stored = json.loads(sqlite3.connect(db_path).execute("SELECT params FROM datasets").fetchone()[0])
@@ -89,21 +113,42 @@ def test_amazon_import_reports_what_each_step_removed(db_path):
 
 
 def test_amazon_default_thresholds_are_the_papers(db_path):
-    result = cli("data", "import", "amazon", *amazon_args(FIXTURES / "amazon2018", "2018"),
-                 "--domains", "food,kitchen", "--db", db_path)
+    result = cli(
+        "data",
+        "import",
+        "amazon",
+        *amazon_args(FIXTURES / "amazon2018", "2018"),
+        "--domains",
+        "food,kitchen",
+        "--db",
+        db_path,
+    )
     # every fixture item has < 10 reviews: the paper's filters leave nothing, and say so
     assert result.exit_code != 0
     assert "no interactions are left" in result.output
 
 
 def test_csv_import_agrees_with_amazon(db_path):
-    result = cli("data", "import", "csv", FIXTURES / "csv", "--domains", "food,kitchen", *SMALL_FILTERS,
-                 "--db", db_path, "--name", "c")
+    result = cli(
+        "data",
+        "import",
+        "csv",
+        FIXTURES / "csv",
+        "--domains",
+        "food,kitchen",
+        *SMALL_FILTERS,
+        "--db",
+        db_path,
+        "--name",
+        "c",
+    )
     assert result.exit_code == 0, result.output
     assert_story(sequences(db_path, "c"), expected_sequences(**AMAZON_EXPECTED))
     conn = sqlite3.connect(db_path)
     assert json.loads(conn.execute("SELECT categories FROM items WHERE external_id='F1'").fetchone()[0]) == [
-        "Shop", "Misc"]
+        "Shop",
+        "Misc",
+    ]
     assert conn.execute("SELECT count(*) FROM interactions WHERE timestamp IS NULL").fetchone()[0] == 0
 
 
@@ -125,23 +170,45 @@ def test_llmcdsr_pools_overlapped_files_without_filtering(db_path):
 
 
 def test_llmcdsr_all_users_adds_single_domain_users(db_path):
-    result = cli("data", "import", "llmcdsr", FIXTURES / "llmcdsr", "--all-users", "--db", db_path, "--name", "x")
+    result = cli(
+        "data", "import", "llmcdsr", FIXTURES / "llmcdsr", "--all-users", "--db", db_path, "--name", "x"
+    )
     assert result.exit_code == 0, result.output
     got = sequences(db_path, "x")
     assert [i for _, i, _ in got["train_A:1"]] == [i for _, i in story.STORY["G"]]
 
 
 def test_llmcdsr_filters_only_when_asked(db_path):
-    result = cli("data", "import", "llmcdsr", FIXTURES / "llmcdsr", "--filter", *SMALL_FILTERS,
-                 "--db", db_path, "--name", "f")
+    result = cli(
+        "data",
+        "import",
+        "llmcdsr",
+        FIXTURES / "llmcdsr",
+        "--filter",
+        *SMALL_FILTERS,
+        "--db",
+        db_path,
+        "--name",
+        "f",
+    )
     assert result.exit_code == 0, result.output
     want = expected_sequences(drop_items={"F5", "F9"}, drop_users={"G", "H"}, prefix=_llm_prefix())
     assert_story(sequences(db_path, "f"), want)
 
 
 def test_c2dsr_orders_events_by_their_time(db_path):
-    result = cli("data", "import", "c2dsr", FIXTURES / "c2dsr", "--domains", "food,kitchen",
-                 "--db", db_path, "--name", "c2")
+    result = cli(
+        "data",
+        "import",
+        "c2dsr",
+        FIXTURES / "c2dsr",
+        "--domains",
+        "food,kitchen",
+        "--db",
+        db_path,
+        "--name",
+        "c2",
+    )
     assert result.exit_code == 0, result.output
     got = sequences(db_path, "c2")
     by_story = {tuple((d, i) for d, i, _ in seq) for seq in got.values()}
@@ -173,11 +240,33 @@ def test_import_dataset_is_callable_as_a_library(tmp_path):
 
 def test_imported_rows_satisfy_every_foreign_key(db_path):
     for name in ("a", "b"):
-        assert cli("data", "import", "csv", FIXTURES / "csv", *SMALL_FILTERS, "--db", db_path,
-                   "--name", name).exit_code == 0
-    assert cli("data", "import", "csv", FIXTURES / "csv", *SMALL_FILTERS, "--db", db_path,
-               "--name", "a", "--replace").exit_code == 0
+        assert (
+            cli(
+                "data", "import", "csv", FIXTURES / "csv", *SMALL_FILTERS, "--db", db_path, "--name", name
+            ).exit_code
+            == 0
+        )
+    assert (
+        cli(
+            "data",
+            "import",
+            "csv",
+            FIXTURES / "csv",
+            *SMALL_FILTERS,
+            "--db",
+            db_path,
+            "--name",
+            "a",
+            "--replace",
+        ).exit_code
+        == 0
+    )
     conn = sqlite3.connect(db_path)
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     # the replaced dataset left no orphans behind
-    assert conn.execute("SELECT count(*) FROM items WHERE domain_id NOT IN (SELECT id FROM domains)").fetchone()[0] == 0
+    assert (
+        conn.execute("SELECT count(*) FROM items WHERE domain_id NOT IN (SELECT id FROM domains)").fetchone()[
+            0
+        ]
+        == 0
+    )

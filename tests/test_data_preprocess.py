@@ -11,8 +11,14 @@ def table(rows):
     """rows: (user, domain, item, ts)"""
     u, d, i, t = (np.array(c) for c in zip(*rows, strict=True))
     n = len(rows)
-    return pp.Table(u.astype(np.int64), d.astype(np.int64), i.astype(np.int64), t.astype(np.float64),
-                    np.arange(n, dtype=np.int64), np.full(n, np.nan, dtype=np.float32))
+    return pp.Table(
+        u.astype(np.int64),
+        d.astype(np.int64),
+        i.astype(np.int64),
+        t.astype(np.float64),
+        np.arange(n, dtype=np.int64),
+        np.full(n, np.nan, dtype=np.float32),
+    )
 
 
 def test_filters_iterate_until_nothing_changes():
@@ -38,8 +44,9 @@ def test_filters_iterate_until_nothing_changes():
 
 def test_user_threshold_is_per_domain():
     rows = [(0, 0, 1, 1), (0, 0, 2, 2), (0, 0, 3, 3), (0, 1, 4, 4), (0, 1, 5, 5)]
-    t = pp.filter_to_fixed_point(table(rows), pp.Flags(min_item=0, min_user=3, overlapped_only=False), 2,
-                                 pp.Report())
+    t = pp.filter_to_fixed_point(
+        table(rows), pp.Flags(min_item=0, min_user=3, overlapped_only=False), 2, pp.Report()
+    )
     assert set(t.domain.tolist()) == {0}
 
 
@@ -59,8 +66,18 @@ def test_dedupe_keeps_the_earliest_event():
 
 def test_split_is_leave_one_out_per_domain_in_time_order():
     # user 0: domain 0 has 4 events, domain 1 has 2, domain 0 of user 1 has 1; rows are shuffled in time
-    rows = [(0, 0, 1, 40), (0, 1, 7, 15), (0, 0, 2, 10), (0, 0, 3, 30), (0, 1, 8, 50), (0, 0, 4, 20),
-            (1, 0, 1, 5), (1, 1, 7, 6), (1, 1, 8, 7), (1, 1, 9, 8)]
+    rows = [
+        (0, 0, 1, 40),
+        (0, 1, 7, 15),
+        (0, 0, 2, 10),
+        (0, 0, 3, 30),
+        (0, 1, 8, 50),
+        (0, 0, 4, 20),
+        (1, 0, 1, 5),
+        (1, 1, 7, 6),
+        (1, 1, 8, 7),
+        (1, 1, 9, 8),
+    ]
     t, pos, code = pp.split(table(rows))
     names = np.array(pp.SPLIT_NAMES)[code]
     got = {(int(u), int(i)): (int(p), str(s)) for u, i, p, s in zip(t.user, t.item, pos, names, strict=True)}

@@ -43,27 +43,43 @@ def test_stats_json_gives_table4_columns_and_split_sizes(db_path):
 def test_stats_counts_annotated_failed_and_embedded_items(db_path):
     _import_csv(db_path)
     conn = sqlite3.connect(db_path)
-    ids = [r[0] for r in conn.execute(
-        "SELECT items.id FROM items JOIN domains ON domains.id = items.domain_id WHERE domains.name = 'kitchen' "
-        "ORDER BY items.id")]
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT items.id FROM items JOIN domains ON domains.id = items.domain_id WHERE domains.name = 'kitchen' "
+            "ORDER BY items.id"
+        )
+    ]
     ds = conn.execute("SELECT id FROM datasets").fetchone()[0]
-    conn.execute("INSERT INTO taxonomies (dataset_id, version, origin, created_at) VALUES (?, 1, 'induced', 'now')",
-                 (ds,))
-    conn.execute("INSERT INTO taxonomies (dataset_id, version, origin, created_at) VALUES (?, 2, 'induced', 'now')",
-                 (ds,))
-    ann = "INSERT INTO annotations (item_id, taxonomy_id, status, model, backend, prompt_hash, schema_hash, " \
-          "created_at) VALUES (?, ?, ?, 'm', 'b', 'p', 's', 'now')"
+    conn.execute(
+        "INSERT INTO taxonomies (dataset_id, version, origin, created_at) VALUES (?, 1, 'induced', 'now')",
+        (ds,),
+    )
+    conn.execute(
+        "INSERT INTO taxonomies (dataset_id, version, origin, created_at) VALUES (?, 2, 'induced', 'now')",
+        (ds,),
+    )
+    ann = (
+        "INSERT INTO annotations (item_id, taxonomy_id, status, model, backend, prompt_hash, schema_hash, "
+        "created_at) VALUES (?, ?, ?, 'm', 'b', 'p', 's', 'now')"
+    )
     conn.execute(ann, (ids[0], 1, "ok"))
     conn.execute(ann, (ids[1], 1, "failed"))
     conn.execute(ann, (ids[2], 1, "failed"))
     conn.execute(ann, (ids[2], 2, "ok"))  # failed once, then ok: counts as annotated only
-    conn.execute("INSERT INTO embeddings (item_id, model, dim, vector, text_hash, created_at) "
-                 "VALUES (?, 'm', 1, x'00000000', 'h', 'now')", (ids[0],))
+    conn.execute(
+        "INSERT INTO embeddings (item_id, model, dim, vector, text_hash, created_at) "
+        "VALUES (?, 'm', 1, x'00000000', 'h', 'now')",
+        (ids[0],),
+    )
     conn.commit()
     conn.close()
     st = json.loads(cli("data", "stats", "--db", db_path, "--json").stdout)
-    assert (st["domains"]["kitchen"]["annotated"], st["domains"]["kitchen"]["failed"],
-            st["domains"]["kitchen"]["embedded"]) == (2, 1, 1)
+    assert (
+        st["domains"]["kitchen"]["annotated"],
+        st["domains"]["kitchen"]["failed"],
+        st["domains"]["kitchen"]["embedded"],
+    ) == (2, 1, 1)
     assert st["domains"]["food"]["annotated"] == 0
 
 

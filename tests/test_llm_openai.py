@@ -132,7 +132,7 @@ def test_json_schema_request_shape_and_usage_token_counts():
     assert body["response_format"]["type"] == "json_schema"
     assert body["response_format"]["json_schema"]["schema"] == schema
     assert body["max_tokens"] == 32 and body["seed"] == 7 and body["temperature"] == 0.0
-    for chat, gen in zip(chats(3), gens):
+    for chat, gen in zip(chats(3), gens, strict=True):
         assert json.loads(gen.text) == {"echo": chat[0]["content"]}
         assert gen.tokens_in == len(chat[0]["content"].split()) + 3
         assert gen.tokens_out > 0

@@ -116,5 +116,7 @@ def test_repetition_penalty_reaches_greedy_decoding(backend):
     chat = [{"role": "user", "content": "Write the word 'apple' twenty times, separated by spaces."}]
     plain = backend.generate([chat], sampling=SamplingConfig(max_tokens=40))[0].text
     again = backend.generate([chat], sampling=SamplingConfig(max_tokens=40))[0].text
-    penalised = backend.generate([chat], sampling=SamplingConfig(max_tokens=40, repetition_penalty=1.5))[0].text
+    penalised = backend.generate([chat], sampling=SamplingConfig(max_tokens=40, repetition_penalty=1.5))[
+        0
+    ].text
     assert plain == again and penalised != plain

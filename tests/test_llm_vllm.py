@@ -23,8 +23,8 @@ if importlib.util.find_spec("vllm") is None:
         "vllm is not installed (build .venv-vllm with scripts/setup_vllm_env.sh)", allow_module_level=True
     )
 
-from semacdr_cli.errors import SemacdrError
-from semacdr_cli.llm.base import Backend, Constraint, SamplingConfig
+from semacdr_cli.errors import SemacdrError  # noqa: E402  (after the module-level skip)
+from semacdr_cli.llm.base import Backend, Constraint, SamplingConfig  # noqa: E402
 
 CATEGORIES = ["Snacks", "Beverages", "Cookware", "Baby Food", "Condiments"]
 SUBCATEGORIES = ["Sweet", "Savory", "Hot", "Cold", "Organic", "Everyday", "Gift"]
@@ -121,8 +121,11 @@ def test_json_schema_constrained_outputs_validate(vllm_backend):
 def test_repetition_penalty_is_accepted_and_outputs_still_validate(vllm_backend):
     import jsonschema
 
-    gens = vllm_backend.generate([_chat(t) for t in TITLES[:2]], Constraint(json_schema=SCHEMA),
-                                 SamplingConfig(max_tokens=128, repetition_penalty=1.2))
+    gens = vllm_backend.generate(
+        [_chat(t) for t in TITLES[:2]],
+        Constraint(json_schema=SCHEMA),
+        SamplingConfig(max_tokens=128, repetition_penalty=1.2),
+    )
     for gen in gens:
         jsonschema.validate(json.loads(gen.text), SCHEMA)
 
@@ -240,12 +243,27 @@ def _engine_processes():
 def test_schema_with_unique_items_is_accepted_and_the_answer_validates(vllm_backend):
     import jsonschema
 
-    schema = {"type": "object", "properties": {"tags": {"type": "array", "items": {"enum": ["a", "b", "c"]},
-                                                        "minItems": 1, "maxItems": 2, "uniqueItems": True}},
-              "required": ["tags"], "additionalProperties": False}
-    [gen] = vllm_backend.generate([_chat("Tea Kettle")], Constraint(json_schema=schema), SamplingConfig(max_tokens=32))
+    schema = {
+        "type": "object",
+        "properties": {
+            "tags": {
+                "type": "array",
+                "items": {"enum": ["a", "b", "c"]},
+                "minItems": 1,
+                "maxItems": 2,
+                "uniqueItems": True,
+            }
+        },
+        "required": ["tags"],
+        "additionalProperties": False,
+    }
+    [gen] = vllm_backend.generate(
+        [_chat("Tea Kettle")], Constraint(json_schema=schema), SamplingConfig(max_tokens=32)
+    )
     answer = json.loads(gen.text)
-    jsonschema.validate(answer, {**schema, "properties": {"tags": {**schema["properties"]["tags"], "uniqueItems": False}}})
+    jsonschema.validate(
+        answer, {**schema, "properties": {"tags": {**schema["properties"]["tags"], "uniqueItems": False}}}
+    )
 
 
 def test_a_request_vllm_refuses_is_a_one_line_error(vllm_backend):
@@ -279,5 +297,3 @@ def test_close_stops_the_engine_processes(vllm_backend):
     assert not alive, [p.pid for p in alive]
     with pytest.raises(SemacdrError, match="closed"):
         vllm_backend.generate([_chat("tea")])
-
-

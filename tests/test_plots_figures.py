@@ -25,8 +25,14 @@ def test_training_curves_png_marks_the_best_validation_epoch(tmp_path):
     rng = np.random.default_rng(1)
     valid = rng.uniform(0.05, 0.3, size=12)
     history = [
-        {"epoch": e, "loss": 3.0 / e, "loss_rec": 2.0 / e, "loss_cl": 1.0 / e, "valid": {"ndcg@10": float(v)},
-         "seconds": 1.5}
+        {
+            "epoch": e,
+            "loss": 3.0 / e,
+            "loss_rec": 2.0 / e,
+            "loss_cl": 1.0 / e,
+            "valid": {"ndcg@10": float(v)},
+            "seconds": 1.5,
+        }
         for e, v in zip(range(1, 13), valid, strict=True)
     ]
     drawn = plots.training_curves(history, tmp_path / "c.png", title="run 7")
@@ -63,8 +69,9 @@ def test_tsne_panels_png_and_mixing_is_higher_when_domains_overlap(tmp_path):
     rng = np.random.default_rng(0)
     apart = _two_domains(rng, 90, 70, shift=6.0)
     together = _two_domains(rng, 90, 70, shift=0.0)
-    drawn = plots.tsne_panels(apart, together, tmp_path / "t.png", domain_order=["kitchen", "food"],
-                              max_points=120, seed=3)
+    drawn = plots.tsne_panels(
+        apart, together, tmp_path / "t.png", domain_order=["kitchen", "food"], max_points=120, seed=3
+    )
     assert_real_png(drawn["path"])
     assert drawn["points"] == 120
     assert drawn["mixing"]["without"] < 0.2
@@ -88,7 +95,10 @@ def test_domain_mixing_separates_clusters_from_shuffled_labels():
 
 
 def test_user_label_histograms_png_and_identical_domains_have_similarity_one(tmp_path):
-    counts = {"kitchen": {"Style / Modern": 4, "Use / Cooking": 2}, "food": {"Style / Modern": 8, "Use / Cooking": 4}}
+    counts = {
+        "kitchen": {"Style / Modern": 4, "Use / Cooking": 2},
+        "food": {"Style / Modern": 8, "Use / Cooking": 4},
+    }
     drawn = plots.user_label_histograms(counts, tmp_path / "u.png", items={"kitchen": 5, "food": 10})
     assert_real_png(drawn["path"])
     assert drawn["similarity"] == pytest.approx(1.0)
@@ -103,13 +113,22 @@ def test_user_label_histograms_with_no_labels_raise(tmp_path):
 
 def test_category_coverage_png_keeps_unused_subcategories_of_the_taxonomy(tmp_path):
     rng = np.random.default_rng(4)
-    taxonomy = [{"name": f"Cat {c}", "subcategories": [f"sub {c}.{s}" for s in range(3 + c)]} for c in range(5)]
+    taxonomy = [
+        {"name": f"Cat {c}", "subcategories": [f"sub {c}.{s}" for s in range(3 + c)]} for c in range(5)
+    ]
     rows = [
         {"domain": d, "category": t["name"], "subcategory": s, "items": int(rng.integers(1, 40))}
-        for t in taxonomy for s in t["subcategories"][1:] for d in ("kitchen", "food")
+        for t in taxonomy
+        for s in t["subcategories"][1:]
+        for d in ("kitchen", "food")
     ]
-    drawn = plots.category_coverage(rows, tmp_path / "cov.png", taxonomy=taxonomy, domains=["kitchen", "food"],
-                                    items={"kitchen": 100, "food": 90})
+    drawn = plots.category_coverage(
+        rows,
+        tmp_path / "cov.png",
+        taxonomy=taxonomy,
+        domains=["kitchen", "food"],
+        items={"kitchen": 100, "food": 90},
+    )
     assert_real_png(drawn["path"])
     assert drawn["categories"] == 5
     assert drawn["subcategories"] == sum(len(t["subcategories"]) for t in taxonomy)

@@ -36,7 +36,8 @@ def build_store(path: Path, *, n_items=24, n_users=12, taxonomy=True, evil=False
     ids: dict = {"items": {d: [] for d in DOMAINS}, "users": []}
     with s.transaction() as c:
         ds = c.execute(
-            "INSERT INTO datasets (name, format, synthetic, created_at) VALUES ('tiny', 'demo', 1, ?)", (now(),)
+            "INSERT INTO datasets (name, format, synthetic, created_at) VALUES ('tiny', 'demo', 1, ?)",
+            (now(),),
         ).lastrowid
         ids["dataset"] = ds
         dom = {}
@@ -45,12 +46,16 @@ def build_store(path: Path, *, n_items=24, n_users=12, taxonomy=True, evil=False
                 "INSERT INTO domains (dataset_id, name, position) VALUES (?, ?, ?)", (ds, d, pos)
             ).lastrowid
             for i in range(n_items):
-                ids["items"][d].append(c.execute(
-                    "INSERT INTO items (domain_id, external_id, title) VALUES (?, ?, ?)",
-                    (dom[d], f"{d}-{i}", f"{d} item {i}"),
-                ).lastrowid)
+                ids["items"][d].append(
+                    c.execute(
+                        "INSERT INTO items (domain_id, external_id, title) VALUES (?, ?, ?)",
+                        (dom[d], f"{d}-{i}", f"{d} item {i}"),
+                    ).lastrowid
+                )
         for u in range(n_users):
-            uid = c.execute("INSERT INTO users (dataset_id, external_id) VALUES (?, ?)", (ds, f"u{u}")).lastrowid
+            uid = c.execute(
+                "INSERT INTO users (dataset_id, external_id) VALUES (?, ?)", (ds, f"u{u}")
+            ).lastrowid
             ids["users"].append(uid)
             pos = 0
             for d in DOMAINS:
@@ -65,7 +70,8 @@ def build_store(path: Path, *, n_items=24, n_users=12, taxonomy=True, evil=False
         if taxonomy:
             tax = c.execute(
                 "INSERT INTO taxonomies (dataset_id, version, origin, model, backend, created_at) "
-                "VALUES (?, 1, 'induced', 'SmolLM2-135M', 'transformers', ?)", (ds, now()),
+                "VALUES (?, 1, 'induced', 'SmolLM2-135M', 'transformers', ?)",
+                (ds, now()),
             ).lastrowid
             ids["taxonomy"] = tax
             subs = []
@@ -74,13 +80,20 @@ def build_store(path: Path, *, n_items=24, n_users=12, taxonomy=True, evil=False
                 cats[EVIL] = ["ok"]
             for cp, (cat, names) in enumerate(cats.items()):
                 cid = c.execute(
-                    "INSERT INTO taxonomy_categories (taxonomy_id, position, name) VALUES (?, ?, ?)", (tax, cp, cat)
+                    "INSERT INTO taxonomy_categories (taxonomy_id, position, name) VALUES (?, ?, ?)",
+                    (tax, cp, cat),
                 ).lastrowid
                 for sp, sub in enumerate(names):
-                    subs.append((cat, sub, c.execute(
-                        "INSERT INTO taxonomy_subcategories (category_id, position, name) VALUES (?, ?, ?)",
-                        (cid, sp, sub),
-                    ).lastrowid))
+                    subs.append(
+                        (
+                            cat,
+                            sub,
+                            c.execute(
+                                "INSERT INTO taxonomy_subcategories (category_id, position, name) VALUES (?, ?, ?)",
+                                (cid, sp, sub),
+                            ).lastrowid,
+                        )
+                    )
             ids["labels"] = {}
             for d in DOMAINS:
                 for n, item in enumerate(ids["items"][d]):
@@ -96,20 +109,40 @@ def build_store(path: Path, *, n_items=24, n_users=12, taxonomy=True, evil=False
                     chosen = [subs[n % 3], subs[3 + (n * 5) % 3], subs[6]]
                     ids["labels"][item] = chosen
                     for _, _, sid in chosen:
-                        c.execute("INSERT INTO annotation_labels (annotation_id, subcategory_id) VALUES (?, ?)",
-                                  (aid, sid))
+                        c.execute(
+                            "INSERT INTO annotation_labels (annotation_id, subcategory_id) VALUES (?, ?)",
+                            (aid, sid),
+                        )
     s.close()
     return ids
 
 
-def add_run(db: Path, run_dir: Path | None, *, model="semacdr", seed=0, metrics=None, ablation=None,
-            dataset_id=1, epochs=6, eval_file=None) -> int:
+def add_run(
+    db: Path,
+    run_dir: Path | None,
+    *,
+    model="semacdr",
+    seed=0,
+    metrics=None,
+    ablation=None,
+    dataset_id=1,
+    epochs=6,
+    eval_file=None,
+) -> int:
     """Register a run (as the trainer would) and write its folder."""
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
-        records = [{"epoch": e, "loss": 2.0 / e, "loss_rec": 1.5 / e, "loss_cl": 0.5 / e,
-                    "valid": {"ndcg@10": 0.1 + 0.02 * e - 0.002 * e * e}, "seconds": 1.0}
-                   for e in range(1, epochs + 1)]
+        records = [
+            {
+                "epoch": e,
+                "loss": 2.0 / e,
+                "loss_rec": 1.5 / e,
+                "loss_cl": 0.5 / e,
+                "valid": {"ndcg@10": 0.1 + 0.02 * e - 0.002 * e * e},
+                "seconds": 1.0,
+            }
+            for e in range(1, epochs + 1)
+        ]
         (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
         (run_dir / "config.json").write_text(json.dumps({"model": model, "seed": seed}))
         if eval_file is not None:
@@ -120,16 +153,25 @@ def add_run(db: Path, run_dir: Path | None, *, model="semacdr", seed=0, metrics=
             "INSERT INTO runs (dataset_id, model, source_domain, target_domain, ablation, seed, status, run_dir, "
             "config, taxonomy_id, best_epoch, metrics, created_at) "
             "VALUES (?, ?, 'kitchen', 'food', ?, ?, 'finished', ?, '{}', NULL, 5, ?, ?)",
-            (dataset_id, model, ablation, seed, str(run_dir or "/nonexistent/run"),
-             None if metrics is None else dumps(metrics), now()),
+            (
+                dataset_id,
+                model,
+                ablation,
+                seed,
+                str(run_dir or "/nonexistent/run"),
+                None if metrics is None else dumps(metrics),
+                now(),
+            ),
         ).lastrowid
     s.close()
     return rid
 
 
 def fake_metrics(rng) -> dict:
-    return {p: {k: float(rng.uniform(0.01, 0.6)) for k in ("hr@5", "hr@10", "ndcg@5", "ndcg@10")}
-            for p in ("sampled", "full")}
+    return {
+        p: {k: float(rng.uniform(0.01, 0.6)) for k in ("hr@5", "hr@10", "ndcg@5", "ndcg@10")}
+        for p in ("sampled", "full")
+    }
 
 
 def linked_pngs(report: Path) -> list[str]:
@@ -166,8 +208,13 @@ def test_report_links_every_png_it_wrote_and_each_is_a_real_image(rendered):
     assert sorted(links) == sorted(str(p.relative_to(out)) for p in result.figures)
     names = {Path(p).name for p in links}
     r1, r2, _ = rendered["runs"]
-    assert {f"curves_run{r1}.png", f"curves_run{r2}.png", "coverage.png",
-            "fig4_user_category.png", "fig4_user_subcategory.png"} <= names
+    assert {
+        f"curves_run{r1}.png",
+        f"curves_run{r2}.png",
+        "coverage.png",
+        "fig4_user_category.png",
+        "fig4_user_subcategory.png",
+    } <= names
     for link in links:
         assert_real_png(out / link)
 
@@ -265,7 +312,9 @@ def test_report_draws_figure3_from_the_trainer_api(tmp_path, monkeypatch, with_a
         vecs = np.r_[rng.normal(0, 1, (40, 8)), rng.normal(shift, 1, (40, 8))]
         return vecs, ["kitchen"] * 40 + ["food"] * 40
 
-    monkeypatch.setitem(sys.modules, "trainer.api", types.SimpleNamespace(item_representations=item_representations))
+    monkeypatch.setitem(
+        sys.modules, "trainer.api", types.SimpleNamespace(item_representations=item_representations)
+    )
     result = build_report(db, ids, tmp_path / "out", tsne_points=60, seed=1)
     if with_ablation_run:  # the paper's comparison: the model trained without the view
         assert sorted(calls) == sorted([(rid, True), (ids[1], True)])
@@ -310,7 +359,9 @@ def _cli():
 def test_report_cli_json_prints_only_the_paths_written(rendered):
     r1 = rendered["runs"][0]
     out = rendered["tmp"] / "cli-out"
-    res = CliRunner().invoke(_cli(), ["report", str(r1), "--out", str(out), "--db", str(rendered["db"]), "--json"])
+    res = CliRunner().invoke(
+        _cli(), ["report", str(r1), "--out", str(out), "--db", str(rendered["db"]), "--json"]
+    )
     assert res.exit_code == 0, res.output
     payload = json.loads(res.stdout)
     assert Path(payload["report"]).is_file()
@@ -323,7 +374,9 @@ def test_report_cli_json_prints_only_the_paths_written(rendered):
     [(["999"], "no run with id 999"), (["--user", "nobody"], "--user: no user"), (["no/such/dir"], "RUN:")],
 )
 def test_report_cli_bad_reference_is_one_line_error(rendered, tmp_path, args, message):
-    res = CliRunner().invoke(_cli(), ["report", *args, "--out", str(tmp_path / "o"), "--db", str(rendered["db"])])
+    res = CliRunner().invoke(
+        _cli(), ["report", *args, "--out", str(tmp_path / "o"), "--db", str(rendered["db"])]
+    )
     assert res.exit_code == 1
     assert message in res.output
     assert "Traceback" not in res.output
@@ -331,7 +384,9 @@ def test_report_cli_bad_reference_is_one_line_error(rendered, tmp_path, args, me
 
 
 def test_report_cli_missing_store_is_an_error(tmp_path):
-    res = CliRunner().invoke(_cli(), ["report", "--out", str(tmp_path / "o"), "--db", str(tmp_path / "none.db")])
+    res = CliRunner().invoke(
+        _cli(), ["report", "--out", str(tmp_path / "o"), "--db", str(tmp_path / "none.db")]
+    )
     assert res.exit_code == 1
     assert not (tmp_path / "none.db").exists()
 
@@ -351,7 +406,11 @@ def test_extract_metrics_prefers_the_test_split_of_a_trainer_eval():
     from semacdr_cli.report import extract_metrics
 
     test = {"sampled": {"HR@10": 0.4}, "full": {"hr@10": 0.1}}
-    ev = {"valid": {"sampled": {"hr@10": 0.9}, "full": {"hr@10": 0.8}}, "test": test, "train": {"best_epoch": 3}}
+    ev = {
+        "valid": {"sampled": {"hr@10": 0.9}, "full": {"hr@10": 0.8}},
+        "test": test,
+        "train": {"best_epoch": 3},
+    }
     assert extract_metrics(ev) == {"sampled": {"hr@10": 0.4}, "full": {"hr@10": 0.1}}
     assert extract_metrics({"train": {}}) is None
     assert extract_metrics("not a dict") is None

@@ -119,14 +119,18 @@ def test_descriptions_are_a_separate_short_request_and_garbage_is_dropped(tmp_pa
 
     def responder(chat, constraint):
         if "Dark Chocolate" in chat[-1]["content"]:
-            return "{'title': 'Dark', 'author_name': 'AlephSakuraLavisBloomDragonRebelQuillMoonStarfallHarbor'}"
+            return (
+                "{'title': 'Dark', 'author_name': 'AlephSakuraLavisBloomDragonRebelQuillMoonStarfallHarbor'}"
+            )
         return "A box of green tea bags for everyday brewing."
 
     s = annotate_domain(store, 1, FakeScoringBackend(responder=responder), cfg(describe=True))
     got = {r["title"]: r for r in store.query("SELECT a.description, a.outliers, i.title FROM annotations a "
                                                "JOIN items i ON i.id = a.item_id")}  # fmt: skip
     assert got["Green Tea"]["description"].startswith("A box of green tea")
-    assert got["Dark Chocolate"]["description"] is None and "run-together" in got["Dark Chocolate"]["outliers"]
+    assert (
+        got["Dark Chocolate"]["description"] is None and "run-together" in got["Dark Chocolate"]["outliers"]
+    )
     assert s.described == 1
 
 
@@ -185,12 +189,26 @@ def test_annotate_warns_about_a_degenerate_category_and_strict_fails(tmp_path, m
         return [-((sum(map(ord, title_of(chat))) * (o + 3)) % 7) for o in range(len(q.options))]
 
     monkeypatch.setattr(ann_cli, "make_backend", lambda *a, **k: FakeScoringBackend(scorer=constant))
-    base = ["annotate", "--domain", "food", "--no-describe", "--calibration", "none", "--db", str(tmp_path / "s.db")]
+    base = [
+        "annotate",
+        "--domain",
+        "food",
+        "--no-describe",
+        "--calibration",
+        "none",
+        "--db",
+        str(tmp_path / "s.db"),
+    ]
     r = CliRunner().invoke(app, [*base, "--json"])
-    assert r.exit_code == 0 and "degenerate labels: food / Target Audience: 100% of items carry 'Adults'" in r.stderr
+    assert (
+        r.exit_code == 0
+        and "degenerate labels: food / Target Audience: 100% of items carry 'Adults'" in r.stderr
+    )
     r = CliRunner().invoke(app, [*base, "--retry-failed", "--strict"])
     assert r.exit_code == 1 and "degenerate categories (--strict)" in r.stderr
-    r = CliRunner().invoke(app, ["labels", "stats", "--domain", "food", "--json", "--db", str(tmp_path / "s.db")])
+    r = CliRunner().invoke(
+        app, ["labels", "stats", "--domain", "food", "--json", "--db", str(tmp_path / "s.db")]
+    )
     st = __import__("json").loads(r.stdout)
     assert st["categories"][0]["top_label"] == "Adults" and st["categories"][0]["degenerate"]
     assert not st["categories"][1]["degenerate"]

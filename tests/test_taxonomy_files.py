@@ -52,7 +52,10 @@ def test_export_edit_import_round_trip_creates_a_new_imported_version(db, tmp_pa
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ('{"categories": [\n  {"name": "A", "subcategories": ["x", "y", "z"]},\n  oops\n]}', "s.json:3: not valid JSON"),
+        (
+            '{"categories": [\n  {"name": "A", "subcategories": ["x", "y", "z"]},\n  oops\n]}',
+            "s.json:3: not valid JSON",
+        ),
         ('{"categories": [{"name": "A"}]}', "categories[0]: 'subcategories' is a required property"),
         ('{"categories": [{"name": "A", "subcategories": ["x", "y"]}]}', "categories[0].subcategories"),
         ('{"categories": [{"name": "A", "subcategories": ["x", "y", 5]}]}', "categories[0].subcategories[2]"),
@@ -63,7 +66,15 @@ def test_export_edit_import_round_trip_creates_a_new_imported_version(db, tmp_pa
             "duplicate of category",
         ),
     ],
-    ids=["bad-json", "missing-field", "too-few", "wrong-type", "unknown-field", "dup-subcategory", "dup-category"],
+    ids=[
+        "bad-json",
+        "missing-field",
+        "too-few",
+        "wrong-type",
+        "unknown-field",
+        "dup-subcategory",
+        "dup-category",
+    ],
 )
 def test_bad_taxonomy_file_is_a_one_line_error_and_stores_nothing(db, tmp_path, content, expected):
     f = tmp_path / "s.json"

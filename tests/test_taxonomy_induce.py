@@ -58,7 +58,10 @@ def test_validation_rules_catch_count_size_duplicates_and_domain_names():
     ok = [{"name": n, "subcategories": ["a1", "b2", "c3"]} for n in ("Audience", "Occasion")]
     assert validate_categories(ok, k=2, domains=["food", "kitchen"]) == []
     assert "exactly 3" in validate_categories(ok, k=3)[0]
-    bad = [{"name": "Food Products", "subcategories": ["a1", "a1", "b"]}, {"name": "Audience", "subcategories": ["x"]}]
+    bad = [
+        {"name": "Food Products", "subcategories": ["a1", "a1", "b"]},
+        {"name": "Audience", "subcategories": ["x"]},
+    ]
     errors = " | ".join(validate_categories(bad, domains=["food", "kitchen"]))
     assert "names a domain" in errors and "duplicate subcategories" in errors and "3-15" in errors
 
@@ -87,7 +90,11 @@ def test_valid_llm_answers_give_a_k_category_taxonomy_via_merge_and_refine(tmp_p
 
 def test_merge_that_never_validates_falls_back_to_the_seed_list_only_when_asked(tmp_path):
     store = make_store(tmp_path / "s.db")
-    script = {"Propose": [json.dumps(PROPOSAL)], "Merge them": [k_categories(5)], "Refine the taxonomy": ["{"]}
+    script = {
+        "Propose": [json.dumps(PROPOSAL)],
+        "Merge them": [k_categories(5)],
+        "Refine the taxonomy": ["{"],
+    }
     with pytest.raises(SemacdrError, match="taxonomy induction failed.*--allow-fallback"):
         induce_taxonomy(store, 1, FakeBackend(model="m-bad", script=dict(script)), cfg(k=7, retries=1))
     assert store.query("SELECT count(*) FROM taxonomies WHERE origin != 'imported'")[0][0] == 0
@@ -154,7 +161,10 @@ def test_same_source_and_target_is_an_error(tmp_path):
 def test_proposed_categories_copied_from_item_titles_are_rejected():
     from semacdr_cli.taxonomy import copies_item_titles, name_key
 
-    titles = [name_key(t) for t in ["The Blood Moon Curse (Paperback)", "Dread Curse: A Novel", "The Orion Protocol"]]
+    titles = [
+        name_key(t)
+        for t in ["The Blood Moon Curse (Paperback)", "Dread Curse: A Novel", "The Orion Protocol"]
+    ]
     lifted = {"name": "The Blood Moon Curse", "subcategories": ["Romance", "Horror", "Drama"]}
     subs_lifted = {"name": "Mood", "subcategories": ["Dread Curse", "The Orion Protocol", "Dark"]}
     shared = {"name": "Genre", "subcategories": ["Horror", "Science Fiction", "Romance"]}
@@ -167,10 +177,22 @@ def test_markup_and_number_debris_from_a_small_model_is_not_a_category():
     from semacdr_cli.taxonomy import drop_malformed, malformed_name, validate_categories
 
     # what SmolLM2-135M proposed for Food-Kitchen (bench/e2e_real.sh)
-    for junk in ["Almonds 1.2u 1.2v X 1.2v", "Jsonencoder({ Encoding:'b", "Description::customary Japanese Food",
-                 "{{category}} {{description|strip=lg", "Birrakabaliminci_ladies_dress 12oz 12"]:
+    for junk in [
+        "Almonds 1.2u 1.2v X 1.2v",
+        "Jsonencoder({ Encoding:'b",
+        "Description::customary Japanese Food",
+        "{{category}} {{description|strip=lg",
+        "Birrakabaliminci_ladies_dress 12oz 12",
+    ]:
         assert malformed_name(junk), junk
-    for fine in ["Target Audience", "Price Level", "Age 18-25", "Ready-to-Eat", "Bakery & Pastry", "Price_Level"]:
+    for fine in [
+        "Target Audience",
+        "Price Level",
+        "Age 18-25",
+        "Ready-to-Eat",
+        "Bakery & Pastry",
+        "Price_Level",
+    ]:
         assert not malformed_name(fine), fine
     cat = {"name": "Style", "subcategories": ["Classic", "Modern", "Tahina 1.2x1x 1.2k Gfjyvqrr", "Rustic"]}
     assert drop_malformed(cat)["subcategories"] == ["Classic", "Modern", "Rustic"]

@@ -24,8 +24,9 @@ def _outputs(store, ablation, reference=None):
     model = build_model(cfg, data, G.build(data, simple=cfg.has("simple-graph")))
     if reference is not None:  # share every weight both models have
         own = model.state_dict()
-        model.load_state_dict({k: v for k, v in reference.items() if k in own and own[k].shape == v.shape},
-                              strict=False)
+        model.load_state_dict(
+            {k: v for k, v in reference.items() if k in own and own[k].shape == v.shape}, strict=False
+        )
     else:
         with torch.no_grad():
             model.fusion.logits.copy_(torch.tensor([0.5, -0.3, 0.1]))  # away from the uniform average

@@ -32,11 +32,14 @@ def test_shuffled_batches_mix_lengths_and_change_every_epoch():
     assert sorted(np.concatenate(batches)) == list(range(512))
     distinct = [len(set(lengths[b])) for b in batches]
     assert min(distinct) >= 5  # every batch holds many lengths
-    other = make_batches(np.random.default_rng(1).permutation(len(records)), records, cfg, np.random.default_rng(1))
+    other = make_batches(
+        np.random.default_rng(1).permutation(len(records)), records, cfg, np.random.default_rng(1)
+    )
     assert any(set(a) != set(b) for a, b in zip(batches, other, strict=True))
     # the earlier scheme: one length per batch
-    bucket = make_batches(order, records, TrainConfig(target="t", batching="bucket", batch_size=64),
-                          np.random.default_rng(0))
+    bucket = make_batches(
+        order, records, TrainConfig(target="t", batching="bucket", batch_size=64), np.random.default_rng(0)
+    )
     assert max(len(set(lengths[b])) for b in bucket) <= 2
 
 
@@ -73,7 +76,7 @@ def _batch_loss(model, data, records, negs):
 
 @pytest.mark.parametrize("norm", ["instance", "batch"])
 def test_each_instance_weighs_the_same_in_any_batch_only_with_instance_normalisation(store, norm):
-    cfg, data, model = _sasrec(store, loss_norm=norm, loss="bce")  # own negatives: per-instance terms
+    _cfg, data, model = _sasrec(store, loss_norm=norm, loss="bce")  # own negatives: per-instance terms
     model.steps_per_batch = steps_per_batch(data.train, 4)
     rng = np.random.default_rng(0)
     negs = {r.user: rng.integers(1, data.n_target + 1, size=len(r.t_pos)) for r in data.train}
@@ -112,8 +115,15 @@ def test_loss_auto_is_bpr_for_semacdr_and_sampled_softmax_for_the_baselines():
 def test_early_stopping_counts_validations_not_epochs(store, tmp_path):
     # lr 0: the first validation is the best and no later one improves, so the run stops after
     # 1 + patience validations, every eval_every epochs
-    [run] = api.train(store, target="food", model="sasrec", epochs=100, runs_dir=tmp_path, progress=False,
-                      overrides={"hidden": 16, "lr": 0.0, "eval_every": 2, "patience": 2, "threads": 1})
+    [run] = api.train(
+        store,
+        target="food",
+        model="sasrec",
+        epochs=100,
+        runs_dir=tmp_path,
+        progress=False,
+        overrides={"hidden": 16, "lr": 0.0, "eval_every": 2, "patience": 2, "threads": 1},
+    )
     row = api.run_record(store, run)
     train = row["metrics"]["train"]
     assert train["epochs"] == 6 and train["evaluations"] == 3
@@ -127,8 +137,15 @@ def test_a_run_that_reaches_the_cap_says_so_and_eval_warns(store, tmp_path):
 
     from semacdr_cli.app import app
 
-    [run] = api.train(store, target="food", model="sasrec", epochs=3, runs_dir=tmp_path, progress=False,
-                      overrides={"hidden": 16, "eval_every": 1, "patience": 50, "threads": 1})
+    [run] = api.train(
+        store,
+        target="food",
+        model="sasrec",
+        epochs=3,
+        runs_dir=tmp_path,
+        progress=False,
+        overrides={"hidden": 16, "eval_every": 1, "patience": 50, "threads": 1},
+    )
     assert api.run_record(store, run)["metrics"]["train"]["hit_cap"] is True
     res = CliRunner().invoke(app, ["eval", str(run), "--db", store])
     assert res.exit_code == 0 and "hit the epoch cap" in res.output
@@ -137,8 +154,15 @@ def test_a_run_that_reaches_the_cap_says_so_and_eval_warns(store, tmp_path):
 
 
 def test_selection_by_full_ranking_validates_both_protocols(store, tmp_path):
-    [run] = api.train(store, target="food", model="sasrec", epochs=2, runs_dir=tmp_path, progress=False,
-                      overrides={"hidden": 16, "eval_every": 1, "select_metric": "full:ndcg@10", "threads": 1})
+    [run] = api.train(
+        store,
+        target="food",
+        model="sasrec",
+        epochs=2,
+        runs_dir=tmp_path,
+        progress=False,
+        overrides={"hidden": 16, "eval_every": 1, "select_metric": "full:ndcg@10", "threads": 1},
+    )
     row = api.run_record(store, run)
     lines = [json.loads(x) for x in (api.Path(row["run_dir"]) / "metrics.jsonl").read_text().splitlines()]
     assert all("valid_full" in e for e in lines)
@@ -160,8 +184,15 @@ def test_warm_and_cold_held_out_items_are_counted_on_a_fixture():
 
 
 def test_breakdown_metrics_are_the_metrics_of_each_group(store, tmp_path):
-    [run] = api.train(store, target="food", model="sasrec", epochs=1, runs_dir=tmp_path, progress=False,
-                      overrides={"hidden": 16, "threads": 1})
+    [run] = api.train(
+        store,
+        target="food",
+        model="sasrec",
+        epochs=1,
+        runs_dir=tmp_path,
+        progress=False,
+        overrides={"hidden": 16, "threads": 1},
+    )
     out = api.evaluate(store, run)
     b = out["breakdown"]
     assert b["warm"]["cases"] + b["cold"]["cases"] == out["cases"]
@@ -172,8 +203,15 @@ def test_breakdown_metrics_are_the_metrics_of_each_group(store, tmp_path):
 
 
 def test_threads_are_applied_and_recorded_with_the_run(store, tmp_path):
-    [run] = api.train(store, target="food", model="sasrec", epochs=1, runs_dir=tmp_path, progress=False,
-                      overrides={"hidden": 16, "threads": 1})
+    [run] = api.train(
+        store,
+        target="food",
+        model="sasrec",
+        epochs=1,
+        runs_dir=tmp_path,
+        progress=False,
+        overrides={"hidden": 16, "threads": 1},
+    )
     assert torch.get_num_threads() == 1
     row = api.run_record(store, run)
     assert row["config"]["threads"] == 1 and row["versions"]["machine"]["torch_threads"] == 1
@@ -210,7 +248,7 @@ def test_cd_sasrec_trains_its_source_table_through_its_own_objective(store):
 def test_micro_batches_keep_the_batch_and_give_the_loss_and_gradient_of_one_piece(store):
     from trainer.loop import micro_batches
 
-    cfg, data, model = _sasrec(store, loss="bce")
+    _cfg, data, model = _sasrec(store, loss="bce")
     model.steps_per_batch = steps_per_batch(data.train, 32)
     idx = np.arange(32)
     chunks = micro_batches(idx, data.train, 4)

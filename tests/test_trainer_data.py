@@ -19,8 +19,18 @@ def _cfg(**kw):
 
 
 def _signature(data):
-    recs = [(r.user, r.t_in.tolist(), r.t_time.tolist(), r.t_pos.tolist(), r.s_in.tolist(), r.s_time.tolist(),
-             r.m_in.tolist()) for r in data.train]
+    recs = [
+        (
+            r.user,
+            r.t_in.tolist(),
+            r.t_time.tolist(),
+            r.t_pos.tolist(),
+            r.s_in.tolist(),
+            r.s_time.tolist(),
+            r.m_in.tolist(),
+        )
+        for r in data.train
+    ]
     g = {k: v.to_dense().numpy() for k, v in G.build(data).items()}
     return recs, g
 

@@ -17,9 +17,30 @@ def test_two_process_gloo_run_trains_and_registers_one_run(tmp_path):
     store = build_store(tmp_path / "s.db", users=60, semantics=False)
     env = {**os.environ, "SEMACDR_DDP_BACKEND": "gloo", "OMP_NUM_THREADS": "1"}
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
-        "-m", "semacdr_cli", "train", "--db", store, "--source", "kitchen", "--target", "food",
-        "--ablation", "no-semantics", "--epochs", "2", "--repeat", "1", "--device", "cpu", "--runs-dir", str(tmp_path / "runs"),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29533",
+        "-m",
+        "semacdr_cli",
+        "train",
+        "--db",
+        store,
+        "--source",
+        "kitchen",
+        "--target",
+        "food",
+        "--ablation",
+        "no-semantics",
+        "--epochs",
+        "2",
+        "--repeat",
+        "1",
+        "--device",
+        "cpu",
+        "--runs-dir",
+        str(tmp_path / "runs"),
         "--json",
     ]
     res = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=600)

@@ -23,9 +23,19 @@ def test_tiny_training_on_demo_data_reaches_hr10_clearly_above_random(tmp_path, 
     cfg = TrainConfig(source="book", target="movie", model=model, ablation=ablation or []).validate()
     data = D.load(str(db), cfg)
     # random ranking: 10 hits in (1 + negatives) candidates per case
-    random_hr10 = float(np.mean([min(1.0, 10 / (1 + min(100, data.n_target - len(c.own))))
-                                 for c in data.cases["test"]]))
-    [run] = api.train(db, source="book", target="movie", model=model, ablation=ablation, epochs=8, runs_dir=tmp_path / "runs",
-                      progress=False, overrides={"hidden": 32, "dropout": 0.2, "lr": 3e-3})
+    random_hr10 = float(
+        np.mean([min(1.0, 10 / (1 + min(100, data.n_target - len(c.own)))) for c in data.cases["test"]])
+    )
+    [run] = api.train(
+        db,
+        source="book",
+        target="movie",
+        model=model,
+        ablation=ablation,
+        epochs=8,
+        runs_dir=tmp_path / "runs",
+        progress=False,
+        overrides={"hidden": 32, "dropout": 0.2, "lr": 3e-3},
+    )
     result = api.evaluate(db, run)
     assert result["sampled"]["hr@10"] > 1.5 * random_hr10, (result["sampled"], random_hr10)

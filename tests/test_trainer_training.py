@@ -26,13 +26,41 @@ def test_train_cli_learns_well_above_random_and_reloads_to_identical_metrics(sto
     cfg = tmp_path / "small.toml"
     cfg.write_text("hidden = 32\ndropout = 0.1\neval_every = 1\n")
     runs = tmp_path / "runs"
-    res = runner.invoke(app, ["train", "--db", store, "--source", "kitchen", "--target", "food", "--epochs", "4",
-                              "--repeat", "1", "--config", str(cfg), "--runs-dir", str(runs), "--seed", "3"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--db",
+            store,
+            "--source",
+            "kitchen",
+            "--target",
+            "food",
+            "--epochs",
+            "4",
+            "--repeat",
+            "1",
+            "--config",
+            str(cfg),
+            "--runs-dir",
+            str(runs),
+            "--seed",
+            "3",
+        ],
+    )
     assert res.exit_code == 0, res.output
     run_id = int(res.output.strip().splitlines()[-1])  # the id is the last line
     folder = runs / f"run-{run_id:04d}"
-    for name in ("config.json", "versions.json", "metrics.jsonl", "model.safetensors", "last.safetensors",
-                 "optimizer.pt", "state.json", "eval.json"):
+    for name in (
+        "config.json",
+        "versions.json",
+        "metrics.jsonl",
+        "model.safetensors",
+        "last.safetensors",
+        "optimizer.pt",
+        "state.json",
+        "eval.json",
+    ):
         assert (folder / name).exists(), name
     epochs = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in epochs] == list(range(4))
@@ -50,7 +78,9 @@ def test_train_cli_learns_well_above_random_and_reloads_to_identical_metrics(sto
     assert result["sampled"]["hr@10"] > 2.5 * random_hr10
     # the stored end-of-training metrics came from the same best checkpoint the evaluation reloaded
     stored = json.loads((folder / "eval.json").read_text())["test"]
-    assert stored["sampled"] == pytest.approx(result["sampled"]) and stored["full"] == pytest.approx(result["full"])
+    assert stored["sampled"] == pytest.approx(result["sampled"]) and stored["full"] == pytest.approx(
+        result["full"]
+    )
     # without RUN, eval takes the most recent run
     res2 = runner.invoke(app, ["eval", "--db", store, "--json", "--split", "valid"])
     assert res2.exit_code == 0 and json.loads(res2.output)["run"] == run_id
@@ -85,12 +115,22 @@ def test_interrupted_run_resumes_where_it_stopped_and_matches_an_uninterrupted_o
 
 
 def test_repeat_trains_a_group_and_eval_reports_mean_and_std(store, tmp_path):
-    ids = api.train(store, target="food", model="sasrec", epochs=1, repeat=2, runs_dir=tmp_path, progress=False,
-                    overrides=SMALL)
+    ids = api.train(
+        store,
+        target="food",
+        model="sasrec",
+        epochs=1,
+        repeat=2,
+        runs_dir=tmp_path,
+        progress=False,
+        overrides=SMALL,
+    )
     assert len(ids) == 2
     result = api.evaluate(store, ids[0])
     assert result["runs"] == ids and set(result["std"]) == {"sampled", "full"}
-    res = runner.invoke(app, ["eval", "--db", store, "--json", "--compare", str(ids[0]), "--compare", str(ids[1])])
+    res = runner.invoke(
+        app, ["eval", "--db", store, "--json", "--compare", str(ids[0]), "--compare", str(ids[1])]
+    )
     assert res.exit_code == 0, res.output
     assert [r["run"] for r in json.loads(res.output)] == ids
     res = runner.invoke(app, ["eval", "--db", store, "--compare", str(ids[0]), "--compare", str(ids[1])])
@@ -104,7 +144,9 @@ def test_bad_training_input_is_one_line_and_registers_nothing(store, tmp_path):
         (["--target", "food", "--model", "sasrec", "--ablation", "no-semantics"], "ablation"),
         (["--target", "food", "--source", "food"], "different"),
     ):
-        res = runner.invoke(app, ["train", "--db", store, "--runs-dir", str(tmp_path), "--repeat", "1", *args])
+        res = runner.invoke(
+            app, ["train", "--db", store, "--runs-dir", str(tmp_path), "--repeat", "1", *args]
+        )
         assert res.exit_code != 0
         assert "Traceback" not in res.output and word in res.output
     assert not list(Path(tmp_path).glob("run-*"))
@@ -114,9 +156,19 @@ def test_two_stores_sharing_a_runs_folder_never_resume_each_others_runs(tmp_path
     runs = tmp_path / "runs"
     first = build_store(tmp_path / "a.db", users=40)
     second = build_store(tmp_path / "b.db", users=40, seed=1)
-    [a] = api.train(first, target="food", model="sasrec", epochs=1, runs_dir=runs, progress=False, overrides=SMALL)
-    [b] = api.train(second, source="kitchen", target="food", model="cd-sasrec", epochs=1, runs_dir=runs,
-                    progress=False, overrides=SMALL)
+    [a] = api.train(
+        first, target="food", model="sasrec", epochs=1, runs_dir=runs, progress=False, overrides=SMALL
+    )
+    [b] = api.train(
+        second,
+        source="kitchen",
+        target="food",
+        model="cd-sasrec",
+        epochs=1,
+        runs_dir=runs,
+        progress=False,
+        overrides=SMALL,
+    )
     assert a == b == 1  # each store numbers its own runs
     dirs = sorted(p.name for p in runs.iterdir())
     assert len(dirs) == 2 and dirs[0] == "run-0001" and dirs[1].startswith("run-0001-")

@@ -13,14 +13,25 @@ import numpy as np
 from semacdr_cli.store import Store, now
 
 
-def build_store(path, *, users: int = 240, groups: int = 4, target_items: int = 48, source_items: int = 64,
-                target_len: int = 7, source_len: int = 6, seed: int = 0, semantics: bool = True,
-                dim: int = 16) -> str:
+def build_store(
+    path,
+    *,
+    users: int = 240,
+    groups: int = 4,
+    target_items: int = 48,
+    source_items: int = 64,
+    target_len: int = 7,
+    source_len: int = 6,
+    seed: int = 0,
+    semantics: bool = True,
+    dim: int = 16,
+) -> str:
     rng = np.random.default_rng(seed)
     s = Store(path)
     with s.transaction() as c:
         ds = c.execute(
-            "INSERT INTO datasets (name, format, synthetic, created_at) VALUES ('synth', 'demo', 1, ?)", (now(),)
+            "INSERT INTO datasets (name, format, synthetic, created_at) VALUES ('synth', 'demo', 1, ?)",
+            (now(),),
         ).lastrowid
         dom = {}
         for pos, name in enumerate(("food", "kitchen")):
@@ -31,13 +42,17 @@ def build_store(path, *, users: int = 240, groups: int = 4, target_items: int = 
         for name, n in (("food", target_items), ("kitchen", source_items)):
             ids = []
             for k in range(n):
-                ids.append(c.execute(
-                    "INSERT INTO items (domain_id, external_id, title) VALUES (?, ?, ?)",
-                    (dom[name], f"{name}-{k}", f"{name} item {k} of group {k % groups}"),
-                ).lastrowid)
+                ids.append(
+                    c.execute(
+                        "INSERT INTO items (domain_id, external_id, title) VALUES (?, ?, ?)",
+                        (dom[name], f"{name}-{k}", f"{name} item {k} of group {k % groups}"),
+                    ).lastrowid
+                )
             items[name] = ids
         for u in range(users):
-            uid = c.execute("INSERT INTO users (dataset_id, external_id) VALUES (?, ?)", (ds, f"u{u}")).lastrowid
+            uid = c.execute(
+                "INSERT INTO users (dataset_id, external_id) VALUES (?, ?)", (ds, f"u{u}")
+            ).lastrowid
             g = u % groups
             seqs = {}
             for name, length in (("food", target_len), ("kitchen", source_len)):
@@ -72,16 +87,23 @@ def build_store(path, *, users: int = 240, groups: int = 4, target_items: int = 
 
 def add_semantics(c, ds, items, groups, dim, rng) -> None:
     tax = c.execute(
-        "INSERT INTO taxonomies (dataset_id, version, origin, created_at) VALUES (?, 1, 'induced', ?)", (ds, now())
+        "INSERT INTO taxonomies (dataset_id, version, origin, created_at) VALUES (?, 1, 'induced', ?)",
+        (ds, now()),
     ).lastrowid
     subs = []
     for pos, cat in enumerate(("Style", "Audience")):
         cid = c.execute(
             "INSERT INTO taxonomy_categories (taxonomy_id, position, name) VALUES (?, ?, ?)", (tax, pos, cat)
         ).lastrowid
-        subs.append([c.execute(
-            "INSERT INTO taxonomy_subcategories (category_id, position, name) VALUES (?, ?, ?)", (cid, k, f"{cat}{k}")
-        ).lastrowid for k in range(groups)])
+        subs.append(
+            [
+                c.execute(
+                    "INSERT INTO taxonomy_subcategories (category_id, position, name) VALUES (?, ?, ?)",
+                    (cid, k, f"{cat}{k}"),
+                ).lastrowid
+                for k in range(groups)
+            ]
+        )
     centers = rng.normal(size=(groups, dim)).astype(np.float32)
     for ids in items.values():
         for k, item in enumerate(ids):
@@ -92,8 +114,10 @@ def add_semantics(c, ds, items, groups, dim, rng) -> None:
                 (item, tax, now()),
             ).lastrowid
             for cat_subs in subs:
-                c.execute("INSERT INTO annotation_labels (annotation_id, subcategory_id) VALUES (?, ?)",
-                          (ann, cat_subs[g]))
+                c.execute(
+                    "INSERT INTO annotation_labels (annotation_id, subcategory_id) VALUES (?, ?)",
+                    (ann, cat_subs[g]),
+                )
             vec = (centers[g] + 0.3 * rng.normal(size=dim)).astype("<f4")
             c.execute(
                 "INSERT INTO embeddings (item_id, model, dim, vector, text_hash, created_at) VALUES (?,?,?,?,?,?)",

@@ -49,7 +49,11 @@ def _setup(db_path, cfg: TrainConfig):
     from trainer.models import build_model
 
     data = data_mod.load(str(db_path), cfg)
-    g = graphs.build(data, simple=cfg.has("simple-graph"), edges=cfg.graph_edges) if cfg.model == "semacdr" else {}
+    g = (
+        graphs.build(data, simple=cfg.has("simple-graph"), edges=cfg.graph_edges)
+        if cfg.model == "semacdr"
+        else {}
+    )
     device = resolve_device(cfg.device)
     return data, g, device, build_model
 
@@ -92,15 +96,31 @@ def train(
             if repeat < 1:
                 raise SemacdrError("--repeat: must be at least 1")
             base = load_config(
-                config_path, source=source, target=target, model=model, seed=seed, epochs=epochs,
-                device=device, dataset=dataset, ablation=ablation or None, **(overrides or {}),
+                config_path,
+                source=source,
+                target=target,
+                model=model,
+                seed=seed,
+                epochs=epochs,
+                device=device,
+                dataset=dataset,
+                ablation=ablation or None,
+                **(overrides or {}),
             )
             group = uuid.uuid4().hex[:12] if repeat > 1 else None
             cfgs = [(base.with_overrides(seed=base.seed + k).validate(), None) for k in range(repeat)]
             # an interrupted run with the same config resumes automatically
             running = [r for r in q.list_runs(store) if r["status"] == "running"]
-            cfgs = [(c, next((r for r in running if r["config"] == c.to_dict()
-                              and Path(r["run_dir"]).exists()), None)) for c, _ in cfgs]
+            cfgs = [
+                (
+                    c,
+                    next(
+                        (r for r in running if r["config"] == c.to_dict() and Path(r["run_dir"]).exists()),
+                        None,
+                    ),
+                )
+                for c, _ in cfgs
+            ]
         apply_threads(cfgs[0][0].threads)  # before torch starts its pools
         import torch
 
@@ -130,7 +150,9 @@ def train(
                 metrics = {s: evaluate_model(net, data, cfg, s, device=dev) for s in ("valid", "test")}
                 metrics["train"] = summary
                 (run_dir / "eval.json").write_text(json.dumps(metrics, indent=2))
-                q.finish_run(store, run_id, status="finished", best_epoch=summary["best_epoch"], metrics=metrics)
+                q.finish_run(
+                    store, run_id, status="finished", best_epoch=summary["best_epoch"], metrics=metrics
+                )
             ids.append(run_id)
         return ids
     finally:
@@ -142,10 +164,19 @@ def _register(store: Store, cfg: TrainConfig, data, group, runs_dir: Path, rank:
     run_id = None
     if rank == 0:
         run_id = q.create_run(
-            store, dataset_id=data.dataset_id, model=cfg.model, source_domain=cfg.source or None,
-            target_domain=cfg.target, ablation=",".join(cfg.ablation) or None, seed=cfg.seed, group_id=group,
-            run_dir="", config=cfg.to_dict(), taxonomy_id=data.taxonomy_id,
-            embedding_model=data.embedding_model, versions=versions(),
+            store,
+            dataset_id=data.dataset_id,
+            model=cfg.model,
+            source_domain=cfg.source or None,
+            target_domain=cfg.target,
+            ablation=",".join(cfg.ablation) or None,
+            seed=cfg.seed,
+            group_id=group,
+            run_dir="",
+            config=cfg.to_dict(),
+            taxonomy_id=data.taxonomy_id,
+            embedding_model=data.embedding_model,
+            versions=versions(),
         )
         run_dir = (runs_dir / f"run-{run_id:04d}").resolve()
         if run_dir.exists() and any(run_dir.iterdir()):
@@ -195,7 +226,11 @@ def load_run(db_path, run_id: int | None = None):
     finally:
         store.close()
     if row is None:
-        raise SemacdrError("no such run in the store" if run_id is not None else "the store holds no runs; run `semacdr train` first")
+        raise SemacdrError(
+            "no such run in the store"
+            if run_id is not None
+            else "the store holds no runs; run `semacdr train` first"
+        )
     cfg = TrainConfig.from_dict(row["config"]).validate()
     ckpt = Path(row["run_dir"]) / BEST
     if not ckpt.exists():
@@ -240,11 +275,18 @@ def evaluate(db_path, run_id: int | None = None, split: str = "test") -> dict:
     for p in ("sampled", "full"):
         out[p] = {k: float(np.mean([r[p][k] for r in results])) for k in results[0][p]}
     if len(results) > 1:  # the sample standard deviation over the seeds (n - 1)
-        out["std"] = {p: {k: float(np.std([r[p][k] for r in results], ddof=1)) for k in results[0][p]}
-                      for p in ("sampled", "full")}
+        out["std"] = {
+            p: {k: float(np.std([r[p][k] for r in results], ddof=1)) for k in results[0][p]}
+            for p in ("sampled", "full")
+        }
     out["breakdown"] = {
-        group: {"cases": block["cases"], **{p: {k: float(np.mean([r["breakdown"][group][p][k] for r in results]))
-                                               for k in block[p]} for p in ("sampled", "full")}}
+        group: {
+            "cases": block["cases"],
+            **{
+                p: {k: float(np.mean([r["breakdown"][group][p][k] for r in results])) for k in block[p]}
+                for p in ("sampled", "full")
+            },
+        }
         for group, block in results[0]["breakdown"].items()
     }
     out["training"] = [_training_summary(m) for m in members]
@@ -253,15 +295,21 @@ def evaluate(db_path, run_id: int | None = None, split: str = "test") -> dict:
 
 def _training_summary(row: dict) -> dict:
     train = (row.get("metrics") or {}).get("train") or {}
-    return {"run": int(row["id"]), "epochs": train.get("epochs"), "best_epoch": train.get("best_epoch"),
-            "hit_cap": train.get("hit_cap")}
+    return {
+        "run": int(row["id"]),
+        "epochs": train.get("epochs"),
+        "best_epoch": train.get("best_epoch"),
+        "hit_cap": train.get("hit_cap"),
+    }
 
 
 def compare(db_path, run_ids: list[int], split: str = "test") -> list[dict]:
     return [evaluate(db_path, r, split) for r in run_ids]
 
 
-def item_representations(db_path, run_id: int | None = None, with_agnostic: bool = True) -> tuple[np.ndarray, list[str]]:
+def item_representations(
+    db_path, run_id: int | None = None, with_agnostic: bool = True
+) -> tuple[np.ndarray, list[str]]:
     """Source and target item representations after the graph module (Eqs. 4-5), rows 1..n of each
     domain, and the domain name of each row. ``with_agnostic=False`` recomputes them without the
     domain-agnostic view in the initial node features (the comparison of the paper's Figure 3)."""

@@ -17,8 +17,12 @@ def _pad(arrays: list[np.ndarray], fill: int = 0) -> np.ndarray:
     return out
 
 
-def collate(records: list[Record], n_target: int, rng: np.random.Generator | None = None,
-            device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+def collate(
+    records: list[Record],
+    n_target: int,
+    rng: np.random.Generator | None = None,
+    device: str | torch.device = "cpu",
+) -> dict[str, torch.Tensor]:
     """A batch of records; with ``rng`` one BPR negative per positive (never an item the user trained on)."""
     t_pos = _pad([r.t_pos for r in records])
     batch = {

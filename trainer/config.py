@@ -47,7 +47,9 @@ class TrainConfig:
     positions: str = "recency"  # recency: index 0 = the newest state (reference SASRec) | forward
     branch_dropout: bool = False  # the earlier extra dropout on the attention branch
     init: str = "xavier"  # xavier: position table at the reference's scale | legacy: N(0, 1)
-    graph_edges: str = "window"  # window: paper-literal graphs | source-mixed: users link to source items only (Eq. 6)
+    graph_edges: str = (
+        "window"  # window: paper-literal graphs | source-mixed: users link to source items only (Eq. 6)
+    )
     # optimisation (Eq. 14, App. E: the semantic learning rate is the smaller one)
     batch_size: int = 256  # users per batch; every target step of a user is a training instance
     lr: float = 1e-3
@@ -81,7 +83,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.ablation, str):
             self.ablation = [self.ablation]
-        self.ablation = sorted({a.strip() for item in self.ablation for a in str(item).split(",") if a.strip()})
+        self.ablation = sorted(
+            {a.strip() for item in self.ablation for a in str(item).split(",") if a.strip()}
+        )
 
     # -- switches ---------------------------------------------------------------------------------
     def has(self, ablation: str) -> bool:
@@ -105,9 +109,29 @@ class TrainConfig:
 
     def encoder_args(self) -> dict:
         """Keyword arguments of ``modules.SequenceEncoder`` (Eqs. 7-9)."""
-        return {"hidden": self.hidden, "max_len": self.max_len, "blocks": self.n_blocks, "heads": self.n_heads,
-                "dropout": self.dropout, "positions": self.positions, "branch_dropout": self.branch_dropout,
-                "init": self.init}
+        return {
+            "hidden": self.hidden,
+            "max_len": self.max_len,
+            "blocks": self.n_blocks,
+            "heads": self.n_heads,
+            "dropout": self.dropout,
+            "positions": self.positions,
+            "branch_dropout": self.branch_dropout,
+            "init": self.init,
+        }
+
+    def _check_choices(self) -> None:
+        choices = {
+            "positions": ("recency", "forward"),
+            "init": ("xavier", "legacy"),
+            "graph_edges": ("window", "source-mixed"),
+            "loss": ("auto", "bpr", "bce", "softmax"),
+            "loss_norm": ("instance", "batch"),
+            "batching": ("shuffle", "bucket"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise SemacdrError(f"{name}: must be one of {', '.join(allowed)}")
 
     def validate(self) -> TrainConfig:
         if self.model not in MODELS:
@@ -116,11 +140,19 @@ class TrainConfig:
             if a not in ABLATIONS:
                 raise SemacdrError(f"--ablation: unknown switch {a!r} (choose from {', '.join(ABLATIONS)})")
         semantic_switches = {"no-inner-semantics", "no-agnostic-semantics", "no-contrastive"}
-        if self.ablation and self.model != "semacdr" and not (self.semantics and set(self.ablation) <= semantic_switches):
-            raise SemacdrError("--ablation applies to --model semacdr (and the semantic switches to a baseline "
-                               "with semantics = true)")
+        if (
+            self.ablation
+            and self.model != "semacdr"
+            and not (self.semantics and set(self.ablation) <= semantic_switches)
+        ):
+            raise SemacdrError(
+                "--ablation applies to --model semacdr (and the semantic switches to a baseline "
+                "with semantics = true)"
+            )
         if self.semantics and self.model == "semacdr":
-            raise SemacdrError("semantics: applies to the baselines (semacdr always has its semantic component)")
+            raise SemacdrError(
+                "semantics: applies to the baselines (semacdr always has its semantic component)"
+            )
         if not self.target:
             raise SemacdrError("--target: give the target domain")
         if self.model != "sasrec" and not self.source:
@@ -131,21 +163,23 @@ class TrainConfig:
             raise SemacdrError("agnostic_integration: must be 'concat' or 'mean'")
         if self.score not in ("dot", "mlp"):
             raise SemacdrError("score: must be 'dot' or 'mlp'")
-        for name in ("hidden", "max_len", "n_blocks", "n_heads", "batch_size", "epochs", "patience", "micro_batches"):
+        for name in (
+            "hidden",
+            "max_len",
+            "n_blocks",
+            "n_heads",
+            "batch_size",
+            "epochs",
+            "patience",
+            "micro_batches",
+        ):
             if getattr(self, name) < 1:
                 raise SemacdrError(f"{name}: must be at least 1")
         if self.hidden % self.n_heads:
             raise SemacdrError("hidden must be divisible by n_heads")
         if not 0 <= self.dropout < 1:
             raise SemacdrError("dropout: must be in [0, 1)")
-        choices = {
-            "positions": ("recency", "forward"), "init": ("xavier", "legacy"),
-            "graph_edges": ("window", "source-mixed"), "loss": ("auto", "bpr", "bce", "softmax"),
-            "loss_norm": ("instance", "batch"), "batching": ("shuffle", "bucket"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise SemacdrError(f"{name}: must be one of {', '.join(allowed)}")
+        self._check_choices()
         protocol, _, metric = self.select_metric.partition(":")
         if protocol not in ("sampled", "full") or metric not in ("hr@5", "hr@10", "ndcg@5", "ndcg@10"):
             raise SemacdrError("select_metric: PROTOCOL:METRIC, e.g. sampled:ndcg@10 or full:ndcg@10")
@@ -170,7 +204,9 @@ class TrainConfig:
                 raise SemacdrError(f"unknown config key {key!r}", path=where)
             default = known[key].default
             if isinstance(default, bool | int | float | str) and value is not None:
-                ok = isinstance(value, type(default)) or (isinstance(default, float) and isinstance(value, int))
+                ok = isinstance(value, type(default)) or (
+                    isinstance(default, float) and isinstance(value, int)
+                )
                 if not ok or (isinstance(value, bool) and not isinstance(default, bool)):
                     raise SemacdrError(
                         f"config key {key!r}: expected {type(default).__name__}, got {value!r}", path=where

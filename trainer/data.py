@@ -41,7 +41,9 @@ class Record:
 
     user: int  # row in the user table (0-based)
     t_in: np.ndarray  # start token + target items (states of Eq. 8)
-    t_time: np.ndarray  # per target state: index of the mixed state it may see (Eq. 9), keys before it (Eq. 10)
+    t_time: (
+        np.ndarray
+    )  # per target state: index of the mixed state it may see (Eq. 9), keys before it (Eq. 10)
     t_pos: np.ndarray  # per target state: the positive item (0: none)
     s_in: np.ndarray  # start token + source items
     s_time: np.ndarray  # per source key: its index in the mixed window (-1 for the start token)
@@ -119,7 +121,9 @@ def _load(store: Store, cfg: TrainConfig) -> CDData:
     source = None
     if cfg.model != "sasrec":
         srow = store.domain(dataset_id, cfg.source)
-        source = Domain(cfg.source, int(srow["id"]), np.asarray(q.domain_item_ids(store, srow["id"]), np.int64))
+        source = Domain(
+            cfg.source, int(srow["id"]), np.asarray(q.domain_item_ids(store, srow["id"]), np.int64)
+        )
     if target.n == 0:
         raise SemacdrError(f"--target: domain {cfg.target!r} has no items")
     nt = target.n
@@ -145,8 +149,13 @@ def _load(store: Store, cfg: TrainConfig) -> CDData:
         per_user[-1].append((local, is_t, position, split))
 
     data = CDData(
-        dataset_id=dataset_id, target=target, source=source, n_users=len(users),
-        user_ids=np.asarray(users, np.int64), train=[], cases={"valid": [], "test": []},
+        dataset_id=dataset_id,
+        target=target,
+        source=source,
+        n_users=len(users),
+        user_ids=np.asarray(users, np.int64),
+        train=[],
+        cases={"valid": [], "test": []},
     )
     ui_t_u, ui_t_i, ui_s_u, ui_s_i = [], [], [], []
     for u, seq in enumerate(per_user):
@@ -164,7 +173,7 @@ def _load(store: Store, cfg: TrainConfig) -> CDData:
             data.source_seqs.append(s_items)
             ui_s_u.append(np.full(len(s_items), u))
             ui_s_i.append(s_items)
-        window = window[-cfg.max_len:]
+        window = window[-cfg.max_len :]
         if any(x[1] for x in window):
             data.train.append(_train_record(u, window, nt, ns))
         own = np.asarray(sorted({x[0] for x in seq if x[1]}), np.int64)
@@ -172,7 +181,7 @@ def _load(store: Store, cfg: TrainConfig) -> CDData:
             k = next((k for k, x in enumerate(seq) if x[1] and x[3] == split), None)
             if k is None:
                 continue
-            hist = seq[:k][-cfg.max_len:]
+            hist = seq[:k][-cfg.max_len :]
             rec = _eval_record(u, hist, nt, ns)
             rec.seen = np.asarray(t_items, np.int64)
             data.cases[split].append(EvalCase(rec, seq[k][0], own))
@@ -279,8 +288,11 @@ def _load_semantics(store: Store, cfg: TrainConfig, data: CDData) -> None:
             )
         name, dim, _ = models[0]
         data.embedding_model = name
-        vecs = {item: np.frombuffer(blob, dtype="<f4") for item, d_, blob in q.item_vectors(store, name, ids)
-                if d_ == dim}
+        vecs = {
+            item: np.frombuffer(blob, dtype="<f4")
+            for item, d_, blob in q.item_vectors(store, name, ids)
+            if d_ == dim
+        }
         for d in domains:
             arr = np.zeros((d.n + 2, dim), np.float32)
             covered = 0

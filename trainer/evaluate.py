@@ -29,8 +29,14 @@ def sampled_negatives(data: CDData, split: str, n: int, seed: int) -> np.ndarray
 
 
 @torch.no_grad()
-def evaluate_model(model, data: CDData, config, split: str = "test", protocols=("sampled", "full"),
-                   device: str | torch.device = "cpu") -> dict:
+def evaluate_model(
+    model,
+    data: CDData,
+    config,
+    split: str = "test",
+    protocols=("sampled", "full"),
+    device: str | torch.device = "cpu",
+) -> dict:
     """Metrics of ``model`` on the ``split`` cases: {protocol: {hr@5, hr@10, ndcg@5, ndcg@10}, "cases": n}."""
     model.eval()
     # similar lengths together (less padding); metrics are means, so the order does not matter

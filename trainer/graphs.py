@@ -68,8 +68,11 @@ def csr_matrix(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tupl
     with warnings.catch_warnings():  # "sparse CSR tensor support is in beta"
         warnings.simplefilter("ignore", UserWarning)
         return torch.sparse_csr_tensor(
-            torch.from_numpy(crow), torch.from_numpy(np.ascontiguousarray(cols, np.int64)),
-            torch.from_numpy(np.ascontiguousarray(vals, np.float32)), shape, check_invariants=False,
+            torch.from_numpy(crow),
+            torch.from_numpy(np.ascontiguousarray(cols, np.int64)),
+            torch.from_numpy(np.ascontiguousarray(vals, np.float32)),
+            shape,
+            check_invariants=False,
         )
 
 

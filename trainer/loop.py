@@ -24,7 +24,13 @@ import torch
 from trainer.batch import collate
 from trainer.evaluate import evaluate_model
 
-BEST, LAST, OPTIM, STATE, METRICS = "model.safetensors", "last.safetensors", "optimizer.pt", "state.json", "metrics.jsonl"
+BEST, LAST, OPTIM, STATE, METRICS = (
+    "model.safetensors",
+    "last.safetensors",
+    "optimizer.pt",
+    "state.json",
+    "metrics.jsonl",
+)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -45,7 +51,11 @@ def distributed() -> tuple[int, int]:
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and os.environ.get("SEMACDR_DDP_BACKEND") != "gloo" else "gloo"
+        backend = (
+            "nccl"
+            if torch.cuda.is_available() and os.environ.get("SEMACDR_DDP_BACKEND") != "gloo"
+            else "gloo"
+        )
         dist.init_process_group(backend=backend)
     return dist.get_rank(), dist.get_world_size()
 
@@ -164,8 +174,10 @@ def fit(
         with bar as tracker:
             task = tracker.add_task("train", total=len(batches)) if tracker else None
             for idx in batches:
-                parts = [collate([data.train[i] for i in chunk], data.n_target, rng, device)
-                         for chunk in micro_batches(idx, data.train, config.micro_batches)]
+                parts = [
+                    collate([data.train[i] for i in chunk], data.n_target, rng, device)
+                    for chunk in micro_batches(idx, data.train, config.micro_batches)
+                ]
                 out = ddp(parts)
                 optimizer.zero_grad(set_to_none=True)
                 out["loss"].backward()
@@ -175,8 +187,11 @@ def fit(
                 if tracker:
                     tracker.advance(task)
         train_seconds = time.perf_counter() - t0
-        record = {"epoch": epoch, "loss": {k: v / max(1, len(batches)) for k, v in sums.items()},
-                  "train_seconds": round(train_seconds, 3)}
+        record = {
+            "epoch": epoch,
+            "loss": {k: v / max(1, len(batches)) for k, v in sums.items()},
+            "train_seconds": round(train_seconds, 3),
+        }
         last_epoch = epoch == config.epochs - 1
         improved = False
         if (epoch + 1) % config.eval_every == 0 or last_epoch:
@@ -241,6 +256,10 @@ def _progress(show: bool, label: str, total: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=Console(stderr=True), transient=True,
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
     )

@@ -75,8 +75,17 @@ class SequenceEncoder(nn.Module):
     (``"legacy"``: N(0, 1)).
     """
 
-    def __init__(self, hidden: int, max_len: int, blocks: int, heads: int, dropout: float,
-                 positions: str = "recency", branch_dropout: bool = False, init: str = "xavier"):
+    def __init__(
+        self,
+        hidden: int,
+        max_len: int,
+        blocks: int,
+        heads: int,
+        dropout: float,
+        positions: str = "recency",
+        branch_dropout: bool = False,
+        init: str = "xavier",
+    ):
         super().__init__()
         self.positions, self.branch_dropout = positions, branch_dropout
         self.pos = nn.Embedding(max_len + 2, hidden)
@@ -102,7 +111,11 @@ class SequenceEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, tokens: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, L, d): embedded ``tokens`` (B, L); without ``tokens`` positions count forward."""
-        pos = self.pos(self.position_ids(tokens)) if tokens is not None else self.pos(torch.arange(x.shape[1], device=x.device))
+        pos = (
+            self.pos(self.position_ids(tokens))
+            if tokens is not None
+            else self.pos(torch.arange(x.shape[1], device=x.device))
+        )
         x = self.drop(x * x.shape[-1] ** 0.5 + pos)  # Eq. 7-9 input: scaled item embedding + position
         for norm, attn, fnorm, ffn in zip(self.attn_norm, self.attn, self.ffn_norm, self.ffn, strict=True):
             q = norm(x)

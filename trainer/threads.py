@@ -94,5 +94,9 @@ def machine() -> dict:
     """What a figure depends on: the CPU, its cores, the threads torch uses."""
     import torch
 
-    return {"cpu": cpu_model(), "cores": available_cores(), "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform()}
+    return {
+        "cpu": cpu_model(),
+        "cores": available_cores(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+    }

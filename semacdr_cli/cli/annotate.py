@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import DatasetOption, DbOption, JsonOption, console, err_console, print_json
+from semacdr_cli.cli.common import DEFAULT_DB_PATH, DatasetOption, console, err_console, print_json
 
 BackendOption = Annotated[
     str | None,
@@ -23,13 +23,16 @@ BackendOption = Annotated[
 ]
 ModelOption = Annotated[
     str | None,
-    typer.Option("--model", help="Model folder, .gguf file or cached hub id (default: the bundled SmolLM2-135M)."),
+    typer.Option(
+        "--model", help="Model folder, .gguf file or cached hub id (default: the bundled SmolLM2-135M)."
+    ),
 ]
 BaseUrlOption = Annotated[
     str | None, typer.Option("--base-url", help="OpenAI-compatible server URL (with --backend openai).")
 ]
 PromptsOption = Annotated[
-    str | None, typer.Option("--prompts", help="Folder with your own prompt templates / schemas (same file names).")
+    str | None,
+    typer.Option("--prompts", help="Folder with your own prompt templates / schemas (same file names)."),
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Sampling and sampling-of-items seed.")]
 TemperatureOption = Annotated[float, typer.Option("--temperature", help="0 = greedy (reproducible).")]
@@ -130,33 +133,82 @@ def register(app: typer.Typer) -> None:
     @app.command("annotate")
     def annotate(
         domain: Annotated[str, typer.Option("--domain", help="Domain whose items to annotate.")],
-        method: Annotated[str, typer.Option("--method", help="score: calibrated option scoring, prefill only (default); "
-                                            "generate: constrained JSON generation.")] = "score",
-        describe: Annotated[bool, typer.Option("--describe/--no-describe", help="score: write a short description "
-                                               "per item (--no-describe: labels only).")] = True,
-        distill: Annotated[int | None, typer.Option("--distill", help="Label a stratified sample of N items with the "
-                                                    "LLM, every other item by a classifier on MiniLM vectors.")] = None,
-        label_threshold: Annotated[float | None, typer.Option("--label-threshold", help="score: calibrated "
-                                                              "probability a label needs (default 2/n for n "
-                                                              "subcategories, at most 0.5).")] = None,
+        method: Annotated[
+            str,
+            typer.Option(
+                "--method",
+                help="score: calibrated option scoring, prefill only (default); "
+                "generate: constrained JSON generation.",
+            ),
+        ] = "score",
+        describe: Annotated[
+            bool,
+            typer.Option(
+                "--describe/--no-describe",
+                help="score: write a short description per item (--no-describe: labels only).",
+            ),
+        ] = True,
+        distill: Annotated[
+            int | None,
+            typer.Option(
+                "--distill",
+                help="Label a stratified sample of N items with the "
+                "LLM, every other item by a classifier on MiniLM vectors.",
+            ),
+        ] = None,
+        label_threshold: Annotated[
+            float | None,
+            typer.Option(
+                "--label-threshold",
+                help="score: calibrated "
+                "probability a label needs (default 2/n for n "
+                "subcategories, at most 0.5).",
+            ),
+        ] = None,
         max_labels: Annotated[int, typer.Option("--max-labels", help="Labels per category at most.")] = 3,
-        calibration: Annotated[str, typer.Option("--calibration", help="score: domain (each option's mean score "
-                                                 "over 64 items of the domain is subtracted), content-free (an 'N/A' "
-                                                 "item's), or none.")] = "domain",
-        strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero when a category's labels are "
-                                             "degenerate (>= 80% one label).")] = False,
-        limit: Annotated[int | None, typer.Option("--limit", help="Only the first N items (by --order).")] = None,
-        order: Annotated[str, typer.Option("--order", help="Which items --limit keeps: id (first by id) or "
-                                           "popular (most interactions first).")] = "id",
-        retries: Annotated[int, typer.Option("--retries", help="Re-generations of a non-conforming answer.")] = 3,
+        calibration: Annotated[
+            str,
+            typer.Option(
+                "--calibration",
+                help="score: domain (each option's mean score "
+                "over 64 items of the domain is subtracted), content-free (an 'N/A' "
+                "item's), or none.",
+            ),
+        ] = "domain",
+        strict: Annotated[
+            bool,
+            typer.Option(
+                "--strict", help="Exit non-zero when a category's labels are degenerate (>= 80% one label)."
+            ),
+        ] = False,
+        limit: Annotated[
+            int | None, typer.Option("--limit", help="Only the first N items (by --order).")
+        ] = None,
+        order: Annotated[
+            str,
+            typer.Option(
+                "--order",
+                help="Which items --limit keeps: id (first by id) or popular (most interactions first).",
+            ),
+        ] = "id",
+        retries: Annotated[
+            int, typer.Option("--retries", help="Re-generations of a non-conforming answer.")
+        ] = 3,
         taxonomy_version: Annotated[
             int | None, typer.Option("--taxonomy-version", help="Taxonomy version (default: latest).")
         ] = None,
-        retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run items stored as failed again.")] = False,
+        retry_failed: Annotated[
+            bool, typer.Option("--retry-failed", help="Run items stored as failed again.")
+        ] = False,
         max_description_chars: Annotated[int, typer.Option("--max-description-chars")] = 300,
-        no_outlier_filter: Annotated[bool, typer.Option("--no-outlier-filter", help="Skip the App. C filter.")] = False,
+        no_outlier_filter: Annotated[
+            bool, typer.Option("--no-outlier-filter", help="Skip the App. C filter.")
+        ] = False,
         outlier_min_items: Annotated[
-            int, typer.Option("--outlier-min-items", help="Filter only when the domain has this many annotations.")
+            int,
+            typer.Option(
+                "--outlier-min-items", help="Filter only when the domain has this many annotations."
+            ),
         ] = 20,
         min_label_freq: Annotated[
             int, typer.Option("--min-label-freq", help="A label given to fewer items than this is rare.")
@@ -165,26 +217,31 @@ def register(app: typer.Typer) -> None:
             float, typer.Option("--min-label-share", help="... or to less than this share of the items.")
         ] = 0.001,
         min_term_df: Annotated[
-            int, typer.Option("--min-term-df", help="A description word in fewer descriptions than this is rare.")
+            int,
+            typer.Option("--min-term-df", help="A description word in fewer descriptions than this is rare."),
         ] = 2,
         max_rare_term_share: Annotated[
-            float, typer.Option("--max-rare-term-share", help="Descriptions with more rare words are outliers.")
+            float,
+            typer.Option("--max-rare-term-share", help="Descriptions with more rare words are outliers."),
         ] = 0.5,
         backend: BackendOption = None,
         model: ModelOption = None,
         base_url: BaseUrlOption = None,
         prompts: PromptsOption = None,
         batch_size: Annotated[
-            int | None, typer.Option("--batch-size", help="Items per LLM call and per commit (default: 8 on "
-                                     "transformers, 64 on vllm/openai).")
+            int | None,
+            typer.Option(
+                "--batch-size",
+                help="Items per LLM call and per commit (default: 8 on transformers, 64 on vllm/openai).",
+            ),
         ] = None,
         seed: SeedOption = 0,
         temperature: TemperatureOption = 0.0,
         repetition_penalty: RepetitionPenaltyOption = 1.0,
         max_tokens: Annotated[int, typer.Option("--max-tokens", help="Output token budget per item.")] = 384,
-        db: DbOption = "annotations.db",
+        db: str = DEFAULT_DB_PATH,
         dataset: DatasetOption = None,
-        json_out: JsonOption = False,
+        json_out: bool = False,
     ) -> None:
         """Annotate the items of one domain against the current taxonomy (labels + enriched description).
 
@@ -220,8 +277,12 @@ def register(app: typer.Typer) -> None:
             batch_size=batch_size,
             max_description_chars=max_description_chars,
             retry_failed=retry_failed,
-            sampling=SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed,
-                                    repetition_penalty=repetition_penalty),
+            sampling=SamplingConfig(
+                temperature=temperature,
+                max_tokens=max_tokens,
+                seed=seed,
+                repetition_penalty=repetition_penalty,
+            ),
             outliers=OutlierConfig(
                 enabled=not no_outlier_filter,
                 min_items=outlier_min_items,
@@ -251,4 +312,6 @@ def register(app: typer.Typer) -> None:
         for line in summary.guard:
             err_console.print(f"warning: degenerate labels: {line}", markup=False)
         if summary.guard and strict:
-            raise SemacdrError(f"{len(summary.guard)} degenerate categories (--strict); see `semacdr labels stats`")
+            raise SemacdrError(
+                f"{len(summary.guard)} degenerate categories (--strict); see `semacdr labels stats`"
+            )

@@ -1,9 +1,19 @@
-"""What every command shares: error handling, the --db/--json options, consoles, JSON output."""
+"""What every command shares: the global options (--db, --json, -q) owned by the group class, error
+handling, consoles, JSON output.
+
+A command never declares --db, --json or -q: ``App.command`` adds them to every command (so they may
+follow the command name, as in `semacdr data stats --db x.db`) and the root takes them too
+(`semacdr --db x.db data stats`). A command that needs one names a plain parameter ``db``,
+``json_out`` or ``quiet`` and receives the resolved value.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import json
+import os
 import sqlite3
 import sys
 from typing import Annotated, Any
@@ -19,11 +29,35 @@ from semacdr_cli.store import DEFAULT_DB
 console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
+GLOBAL_PANEL = "Global options"
 DbOption = Annotated[
-    str,
-    typer.Option("--db", envvar="SEMACDR_DB", help="Path of the SQLite store.", show_default=True),
+    str | None,
+    typer.Option(
+        "--db",
+        help="Path of the SQLite store [env SEMACDR_DB; default annotations.db].",
+        rich_help_panel=GLOBAL_PANEL,
+    ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+JsonOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--json/--no-json",
+        help="Print machine-readable JSON instead of tables.",
+        show_default=False,
+        rich_help_panel=GLOBAL_PANEL,
+    ),
+]
+QuietOption = Annotated[
+    bool | None,
+    typer.Option(
+        "-q",
+        "--quiet",
+        help="No tables or summaries on stdout; errors, progress and --json still print.",
+        show_default=False,
+        rich_help_panel=GLOBAL_PANEL,
+    ),
+]
+_GLOBALS = {"db": DbOption, "json_out": JsonOption, "quiet": QuietOption}
 DatasetOption = Annotated[
     str | None,
     typer.Option("--dataset", help="Dataset name in the store (default: the most recently imported)."),
@@ -60,8 +94,10 @@ def _guard(fn):
         except sqlite3.OperationalError as exc:  # a library error the user can meet: one line, no traceback
             db = kwargs.get("db") or "the store"
             if "locked" in str(exc) or "busy" in str(exc):
-                fail(f"{db} is locked by another writer (sqlite: {exc}); wait for that job to finish, or raise "
-                     "SEMACDR_BUSY_TIMEOUT (seconds), or use another --db")
+                fail(
+                    f"{db} is locked by another writer (sqlite: {exc}); wait for that job to finish, or raise "
+                    "SEMACDR_BUSY_TIMEOUT (seconds), or use another --db"
+                )
             fail(f"{db}: sqlite error: {exc}")
         except Exception as exc:
             message = _library_error(exc)
@@ -76,7 +112,19 @@ def _guard(fn):
 
 
 # the root help lists commands in the order a user runs them
-PIPELINE = ("data", "taxonomy", "annotate", "labels", "embed", "inspect", "train", "eval", "runs", "report", "demo")
+PIPELINE = (
+    "data",
+    "taxonomy",
+    "annotate",
+    "labels",
+    "embed",
+    "inspect",
+    "train",
+    "eval",
+    "runs",
+    "report",
+    "demo",
+)
 
 
 class PipelineGroup(TyperGroup):
@@ -102,10 +150,53 @@ class App(typer.Typer):
         register = super().command(*args, **kwargs)
 
         def decorator(fn):
-            register(_guard(fn))
+            register(_guard(with_global_options(fn)))
             return fn
 
         return decorator
+
+
+def global_values(
+    ctx=None, db: str | None = None, json_out: bool | None = None, quiet: bool | None = None
+) -> dict:
+    """The global options resolved: the command's own flag, else the root's, else env / default."""
+    root = ctx.find_root().params if ctx is not None else {}
+    db = db or root.get("db") or os.environ.get("SEMACDR_DB") or DEFAULT_DB
+    json_out = bool(json_out if json_out is not None else root.get("json_out"))
+    quiet = bool(quiet if quiet is not None else root.get("quiet"))
+    return {"db": db, "json_out": json_out, "quiet": quiet}
+
+
+def with_global_options(fn):
+    """``fn`` with --db/--json/-q added to its options; it receives those it names as parameters."""
+    sig = inspect.signature(fn, eval_str=True)
+    own = [p for p in sig.parameters.values() if p.name not in _GLOBALS]
+    wanted = [name for name in _GLOBALS if name in sig.parameters]
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ann)
+        for name, ann in _GLOBALS.items()
+    ] + [inspect.Parameter("_ctx", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=typer.Context)]
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        ctx = kwargs.pop("_ctx", None)
+        values = global_values(ctx, **{name: kwargs.pop(name, None) for name in _GLOBALS})
+        quiet_ctx = _quiet() if values["quiet"] else contextlib.nullcontext()
+        with quiet_ctx:
+            return fn(*args, **kwargs, **{name: values[name] for name in wanted})
+
+    wrapper.__signature__ = sig.replace(parameters=own + extra)
+    wrapper.__annotations__ = {p.name: p.annotation for p in own + extra}
+    return wrapper
+
+
+@contextlib.contextmanager
+def _quiet():
+    console.quiet = True
+    try:
+        yield
+    finally:
+        console.quiet = False
 
 
 def print_json(obj: Any) -> None:

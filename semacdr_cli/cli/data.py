@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import App, DatasetOption, DbOption, JsonOption, console, err_console, print_json
+from semacdr_cli.cli.common import DEFAULT_DB_PATH, App, DatasetOption, console, err_console, print_json
 from semacdr_cli.errors import SemacdrError
 
 app = App(help="Import interaction data into the store and report on it.")
@@ -32,8 +32,12 @@ def _progress(enabled: bool = True):
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
-        console=err_console, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
     ) as bar:
         tasks: dict[str, int] = {}
 
@@ -50,12 +54,19 @@ def _render_import(result, json_out: bool) -> None:
 
     pre = result.params["preprocessing"]
     if json_out:
-        print_json({
-            "dataset": result.name, "dataset_id": result.dataset_id, "format": result.format,
-            "domains": result.domains, "replaced": result.replaced, "seconds": round(result.seconds, 2),
-            "flags": result.params["flags"], "preprocessing": pre,
-            "short_sequences": result.params["short_sequences"],
-        })
+        print_json(
+            {
+                "dataset": result.name,
+                "dataset_id": result.dataset_id,
+                "format": result.format,
+                "domains": result.domains,
+                "replaced": result.replaced,
+                "seconds": round(result.seconds, 2),
+                "flags": result.params["flags"],
+                "preprocessing": pre,
+                "short_sequences": result.params["short_sequences"],
+            }
+        )
         return
     table = Table(title=f"Preprocessing of {result.name!r} (App. B)")
     table.add_column("step")
@@ -77,31 +88,59 @@ def _render_import(result, json_out: bool) -> None:
             f"{v['1']:,} have 1 (test only)"
         )
     verb = "replaced" if result.replaced else "imported"
-    console.print(f"{verb} dataset [bold]{result.name}[/bold] ({', '.join(result.domains)}) in {result.seconds:.1f} s")
+    console.print(
+        f"{verb} dataset [bold]{result.name}[/bold] ({', '.join(result.domains)}) in {result.seconds:.1f} s"
+    )
 
 
 @app.command("import")
 def import_(
     fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="amazon | csv | llmcdsr | c2dsr")],
-    paths: Annotated[list[Path], typer.Argument(
-        help="A folder (csv, llmcdsr, c2dsr) or, for amazon, REVIEWS META per domain in --domains order.")],
-    domains: Annotated[str | None, typer.Option(
-        "--domains", help="Comma-separated domain names; the first is domain A (the low id range).")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Dataset name (default: the folder name).")] = None,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="A folder (csv, llmcdsr, c2dsr) or, for amazon, REVIEWS META per domain in --domains order."
+        ),
+    ],
+    domains: Annotated[
+        str | None,
+        typer.Option(
+            "--domains", help="Comma-separated domain names; the first is domain A (the low id range)."
+        ),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Dataset name (default: the folder name).")
+    ] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite a dataset of the same name.")] = False,
-    filter_: Annotated[bool | None, typer.Option(
-        "--filter/--no-filter",
-        help="The paper's item/user thresholds (default: on for amazon and csv, off for llmcdsr and c2dsr).",
-        show_default=False)] = None,
-    min_item: Annotated[int | None, typer.Option(
-        "--min-item-interactions", help="Keep items with at least N interactions [10 when filtering].")] = None,
-    min_user: Annotated[int | None, typer.Option(
-        "--min-user-interactions", help="Keep a user's domain with at least N interactions [3 when filtering].")] = None,
-    dedupe: Annotated[bool, typer.Option("--dedupe/--keep-duplicates", help="Remove repeated user-item events.")] = True,
-    overlapped_only: Annotated[bool, typer.Option(
-        "--overlapped-only/--all-users", help="Keep only users present in every domain.")] = True,
-    db: DbOption = "annotations.db",
-    json_out: JsonOption = False,
+    filter_: Annotated[
+        bool | None,
+        typer.Option(
+            "--filter/--no-filter",
+            help="The paper's item/user thresholds (default: on for amazon and csv, off for llmcdsr and c2dsr).",
+            show_default=False,
+        ),
+    ] = None,
+    min_item: Annotated[
+        int | None,
+        typer.Option(
+            "--min-item-interactions", help="Keep items with at least N interactions [10 when filtering]."
+        ),
+    ] = None,
+    min_user: Annotated[
+        int | None,
+        typer.Option(
+            "--min-user-interactions",
+            help="Keep a user's domain with at least N interactions [3 when filtering].",
+        ),
+    ] = None,
+    dedupe: Annotated[
+        bool, typer.Option("--dedupe/--keep-duplicates", help="Remove repeated user-item events.")
+    ] = True,
+    overlapped_only: Annotated[
+        bool, typer.Option("--overlapped-only/--all-users", help="Keep only users present in every domain.")
+    ] = True,
+    db: str = DEFAULT_DB_PATH,
+    json_out: bool = False,
 ) -> None:
     """Import a data set in one transaction, with the paper's preprocessing (App. B).
 
@@ -120,9 +159,18 @@ def import_(
 
     with Store(db) as store, _progress() as progress:
         result = import_dataset(
-            store, fmt, [str(p) for p in paths], domains=_split_domains(domains), name=name, replace=replace,
-            filter=filter_, min_item=min_item, min_user=min_user, dedupe=dedupe,
-            overlapped_only=overlapped_only, progress=progress,
+            store,
+            fmt,
+            [str(p) for p in paths],
+            domains=_split_domains(domains),
+            name=name,
+            replace=replace,
+            filter=filter_,
+            min_item=min_item,
+            min_user=min_user,
+            dedupe=dedupe,
+            overlapped_only=overlapped_only,
+            progress=progress,
         )
     if name is None and not json_out:
         console.print(f"(no --name given: the dataset is called [bold]{result.name}[/bold])")
@@ -131,15 +179,19 @@ def import_(
 
 @app.command("demo")
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the CSV files into.")] = Path("demo-data"),
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the CSV files into.")] = Path(
+        "demo-data"
+    ),
     users: Annotated[int, typer.Option("--users", min=1, help="Number of synthetic users.")] = 600,
-    items_per_domain: Annotated[int, typer.Option("--items-per-domain", min=8, help="Items per domain.")] = 72,
+    items_per_domain: Annotated[
+        int, typer.Option("--items-per-domain", min=8, help="Items per domain.")
+    ] = 72,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 0,
     name: Annotated[str, typer.Option("--name", help="Dataset name in the store.")] = "demo",
     no_import: Annotated[bool, typer.Option("--no-import", help="Only write the files.")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite a dataset of the same name.")] = False,
-    db: DbOption = "annotations.db",
-    json_out: JsonOption = False,
+    db: str = DEFAULT_DB_PATH,
+    json_out: bool = False,
 ) -> None:
     """Write the small synthetic two-domain data set (books and movies, tastes shared across
     domains), labelled synthetic, and import it.
@@ -155,8 +207,10 @@ def demo(
         if json_out:
             print_json({"written": {k: str(v) for k, v in paths.items()}})
         else:
-            console.print(f"wrote the synthetic demo data to {out} ({len(paths)} files); import it with "
-                          f"`semacdr data import csv {out}`")
+            console.print(
+                f"wrote the synthetic demo data to {out} ({len(paths)} files); import it with "
+                f"`semacdr data import csv {out}`"
+            )
         return
     from semacdr_cli.store import Store
 
@@ -168,7 +222,7 @@ def demo(
 
 
 @app.command("stats")
-def stats(dataset: DatasetOption = None, db: DbOption = "annotations.db", json_out: JsonOption = False) -> None:
+def stats(dataset: DatasetOption = None, db: str = DEFAULT_DB_PATH, json_out: bool = False) -> None:
     """Per-domain statistics (the paper's Table 4), split sizes and annotation coverage.
 
     Example: `semacdr data stats --dataset amazon-food-kitchen --json`
@@ -189,19 +243,40 @@ def stats(dataset: DatasetOption = None, db: DbOption = "annotations.db", json_o
     from rich import box
 
     table = Table(title=f"{label}: {st['overlapped_users']:,} overlapped users", box=box.SIMPLE_HEAD)
-    for col in ("domain", "users", "items", "inter.", "avg len", "train", "valid", "test",
-                "annot.", "failed", "embed."):
+    for col in (
+        "domain",
+        "users",
+        "items",
+        "inter.",
+        "avg len",
+        "train",
+        "valid",
+        "test",
+        "annot.",
+        "failed",
+        "embed.",
+    ):
         table.add_column(col, justify="left" if col == "domain" else "right")
     for d, v in st["domains"].items():
         sp = v["splits"]
-        table.add_row(d, f"{v['users']:,}", f"{v['items']:,}", f"{v['interactions']:,}", f"{v['avg_len']:.2f}",
-                      f"{sp['train']:,}", f"{sp['valid']:,}", f"{sp['test']:,}",
-                      f"{v['annotated']:,}", f"{v['failed']:,}", f"{v['embedded']:,}")
+        table.add_row(
+            d,
+            f"{v['users']:,}",
+            f"{v['items']:,}",
+            f"{v['interactions']:,}",
+            f"{v['avg_len']:.2f}",
+            f"{sp['train']:,}",
+            f"{sp['valid']:,}",
+            f"{sp['test']:,}",
+            f"{v['annotated']:,}",
+            f"{v['failed']:,}",
+            f"{v['embedded']:,}",
+        )
     console.print(table)
 
 
 @app.command("list")
-def list_(db: DbOption = "annotations.db", json_out: JsonOption = False) -> None:
+def list_(db: str = DEFAULT_DB_PATH, json_out: bool = False) -> None:
     """The datasets in the store.
 
     Example: `semacdr data list --json`
@@ -222,14 +297,23 @@ def list_(db: DbOption = "annotations.db", json_out: JsonOption = False) -> None
     for col in ("name", "format", "domains", "users", "interactions", "synthetic", "imported"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"], r["format"], ",".join(r["domains"]), f"{r['users']:,}", f"{r['interactions']:,}",
-                      "yes" if r["synthetic"] else "", r["created_at"])
+        table.add_row(
+            r["name"],
+            r["format"],
+            ",".join(r["domains"]),
+            f"{r['users']:,}",
+            f"{r['interactions']:,}",
+            "yes" if r["synthetic"] else "",
+            r["created_at"],
+        )
     console.print(table)
 
 
 @app.command("schema")
 def schema(
-    out: Annotated[Path | None, typer.Option("--out", help="Write the markdown here instead of stdout.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the markdown here instead of stdout.")
+    ] = None,
 ) -> None:
     """The store schema as markdown, generated from the migrations.
 

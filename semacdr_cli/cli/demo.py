@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import DbOption, JsonOption, console, err_console, print_json
+from semacdr_cli.cli.common import DEFAULT_DB_PATH, console, err_console, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -16,15 +16,23 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", help="Folder for the demo data, runs and report.")] = Path(
             "demo-out"
         ),
-        size: Annotated[str, typer.Option("--size", help="default (the main job) or tiny (a smoke test).")] = "default",
-        backend: Annotated[str | None, typer.Option("--backend", help="LLM backend (default: as `annotate`).")] = None,
-        model: Annotated[str | None, typer.Option("--model", help="LLM (default: the bundled SmolLM2-135M).")] = None,
+        size: Annotated[
+            str, typer.Option("--size", help="default (the main job) or tiny (a smoke test).")
+        ] = "default",
+        backend: Annotated[
+            str | None, typer.Option("--backend", help="LLM backend (default: as `annotate`).")
+        ] = None,
+        model: Annotated[
+            str | None, typer.Option("--model", help="LLM (default: the bundled SmolLM2-135M).")
+        ] = None,
         base_url: Annotated[str | None, typer.Option("--base-url", help="With --backend openai.")] = None,
         batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts per LLM call.")] = 16,
-        epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (default: by size).")] = None,
+        epochs: Annotated[
+            int | None, typer.Option("--epochs", help="Training epochs (default: by size).")
+        ] = None,
         seed: Annotated[int, typer.Option("--seed")] = 0,
-        db: DbOption = "annotations.db",
-        json_out: JsonOption = False,
+        db: str = DEFAULT_DB_PATH,
+        json_out: bool = False,
     ) -> None:
         """Run the whole SemaCDR pipeline on the embedded defaults: synthetic demo data -> import ->
         taxonomy induce -> annotate both domains -> embed -> train sasrec and semacdr -> eval -> report.
@@ -70,7 +78,14 @@ def _print_result(result) -> None:
         for m in ("hr@5", "hr@10", "ndcg@5", "ndcg@10"):
             t.add_column(f"{proto} {m}", justify="right")
     for model, met in result.metrics.items():
-        t.add_row(model, *[f"{met[p][m]:.4f}" for p in ("sampled", "full") for m in ("hr@5", "hr@10", "ndcg@5", "ndcg@10")])
+        t.add_row(
+            model,
+            *[
+                f"{met[p][m]:.4f}"
+                for p in ("sampled", "full")
+                for m in ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
+            ],
+        )
     console.print(t)
     s = Table(title="stages")
     s.add_column("stage")

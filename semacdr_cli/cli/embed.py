@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import DatasetOption, DbOption, JsonOption, console, print_json
+from semacdr_cli.cli.common import DEFAULT_DB_PATH, DatasetOption, console, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -15,13 +15,17 @@ def register(app: typer.Typer) -> None:
         domain: Annotated[str, typer.Option("--domain", help="Domain whose items to encode.")],
         model: Annotated[
             str | None,
-            typer.Option("--model", help="Local sentence-transformers folder (default: bundled all-MiniLM-L6-v2)."),
+            typer.Option(
+                "--model", help="Local sentence-transformers folder (default: bundled all-MiniLM-L6-v2)."
+            ),
         ] = None,
-        batch_size: Annotated[int, typer.Option("--batch-size", help="Texts per encoder batch and commit.")] = 64,
+        batch_size: Annotated[
+            int, typer.Option("--batch-size", help="Texts per encoder batch and commit.")
+        ] = 64,
         device: Annotated[str | None, typer.Option("--device", help="cpu | cuda (default: cpu).")] = None,
-        db: DbOption = "annotations.db",
+        db: str = DEFAULT_DB_PATH,
         dataset: DatasetOption = None,
-        json_out: JsonOption = False,
+        json_out: bool = False,
     ) -> None:
         """Encode each item's title + enriched description (title + raw description when it has no
         annotation) with sentence-transformers; unchanged texts are skipped.
@@ -38,7 +42,9 @@ def register(app: typer.Typer) -> None:
 
         if batch_size < 1:
             raise SemacdrError("--batch-size: must be at least 1")
-        cfg = EmbedConfig(domain=domain, model=model or DEFAULT_EMBED_MODEL, batch_size=batch_size, device=device)
+        cfg = EmbedConfig(
+            domain=domain, model=model or DEFAULT_EMBED_MODEL, batch_size=batch_size, device=device
+        )
         with Store(db, create=False) as store:
             ds = store.dataset(dataset)
             with progress_bar() as progress:
@@ -55,5 +61,6 @@ def register(app: typer.Typer) -> None:
         console.print(t)
         if s.fallback_text:
             console.print(
-                f"{s.fallback_text} items had no annotation: encoded from title + raw description", markup=False
+                f"{s.fallback_text} items had no annotation: encoded from title + raw description",
+                markup=False,
             )

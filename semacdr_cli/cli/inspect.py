@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import App, DatasetOption, DbOption, JsonOption, console, print_json
+from semacdr_cli.cli.common import DEFAULT_DB_PATH, App, DatasetOption, console, print_json
 
 app = App(help="Look at what the store knows.")
 
@@ -14,10 +14,12 @@ app = App(help="Look at what the store knows.")
 @app.command("item")
 def item(
     ref: Annotated[str, typer.Argument(metavar="ITEM", help="Store id or external id (e.g. an ASIN).")],
-    nearest: Annotated[int, typer.Option("--nearest", help="How many nearest items of the other domain.")] = 5,
-    db: DbOption = "annotations.db",
+    nearest: Annotated[
+        int, typer.Option("--nearest", help="How many nearest items of the other domain.")
+    ] = 5,
+    db: str = DEFAULT_DB_PATH,
     dataset: DatasetOption = None,
-    json_out: JsonOption = False,
+    json_out: bool = False,
 ) -> None:
     """Show an item: domain, title and text, labels per category, enriched description, provenance,
     failure reason, and its nearest items of the other domain by embedding cosine.
@@ -39,7 +41,9 @@ def item(
     from rich.table import Table
 
     it = info["item"]
-    console.print(f"[bold]{escape(it['title'] or '')}[/bold]  ({escape(it['domain'])}, id {it['id']}, {escape(it['external_id'])})")
+    console.print(
+        f"[bold]{escape(it['title'] or '')}[/bold]  ({escape(it['domain'])}, id {it['id']}, {escape(it['external_id'])})"
+    )
     if it["text"]:
         console.print(it["text"], markup=False)
     console.print(f"status: {info['status']}", markup=False)
@@ -51,7 +55,9 @@ def item(
         t.add_column("subcategories")
         probs = info.get("label_probs") or {}
         for cat, subs in info["labels"].items():
-            shown = [f"{x} ({probs[cat][x]:.2f})" if probs.get(cat, {}).get(x) is not None else x for x in subs]
+            shown = [
+                f"{x} ({probs[cat][x]:.2f})" if probs.get(cat, {}).get(x) is not None else x for x in subs
+            ]
             t.add_row(escape(cat), escape(", ".join(shown)))
         console.print(t)
     if info["description"]:
@@ -75,7 +81,13 @@ def item(
         for col in ("cosine", "domain", "id", "external id", "title"):
             t.add_column(col)
         for n in info["nearest"]:
-            t.add_row(f"{n['cosine']:.3f}", escape(n["domain"]), str(n["id"]), escape(n["external_id"]), escape(n["title"] or ""))
+            t.add_row(
+                f"{n['cosine']:.3f}",
+                escape(n["domain"]),
+                str(n["id"]),
+                escape(n["external_id"]),
+                escape(n["title"] or ""),
+            )
         console.print(t)
     elif info["embedding"] is None:
         console.print("no embedding yet: run `semacdr embed --domain ...`", markup=False)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import App, DatasetOption, DbOption, JsonOption, console, err_console, print_json
+from semacdr_cli.cli.common import DEFAULT_DB_PATH, App, DatasetOption, console, err_console, print_json
 
 app = App(help="What the labels of a domain look like: entropy, top-label share, unused subcategories.")
 
@@ -14,11 +14,13 @@ app = App(help="What the labels of a domain look like: entropy, top-label share,
 @app.command("stats")
 def stats(
     domain: Annotated[str, typer.Option("--domain", help="Domain whose labels to check.")],
-    taxonomy_version: Annotated[int | None, typer.Option("--taxonomy-version", help="Default: latest.")] = None,
+    taxonomy_version: Annotated[
+        int | None, typer.Option("--taxonomy-version", help="Default: latest.")
+    ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a category is degenerate.")] = False,
-    db: DbOption = "annotations.db",
+    db: str = DEFAULT_DB_PATH,
     dataset: DatasetOption = None,
-    json_out: JsonOption = False,
+    json_out: bool = False,
 ) -> None:
     """Per category: share labelled, normalised entropy, top label and its share, share on the
     first-listed option, unused subcategories; degenerate categories (>= 80% one label) are flagged.
@@ -50,8 +52,12 @@ def stats(
                       c["degenerate"] or "-")  # fmt: skip
         console.print(t)
     if st["taxonomy_origin"] == "fallback":
-        err_console.print("warning: the taxonomy is the fixed seed list (fallback), not induced", markup=False)
+        err_console.print(
+            "warning: the taxonomy is the fixed seed list (fallback), not induced", markup=False
+        )
     for c in bad:
-        err_console.print(f"warning: degenerate labels: {domain} / {c['name']}: {c['degenerate']}", markup=False)
+        err_console.print(
+            f"warning: degenerate labels: {domain} / {c['name']}: {c['degenerate']}", markup=False
+        )
     if bad and strict:
         raise SemacdrError(f"{len(bad)} degenerate categories (--strict)")

@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import DatasetOption, DbOption, JsonOption, console, err_console, print_json
-from semacdr_cli.store import DEFAULT_DB
+from semacdr_cli.cli.common import DEFAULT_DB_PATH, DatasetOption, console, err_console, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -15,22 +14,28 @@ def register(app: typer.Typer) -> None:
     def report(
         runs: Annotated[
             list[str] | None,
-            typer.Argument(help="Run ids (or registered run folders). Default: the most recent run.",
-                           show_default=False),
+            typer.Argument(
+                help="Run ids (or registered run folders). Default: the most recent run.", show_default=False
+            ),
         ] = None,
-        out: Annotated[str, typer.Option("--out", "-o", help="Folder to write report.md and figures/ into.")] = "report",
+        out: Annotated[
+            str, typer.Option("--out", "-o", help="Folder to write report.md and figures/ into.")
+        ] = "report",
         user: Annotated[
             str | None,
-            typer.Option("--user", help="User of Figure 4 (external or store id). Default: the user with the "
-                         "most annotated items in both domains."),
+            typer.Option(
+                "--user",
+                help="User of Figure 4 (external or store id). Default: the user with the "
+                "most annotated items in both domains.",
+            ),
         ] = None,
         tsne_points: Annotated[
             int, typer.Option("--tsne-points", min=10, help="At most this many items in the t-SNE figure.")
         ] = 2000,
         seed: Annotated[int, typer.Option("--seed", help="Seed of the t-SNE subsample and layout.")] = 0,
         dataset: DatasetOption = None,
-        db: DbOption = DEFAULT_DB,
-        as_json: JsonOption = False,
+        db: str = DEFAULT_DB_PATH,
+        json_out: bool = False,
     ) -> None:
         """Write a markdown report (dataset statistics, taxonomy, results across runs, training curves,
         the paper's Figures 3 and 4, category coverage) into a folder.
@@ -48,18 +53,31 @@ def register(app: typer.Typer) -> None:
 
         steps = 5 + len(runs or [1])
         with Progress(
-            SpinnerColumn(), TextColumn("[bold]report[/] {task.description}"), BarColumn(), TimeElapsedColumn(),
-            console=err_console, transient=True, disable=as_json and not err_console.is_terminal,
+            SpinnerColumn(),
+            TextColumn("[bold]report[/] {task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+            disable=json_out and not err_console.is_terminal,
         ) as bar:
             task = bar.add_task("starting", total=steps)
 
             def progress(name: str) -> None:
                 bar.update(task, description=name, advance=1)
 
-            result = build_report(db, runs or [], out, dataset=dataset, user=user, tsne_points=tsne_points,
-                                  seed=seed, progress=progress)
+            result = build_report(
+                db,
+                runs or [],
+                out,
+                dataset=dataset,
+                user=user,
+                tsne_points=tsne_points,
+                seed=seed,
+                progress=progress,
+            )
             bar.update(task, completed=steps)
-        if as_json:
+        if json_out:
             print_json(result.to_json())
             return
         from rich.table import Table
@@ -74,4 +92,3 @@ def register(app: typer.Typer) -> None:
         console.print(t)
         for n in result.notes:
             console.print(f"[yellow]note[/]: {n}", markup=True, highlight=False)
-

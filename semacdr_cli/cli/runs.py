@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import App, DbOption, JsonOption, console, print_json
+from semacdr_cli.cli.common import DEFAULT_DB_PATH, App, console, print_json
 from semacdr_cli.errors import SemacdrError
 
 app = App(help="The training runs of the store: model, direction, seed, how training ended, test metrics.")
@@ -17,12 +17,21 @@ def _summary(r: dict) -> dict:
     train = m.get("train") or {}
     test = m.get("test") or {}
     return {
-        "run": r["id"], "model": r["model"], "ablation": r["ablation"], "source": r["source_domain"],
-        "target": r["target_domain"], "seed": r["seed"], "group": r["group_id"], "status": r["status"],
-        "epochs": train.get("epochs"), "best_epoch": r["best_epoch"], "hit_cap": train.get("hit_cap"),
+        "run": r["id"],
+        "model": r["model"],
+        "ablation": r["ablation"],
+        "source": r["source_domain"],
+        "target": r["target_domain"],
+        "seed": r["seed"],
+        "group": r["group_id"],
+        "status": r["status"],
+        "epochs": train.get("epochs"),
+        "best_epoch": r["best_epoch"],
+        "hit_cap": train.get("hit_cap"),
         "test_sampled_ndcg@10": (test.get("sampled") or {}).get("ndcg@10"),
         "test_full_ndcg@10": (test.get("full") or {}).get("ndcg@10"),
-        "run_dir": r["run_dir"], "created_at": r["created_at"],
+        "run_dir": r["run_dir"],
+        "created_at": r["created_at"],
     }
 
 
@@ -33,8 +42,8 @@ def _f(x) -> str:
 @app.command("list")
 def list_runs(
     model: Annotated[str | None, typer.Option("--model", help="Only runs of this model.")] = None,
-    db: DbOption = "annotations.db",
-    json_out: JsonOption = False,
+    db: str = DEFAULT_DB_PATH,
+    json_out: bool = False,
 ) -> None:
     """One line per run: model, direction, seed, status, epochs (converged or hit the cap), test NDCG@10.
 
@@ -53,22 +62,41 @@ def list_runs(
         print_json(rows)
         return
     t = Table(title=f"{len(rows)} run(s) in {db}")
-    for col in ("run", "model", "direction", "seed", "group", "status", "epochs", "stopping", "NDCG@10 sampled",
-                "NDCG@10 full"):
+    for col in (
+        "run",
+        "model",
+        "direction",
+        "seed",
+        "group",
+        "status",
+        "epochs",
+        "stopping",
+        "NDCG@10 sampled",
+        "NDCG@10 full",
+    ):
         t.add_column(col)
     for r in rows:
         stopping = "-" if r["hit_cap"] is None else ("hit cap" if r["hit_cap"] else "converged")
-        t.add_row(str(r["run"]), r["model"] + (f" ({r['ablation']})" if r["ablation"] else ""),
-                  f"{r['source'] or '-'} → {r['target']}", str(r["seed"]), r["group"] or "-", r["status"],
-                  _f(r["epochs"]), stopping, _f(r["test_sampled_ndcg@10"]), _f(r["test_full_ndcg@10"]))
+        t.add_row(
+            str(r["run"]),
+            r["model"] + (f" ({r['ablation']})" if r["ablation"] else ""),
+            f"{r['source'] or '-'} → {r['target']}",
+            str(r["seed"]),
+            r["group"] or "-",
+            r["status"],
+            _f(r["epochs"]),
+            stopping,
+            _f(r["test_sampled_ndcg@10"]),
+            _f(r["test_full_ndcg@10"]),
+        )
     console.print(t)
 
 
 @app.command("show")
 def show(
     run: Annotated[int, typer.Argument(help="Run id.")],
-    db: DbOption = "annotations.db",
-    json_out: JsonOption = False,
+    db: str = DEFAULT_DB_PATH,
+    json_out: bool = False,
 ) -> None:
     """Everything the store records of one run: config, versions and machine, training summary, metrics.
 
@@ -87,19 +115,28 @@ def show(
         print_json(row)
         return
     s = _summary(row)
-    console.print(f"run {row['id']}: {s['model']}{' (' + s['ablation'] + ')' if s['ablation'] else ''} "
-                  f"{s['source'] or '-'} → {s['target']}, seed {s['seed']}, {s['status']}", markup=False)
+    console.print(
+        f"run {row['id']}: {s['model']}{' (' + s['ablation'] + ')' if s['ablation'] else ''} "
+        f"{s['source'] or '-'} → {s['target']}, seed {s['seed']}, {s['status']}",
+        markup=False,
+    )
     train = (row.get("metrics") or {}).get("train") or {}
     if train:
-        console.print(f"  training: {train.get('epochs')} epochs, best {train.get('best_epoch')}, "
-                      f"{'hit the cap' if train.get('hit_cap') else 'converged'} ({train.get('select_metric', '-')})",
-                      markup=False)
+        console.print(
+            f"  training: {train.get('epochs')} epochs, best {train.get('best_epoch')}, "
+            f"{'hit the cap' if train.get('hit_cap') else 'converged'} ({train.get('select_metric', '-')})",
+            markup=False,
+        )
     machine = (row.get("versions") or {}).get("machine") or {}
     if machine:
-        console.print(f"  machine: {machine.get('cpu')}, {machine.get('torch_threads')} torch thread(s)", markup=False)
+        console.print(
+            f"  machine: {machine.get('cpu')}, {machine.get('torch_threads')} torch thread(s)", markup=False
+        )
     for split in ("valid", "test"):
         block = (row.get("metrics") or {}).get(split) or {}
         for p in ("sampled", "full"):
             if p in block:
-                console.print(f"  {split} {p}: " + ", ".join(f"{k} {v:.4f}" for k, v in block[p].items()), markup=False)
+                console.print(
+                    f"  {split} {p}: " + ", ".join(f"{k} {v:.4f}" for k, v in block[p].items()), markup=False
+                )
     console.print(f"  folder: {row['run_dir']}", markup=False)

@@ -19,7 +19,7 @@ from semacdr_cli.cli.annotate import (
     pick_backend_name,
     progress_bar,
 )
-from semacdr_cli.cli.common import App, DatasetOption, DbOption, JsonOption, console, err_console, print_json
+from semacdr_cli.cli.common import DEFAULT_DB_PATH, App, DatasetOption, console, err_console, print_json
 
 app = App(help="Induce and review the domain-agnostic taxonomy (K categories with subcategories).")
 
@@ -47,29 +47,46 @@ def induce(
     k: Annotated[int, typer.Option("-K", "--k", help="Number of high-level categories (App. E: 7).")] = 7,
     sample: Annotated[int, typer.Option("--sample", help="Items sampled per domain.")] = 40,
     minibatch: Annotated[int, typer.Option("--minibatch", help="Items per proposal prompt.")] = 20,
-    retries: Annotated[int, typer.Option("--retries", help="Re-generations of a merge/refine that fails.")] = 2,
+    retries: Annotated[
+        int, typer.Option("--retries", help="Re-generations of a merge/refine that fails.")
+    ] = 2,
     no_refine: Annotated[bool, typer.Option("--no-refine", help="Skip the refine step.")] = False,
-    method: Annotated[str, typer.Option("--method", help="facets: short answers about item clusters (works with "
-                                        "the bundled 135M model); propose: propose -> merge -> refine (large models).")
-                      ] = "facets",
-    clusters: Annotated[int | None, typer.Option("--clusters", help="facets: item clusters (default min(16, items/5)).")
-                        ] = None,
-    allow_fallback: Annotated[bool, typer.Option("--allow-fallback", help="When induction fails, store the fixed "
-                                                 "generic seed list (origin 'fallback') instead of failing.")] = False,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="facets: short answers about item clusters (works with "
+            "the bundled 135M model); propose: propose -> merge -> refine (large models).",
+        ),
+    ] = "facets",
+    clusters: Annotated[
+        int | None, typer.Option("--clusters", help="facets: item clusters (default min(16, items/5)).")
+    ] = None,
+    allow_fallback: Annotated[
+        bool,
+        typer.Option(
+            "--allow-fallback",
+            help="When induction fails, store the fixed "
+            "generic seed list (origin 'fallback') instead of failing.",
+        ),
+    ] = False,
     backend: BackendOption = None,
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
     prompts: PromptsOption = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Prompts per LLM call (default: 8 on transformers, 64 on vllm/openai).")
+        int | None,
+        typer.Option(
+            "--batch-size", help="Prompts per LLM call (default: 8 on transformers, 64 on vllm/openai)."
+        ),
     ] = None,
     seed: SeedOption = 0,
     temperature: TemperatureOption = 0.0,
     repetition_penalty: RepetitionPenaltyOption = 1.0,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Output token budget per answer.")] = 512,
-    db: DbOption = "annotations.db",
+    db: str = DEFAULT_DB_PATH,
     dataset: DatasetOption = None,
-    json_out: JsonOption = False,
+    json_out: bool = False,
 ) -> None:
     """Induce a taxonomy from items of two domains (propose -> merge -> refine) and store a new version.
 
@@ -100,8 +117,9 @@ def induce(
         allow_fallback=allow_fallback,
         seed=seed,
         batch_size=batch_size,
-        sampling=SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed,
-                                repetition_penalty=repetition_penalty),
+        sampling=SamplingConfig(
+            temperature=temperature, max_tokens=max_tokens, seed=seed, repetition_penalty=repetition_penalty
+        ),
         prompts_dir=prompts,
     )
     with Store(db, create=False) as store:
@@ -137,9 +155,9 @@ def induce(
 @app.command("show")
 def show(
     version: VersionOption = None,
-    db: DbOption = "annotations.db",
+    db: str = DEFAULT_DB_PATH,
     dataset: DatasetOption = None,
-    json_out: JsonOption = False,
+    json_out: bool = False,
 ) -> None:
     """Print the current (or a given) taxonomy version.
 
@@ -165,9 +183,9 @@ def show(
 def export(
     file: Annotated[str, typer.Argument(help="JSON file to write.")],
     version: VersionOption = None,
-    db: DbOption = "annotations.db",
+    db: str = DEFAULT_DB_PATH,
     dataset: DatasetOption = None,
-    json_out: JsonOption = False,
+    json_out: bool = False,
 ) -> None:
     """Write a taxonomy version to a JSON file for review and editing.
 
@@ -183,15 +201,17 @@ def export(
     if json_out:
         print_json({"file": file, "version": doc["version"], "categories": len(doc["categories"])})
     else:
-        console.print(f"wrote taxonomy v{doc['version']} ({len(doc['categories'])} categories) to {file}", markup=False)
+        console.print(
+            f"wrote taxonomy v{doc['version']} ({len(doc['categories'])} categories) to {file}", markup=False
+        )
 
 
 @app.command("import")
 def import_(
     file: Annotated[str, typer.Argument(help="JSON file (the format `taxonomy export` writes).")],
-    db: DbOption = "annotations.db",
+    db: str = DEFAULT_DB_PATH,
     dataset: DatasetOption = None,
-    json_out: JsonOption = False,
+    json_out: bool = False,
 ) -> None:
     """Validate a reviewed taxonomy file and store it as a new version (origin "imported").
 

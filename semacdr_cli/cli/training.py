@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import DatasetOption, DbOption, JsonOption, console, print_json
+from semacdr_cli.cli.common import DEFAULT_DB_PATH, DatasetOption, console, print_json
 from semacdr_cli.errors import SemacdrError
 
 METRIC_KEYS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
@@ -33,8 +33,12 @@ def _table(results: list[dict], title: str):
         for p in ("sampled", "full"):
             first = p == "sampled"
             table.add_row(
-                run if first else "", name if first else "", f"{r['source'] or '-'} → {r['target']}" if first else "",
-                str(r["cases"]) if first else "", p, *[_fmt(r, p, k) for k in METRIC_KEYS],
+                run if first else "",
+                name if first else "",
+                f"{r['source'] or '-'} → {r['target']}" if first else "",
+                str(r["cases"]) if first else "",
+                p,
+                *[_fmt(r, p, k) for k in METRIC_KEYS],
                 end_section=not first,
             )
     return table
@@ -48,13 +52,20 @@ def _breakdown_table(result: dict, title: str):
         table.add_column(col)
     for k in METRIC_KEYS:
         table.add_column(k.upper(), justify="right")
-    groups = {"all": {"cases": result["cases"], "sampled": result["sampled"], "full": result["full"]},
-              **result.get("breakdown", {})}
+    groups = {
+        "all": {"cases": result["cases"], "sampled": result["sampled"], "full": result["full"]},
+        **result.get("breakdown", {}),
+    }
     for name, block in groups.items():
         for p in ("sampled", "full"):
             first = p == "sampled"
-            table.add_row(name if first else "", str(block["cases"]) if first else "", p,
-                          *[f"{block[p][k]:.4f}" for k in METRIC_KEYS], end_section=not first)
+            table.add_row(
+                name if first else "",
+                str(block["cases"]) if first else "",
+                p,
+                *[f"{block[p][k]:.4f}" for k in METRIC_KEYS],
+                end_section=not first,
+            )
     return table
 
 
@@ -66,20 +77,38 @@ def register(app: typer.Typer) -> None:
         model: Annotated[str | None, typer.Option("--model", help="semacdr | sasrec | cd-sasrec.")] = None,
         ablation: Annotated[
             list[str] | None,
-            typer.Option("--ablation", help="Table 3 switch (repeatable): no-inner-semantics, no-agnostic-semantics, "
-                         "no-semantics, simple-graph, no-cross-domain-fusion, average-fusion, no-contrastive."),
+            typer.Option(
+                "--ablation",
+                help="Table 3 switch (repeatable): no-inner-semantics, no-agnostic-semantics, "
+                "no-semantics, simple-graph, no-cross-domain-fusion, average-fusion, no-contrastive.",
+            ),
         ] = None,
-        config: Annotated[str | None, typer.Option("--config", help="TOML file with any hyperparameter.")] = None,
+        config: Annotated[
+            str | None, typer.Option("--config", help="TOML file with any hyperparameter.")
+        ] = None,
         seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 42).")] = None,
-        epochs: Annotated[int | None, typer.Option("--epochs", help="Epoch cap (default 300; converged runs stop before it).")] = None,
-        threads: Annotated[int | None, typer.Option("--threads", help="torch threads (default 0: the cores not busy now).")] = None,
+        epochs: Annotated[
+            int | None,
+            typer.Option("--epochs", help="Epoch cap (default 300; converged runs stop before it)."),
+        ] = None,
+        threads: Annotated[
+            int | None, typer.Option("--threads", help="torch threads (default 0: the cores not busy now).")
+        ] = None,
         device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda.")] = None,
-        repeat: Annotated[int, typer.Option("--repeat", help="Train N seeds (seed, seed+1, ...) as one group; eval reports mean ± sample std.")] = 5,
+        repeat: Annotated[
+            int,
+            typer.Option(
+                "--repeat",
+                help="Train N seeds (seed, seed+1, ...) as one group; eval reports mean ± sample std.",
+            ),
+        ] = 5,
         runs_dir: Annotated[str, typer.Option("--runs-dir", help="Folder of the run folders.")] = "runs",
-        resume: Annotated[int | None, typer.Option("--resume", help="Continue run RUN from its last checkpoint.")] = None,
+        resume: Annotated[
+            int | None, typer.Option("--resume", help="Continue run RUN from its last checkpoint.")
+        ] = None,
         dataset: DatasetOption = None,
-        db: DbOption = "annotations.db",
-        json_out: JsonOption = False,
+        db: str = DEFAULT_DB_PATH,
+        json_out: bool = False,
     ) -> None:
         """Train SemaCDR or a baseline on the store; prints the run id as the last line.
 
@@ -98,9 +127,21 @@ def register(app: typer.Typer) -> None:
         if resume is None and target is None and config is None:
             raise SemacdrError("--target: give the target domain (or --resume RUN)")
         ids = api.train(
-            db, source=source, target=target, model=model, ablation=ablation, config_path=config, seed=seed,
-            epochs=epochs, device=device, dataset=dataset, repeat=repeat, runs_dir=runs_dir, resume=resume,
-            progress=not json_out, overrides={"threads": threads} if threads is not None else None,
+            db,
+            source=source,
+            target=target,
+            model=model,
+            ablation=ablation,
+            config_path=config,
+            seed=seed,
+            epochs=epochs,
+            device=device,
+            dataset=dataset,
+            repeat=repeat,
+            runs_dir=runs_dir,
+            resume=resume,
+            progress=not json_out,
+            overrides={"threads": threads} if threads is not None else None,
         )
         if not api.is_main_process():
             return
@@ -111,26 +152,48 @@ def register(app: typer.Typer) -> None:
             rows = [q.get_run(store, i) for i in ids]
         if json_out:
             last = rows[-1]
-            print_json({
-                "run": ids[-1], "runs": ids, "group": last["group_id"], "run_dir": last["run_dir"],
-                "best_epoch": last["best_epoch"], "valid": last["metrics"]["valid"], "test": last["metrics"]["test"],
-                "train": last["metrics"]["train"],
-            })
+            print_json(
+                {
+                    "run": ids[-1],
+                    "runs": ids,
+                    "group": last["group_id"],
+                    "run_dir": last["run_dir"],
+                    "best_epoch": last["best_epoch"],
+                    "valid": last["metrics"]["valid"],
+                    "test": last["metrics"]["test"],
+                    "train": last["metrics"]["train"],
+                }
+            )
             return
         from rich.table import Table
 
         table = Table(title="trained")
-        for col in ("run", "model", "seed", "epochs", "best epoch", "stopped", "valid NDCG@10", "test HR@10 (sampled)",
-                    "test HR@10 (full)", "folder"):
+        for col in (
+            "run",
+            "model",
+            "seed",
+            "epochs",
+            "best epoch",
+            "stopped",
+            "valid NDCG@10",
+            "test HR@10 (sampled)",
+            "test HR@10 (full)",
+            "folder",
+        ):
             table.add_column(col)
         for r in rows:
             m = r["metrics"]
             table.add_row(
-                str(r["id"]), r["model"] + (f" ({r['ablation']})" if r["ablation"] else ""), str(r["seed"]),
-                str(m["train"].get("epochs")), str(r["best_epoch"]),
+                str(r["id"]),
+                r["model"] + (f" ({r['ablation']})" if r["ablation"] else ""),
+                str(r["seed"]),
+                str(m["train"].get("epochs")),
+                str(r["best_epoch"]),
                 "hit the cap" if m["train"].get("hit_cap") else "converged",
                 f"{m['valid']['sampled']['ndcg@10']:.4f}",
-                f"{m['test']['sampled']['hr@10']:.4f}", f"{m['test']['full']['hr@10']:.4f}", r["run_dir"],
+                f"{m['test']['sampled']['hr@10']:.4f}",
+                f"{m['test']['full']['hr@10']:.4f}",
+                r["run_dir"],
             )
         console.print(table)
         typer.echo(str(ids[-1]))
@@ -142,8 +205,8 @@ def register(app: typer.Typer) -> None:
         compare: Annotated[
             list[int] | None, typer.Option("--compare", help="Runs to put in one table (repeatable).")
         ] = None,
-        db: DbOption = "annotations.db",
-        json_out: JsonOption = False,
+        db: str = DEFAULT_DB_PATH,
+        json_out: bool = False,
     ) -> None:
         """Evaluate a run: HR@5/10 and NDCG@5/10, sampled (100 negatives) and full ranking side by side.
 
@@ -174,5 +237,7 @@ def register(app: typer.Typer) -> None:
             console.print(_breakdown_table(result, f"{split} split by group (mean over the group's runs)"))
             capped = [t["run"] for t in result.get("training", []) if t.get("hit_cap")]
             if capped:
-                console.print(f"[yellow]warning:[/] run(s) {', '.join(map(str, capped))} hit the epoch cap "
-                              "(not converged); raise --epochs")
+                console.print(
+                    f"[yellow]warning:[/] run(s) {', '.join(map(str, capped))} hit the epoch cap "
+                    "(not converged); raise --epochs"
+                )

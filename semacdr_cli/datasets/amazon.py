@@ -91,7 +91,9 @@ def _parse_meta(line: bytes, path, lineno: int, literal: bool):
     try:
         obj = ast.literal_eval(text.strip())
     except (ValueError, SyntaxError, MemoryError, RecursionError):
-        raise SemacdrError("malformed metadata line (neither JSON nor a Python literal)", path=str(path), line=lineno) from None
+        raise SemacdrError(
+            "malformed metadata line (neither JSON nor a Python literal)", path=str(path), line=lineno
+        ) from None
     return obj
 
 
@@ -123,8 +125,13 @@ def read(domains: list[str], reviews: list[str | Path], meta: list[str | Path]) 
             for lineno, line in iter_lines(path, progress):
                 user, item, ts, rating = review_fields(parse_json(line, path, lineno), path, lineno)
                 # a plain tuple in InteractionRecord's field order (cheaper than the NamedTuple)
-                yield (user if type(user) is str else str(user), d, item if type(item) is str else str(item),
-                       ts, rating)
+                yield (
+                    user if type(user) is str else str(user),
+                    d,
+                    item if type(item) is str else str(item),
+                    ts,
+                    rating,
+                )
 
     def items(wanted, progress=None):
         for d, path in zip(domains, meta, strict=True):
@@ -150,7 +157,9 @@ def read(domains: list[str], reviews: list[str | Path], meta: list[str | Path]) 
                 if old is not None:
                     if old.content() != rec.content():
                         raise SemacdrError(
-                            f"conflicting duplicate rows for item {rec.external_id!r}", path=str(path), line=lineno
+                            f"conflicting duplicate rows for item {rec.external_id!r}",
+                            path=str(path),
+                            line=lineno,
                         )
                     continue
                 seen[rec.external_id] = rec

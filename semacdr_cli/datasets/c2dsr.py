@@ -35,7 +35,9 @@ def _read_list(path: Path, domain: str, offset: int) -> tuple[dict[int, str], di
             ext, local = fields[0], lineno - 1
         gid = offset + local
         if gid in ids and ids[gid] != ext:
-            raise SemacdrError(f"item index {local} appears twice with different ids", path=str(path), line=lineno)
+            raise SemacdrError(
+                f"item index {local} appears twice with different ids", path=str(path), line=lineno
+            )
         if ext in rows and ids.get(gid) != ext:
             raise SemacdrError(f"conflicting duplicate rows for item {ext!r}", path=str(path), line=lineno)
         ids[gid] = ext
@@ -72,10 +74,14 @@ def read(folder: str | Path, domains: list[str] | None = None, all_users: bool =
                     try:
                         gid, ts = int(item), (float(when) if sep else None)
                     except ValueError:
-                        raise SemacdrError(f"token {tok!r} is not `item|time`", path=str(path), line=lineno) from None
+                        raise SemacdrError(
+                            f"token {tok!r} is not `item|time`", path=str(path), line=lineno
+                        ) from None
                     hit = id_to.get(gid)
                     if hit is None:
-                        raise SemacdrError(f"item id {gid} has no row in Alist.txt/Blist.txt", path=str(path), line=lineno)
+                        raise SemacdrError(
+                            f"item id {gid} has no row in Alist.txt/Blist.txt", path=str(path), line=lineno
+                        )
                     events.append((ts if ts is not None else k, k, hit, ts))
                 events.sort()
                 for _, _, (d, ext), ts in events:

@@ -22,7 +22,11 @@ ITEM_COLUMNS = ("item", "title")
 
 
 def find_file(folder: Path, kind: str, domain: str) -> Path:
-    hits = [folder / f"{kind}_{domain}.{ext}" for ext in EXTENSIONS if (folder / f"{kind}_{domain}.{ext}").exists()]
+    hits = [
+        folder / f"{kind}_{domain}.{ext}"
+        for ext in EXTENSIONS
+        if (folder / f"{kind}_{domain}.{ext}").exists()
+    ]
     if not hits:
         raise SemacdrError(f"no {kind}_{domain}.csv/.tsv/.jsonl for domain {domain!r}", path=str(folder))
     if len(hits) > 1:
@@ -33,7 +37,7 @@ def find_file(folder: Path, kind: str, domain: str) -> Path:
 def discover_domains(folder: Path) -> list[str]:
     names = set()
     for p in folder.glob("interactions_*"):
-        stem = p.name[len("interactions_"):]
+        stem = p.name[len("interactions_") :]
         for ext in EXTENSIONS:
             if stem.endswith("." + ext):
                 names.add(stem[: -len(ext) - 1])
@@ -69,13 +73,17 @@ def iter_rows(path: Path, required: tuple[str, ...], progress=None):
     missing = [c for c in required if c not in header]
     if missing:
         raise SemacdrError(
-            f"missing column(s) {', '.join(missing)} in the header (found: {', '.join(header)})", path=str(path), line=1
+            f"missing column(s) {', '.join(missing)} in the header (found: {', '.join(header)})",
+            path=str(path),
+            line=1,
         )
     try:
         for row in reader:
             lineno = numbers[-1]
             if len(row) != len(header):
-                raise SemacdrError(f"expected {len(header)} fields, found {len(row)}", path=str(path), line=lineno)
+                raise SemacdrError(
+                    f"expected {len(header)} fields, found {len(row)}", path=str(path), line=lineno
+                )
             rec = dict(zip(header, row, strict=True))
             for col in required:
                 if not rec[col]:
@@ -84,7 +92,9 @@ def iter_rows(path: Path, required: tuple[str, ...], progress=None):
             if len(numbers) > 1024:
                 del numbers[:-1]
     except csv.Error as exc:
-        raise SemacdrError(f"malformed CSV ({exc})", path=str(path), line=numbers[-1] if numbers else None) from None
+        raise SemacdrError(
+            f"malformed CSV ({exc})", path=str(path), line=numbers[-1] if numbers else None
+        ) from None
 
 
 def parse_time(value, path, lineno) -> float | None:
@@ -99,7 +109,9 @@ def parse_time(value, path, lineno) -> float | None:
     try:
         dt = datetime.fromisoformat(str(value))
     except ValueError:
-        raise SemacdrError(f"timestamp {value!r} is neither unix seconds nor ISO-8601", path=str(path), line=lineno) from None
+        raise SemacdrError(
+            f"timestamp {value!r} is neither unix seconds nor ISO-8601", path=str(path), line=lineno
+        ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
@@ -152,7 +164,9 @@ def read_items(path: Path, domain: str) -> dict[str, ItemRecord]:
         )
         old = rows.get(item.external_id)
         if old is not None and old.content() != item.content():
-            raise SemacdrError(f"conflicting duplicate rows for item {item.external_id!r}", path=str(path), line=lineno)
+            raise SemacdrError(
+                f"conflicting duplicate rows for item {item.external_id!r}", path=str(path), line=lineno
+            )
         rows.setdefault(item.external_id, item)
     return rows
 
@@ -162,7 +176,8 @@ def read(folder: str | Path, domains: list[str] | None = None, fmt: str = "csv")
     domains = list(domains or discover_domains(folder))
     if len(domains) < 2:
         raise SemacdrError(
-            f"expected interactions_<domain> files for two domains, found {domains or 'none'}", path=str(folder)
+            f"expected interactions_<domain> files for two domains, found {domains or 'none'}",
+            path=str(folder),
         )
     files = {d: (find_file(folder, "interactions", d), find_file(folder, "items", d)) for d in domains}
     item_rows = {d: read_items(files[d][1], d) for d in domains}
@@ -178,7 +193,10 @@ def read(folder: str | Path, domains: list[str] | None = None, fmt: str = "csv")
                         f"item {item!r} has no row in {files[d][1].name}", path=str(path), line=lineno
                     )
                 yield InteractionRecord(
-                    str(rec["user"]), d, item, parse_time(rec.get("timestamp"), path, lineno),
+                    str(rec["user"]),
+                    d,
+                    item,
+                    parse_time(rec.get("timestamp"), path, lineno),
                     _rating(rec.get("rating"), path, lineno),
                 )
 

@@ -32,7 +32,7 @@ def discover_domains(folder: Path) -> list[str]:
     """Domain names from ``items_<domain>.jsonl[.gz]``, ordered by their lowest global id."""
     found = {}
     for p in sorted(folder.glob("items_*.jsonl*")):
-        name = p.name[len("items_"):].split(".jsonl")[0]
+        name = p.name[len("items_") :].split(".jsonl")[0]
         for lineno, line in iter_lines(p):
             found[name] = int(parse_json(line, p, lineno).get("id", 0))
             break
@@ -55,11 +55,15 @@ def _read_items(folder: Path, domain: str) -> tuple[dict[int, str], dict[str, It
         try:
             gid = int(obj["id"])
         except (TypeError, ValueError):
-            raise SemacdrError(f"field 'id' is not an integer: {obj['id']!r}", path=str(path), line=lineno) from None
+            raise SemacdrError(
+                f"field 'id' is not an integer: {obj['id']!r}", path=str(path), line=lineno
+            ) from None
         asin = str(obj["asin"])
         rec = ItemRecord(domain, asin, title=obj.get("title"), raw=obj)
         if gid in ids and ids[gid] != asin:
-            raise SemacdrError(f"item id {gid} appears twice with different ASINs", path=str(path), line=lineno)
+            raise SemacdrError(
+                f"item id {gid} appears twice with different ASINs", path=str(path), line=lineno
+            )
         old = rows.get(asin)
         if old is not None and old.content() != rec.content():
             raise SemacdrError(f"conflicting duplicate rows for item {asin!r}", path=str(path), line=lineno)
@@ -90,7 +94,9 @@ def read(folder: str | Path, domains: list[str] | None = None, all_users: bool =
     files = [_find(folder, stem) for stem in OVERLAP_FILES]
     missing = [stem for stem, p in zip(OVERLAP_FILES, files, strict=True) if p is None]
     if missing:
-        raise SemacdrError(f"missing sequence file(s): {', '.join(m + '.txt[.gz]' for m in missing)}", path=str(folder))
+        raise SemacdrError(
+            f"missing sequence file(s): {', '.join(m + '.txt[.gz]' for m in missing)}", path=str(folder)
+        )
     if all_users:
         files += [p for p in (_find(folder, stem) for stem in SINGLE_FILES) if p is not None]
 
@@ -107,7 +113,9 @@ def read(folder: str | Path, domains: list[str] | None = None, all_users: bool =
                     try:
                         gid = int(tok)
                     except ValueError:
-                        raise SemacdrError(f"item id {tok!r} is not an integer", path=str(path), line=lineno) from None
+                        raise SemacdrError(
+                            f"item id {tok!r} is not an integer", path=str(path), line=lineno
+                        ) from None
                     hit = id_to.get(gid)
                     if hit is None:
                         raise SemacdrError(

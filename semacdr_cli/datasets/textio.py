@@ -91,7 +91,9 @@ def decode(line: bytes, path, lineno: int) -> str:
         return line.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SemacdrError(
-            f"not valid UTF-8 (byte 0x{line[exc.start]:02x} at column {exc.start + 1})", path=str(path), line=lineno
+            f"not valid UTF-8 (byte 0x{line[exc.start]:02x} at column {exc.start + 1})",
+            path=str(path),
+            line=lineno,
         ) from None
 
 

@@ -85,7 +85,9 @@ class GrammarCache:
             try:
                 if constraint.json_schema is not None:
                     grammar = self.compiler.compile_json_schema(
-                        json.dumps(grammar_schema(constraint.json_schema)), any_whitespace=False, strict_mode=True
+                        json.dumps(grammar_schema(constraint.json_schema)),
+                        any_whitespace=False,
+                        strict_mode=True,
                     )
                 else:
                     grammar = self.compiler.compile_grammar(choice_ebnf(list(constraint.choices or [])))

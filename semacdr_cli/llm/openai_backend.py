@@ -40,7 +40,10 @@ def choice_schema(choices: list[str]) -> dict[str, Any]:
 
 
 def _json_schema_format(schema: dict[str, Any], name: str = "output") -> dict[str, Any]:
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": grammar_schema(schema), "strict": True}}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name, "schema": grammar_schema(schema), "strict": True},
+    }
 
 
 class OpenAIBackend:
@@ -140,7 +143,10 @@ class OpenAIBackend:
     def _request(self, chat: Chat, sampling: SamplingConfig, **kwargs: Any) -> Any:
         params = {k: v for k, v in kwargs.items() if v is not None}
         if sampling.repetition_penalty != 1.0:  # vLLM's server extension (no OpenAI equivalent)
-            params["extra_body"] = {**params.get("extra_body", {}), "repetition_penalty": sampling.repetition_penalty}
+            params["extra_body"] = {
+                **params.get("extra_body", {}),
+                "repetition_penalty": sampling.repetition_penalty,
+            }
         try:
             return self.client.chat.completions.create(
                 model=self.model,

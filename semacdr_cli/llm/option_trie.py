@@ -24,7 +24,7 @@ def question_tokens(encode, cue: str, options) -> tuple[list[int], list[list[int
     for o in options:
         joint = list(encode(cue + o))
         ok = joint[: len(cue_ids)] == cue_ids and len(joint) > len(cue_ids)
-        out.append(joint[len(cue_ids):] if ok else list(encode(o)))
+        out.append(joint[len(cue_ids) :] if ok else list(encode(o)))
     return cue_ids, out
 
 

@@ -149,7 +149,9 @@ class TransformersBackend:
         results: list[Generation | None] = [None] * len(texts)
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            for i, gen in zip(idx, self._generate_batch([texts[i] for i in idx], compiled, sampling)):
+            for i, gen in zip(
+                idx, self._generate_batch([texts[i] for i in idx], compiled, sampling), strict=True
+            ):
                 results[i] = gen
         return [g for g in results if g is not None]
 
@@ -176,7 +178,9 @@ class TransformersBackend:
         from semacdr_cli.llm.tree_scorer import PrefixGenerator
 
         stops = self.eos_ids + self._stop_ids(sampling.stop)
-        res = PrefixGenerator(self.scorer).generate(texts, sampling.max_tokens, stops, sampling.repetition_penalty)
+        res = PrefixGenerator(self.scorer).generate(
+            texts, sampling.max_tokens, stops, sampling.repetition_penalty
+        )
         return [Generation(text=self.tokenizer.decode(ids, skip_special_tokens=True), tokens_in=n_in,
                            tokens_out=len(ids) + (reason == "stop"), finish_reason=reason)
                 for ids, n_in, reason in res]  # fmt: skip
@@ -219,7 +223,7 @@ class TransformersBackend:
         tokens_in = enc["attention_mask"].sum(dim=1).tolist()
         eos = set(self.eos_ids) | set(stop_ids)
         gens = []
-        for row, n_in in zip(out[:, prompt_len:].tolist(), tokens_in):
+        for row, n_in in zip(out[:, prompt_len:].tolist(), tokens_in, strict=True):
             stop_at = next((j for j, t in enumerate(row) if t in eos), None)
             if stop_at is None:
                 body, n_out, reason = row, len(row), "length"

@@ -72,7 +72,7 @@ class TreeScorer:
             return []
         qtoks = self._question_tokens(questions)
         prefix_text, prefix_ids, cache = self._prefix_cache(texts)
-        packs = [pack(self._encode(t[len(prefix_text):]) or [self.tok.eos_token_id], qtoks) for t in texts]
+        packs = [pack(self._encode(t[len(prefix_text) :]) or [self.tok.eos_token_id], qtoks) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: len(packs[i].tokens))
         results: list[Scores | None] = [None] * len(texts)
         for start in range(0, len(order), self.batch_size):
@@ -104,8 +104,11 @@ class TreeScorer:
                 past.batch_repeat_interleave(b)
         with torch.inference_mode():
             hidden = self.model.get_decoder()(
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), position_ids=pos.to(self.device),
-                past_key_values=past, use_cache=past is not None,
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                position_ids=pos.to(self.device),
+                past_key_values=past,
+                use_cache=past is not None,
             ).last_hidden_state
             rows = torch.tensor([r for r, p in enumerate(packs) for _ in p.readouts])
             cols = torch.tensor([i for p in packs for i in p.readouts])
@@ -136,7 +139,7 @@ class PrefixGenerator:
         """(generated token ids without the stop token, prompt tokens, finish reason) per text."""
         s = self.s
         prefix_text, prefix_ids, cache = s._prefix_cache(texts)
-        suffixes = [s._encode(t[len(prefix_text):]) or [s.tok.eos_token_id] for t in texts]
+        suffixes = [s._encode(t[len(prefix_text) :]) or [s.tok.eos_token_id] for t in texts]
         order = sorted(range(len(texts)), key=lambda i: len(suffixes[i]))
         out: list[tuple[list[int], int, str] | None] = [None] * len(texts)
         for start in range(0, len(order), s.batch_size):
@@ -173,8 +176,13 @@ class PrefixGenerator:
         alive = list(range(b))  # original row of each live batch row
         key_mask = torch.stack([mask[r, 0, lens[r] - 1] for r in range(b)])  # prefix + the row's real tokens
         with torch.inference_mode():
-            h = dec(input_ids=ids.to(s.device), attention_mask=mask.to(s.device), position_ids=pos.to(s.device),
-                    past_key_values=past, use_cache=True).last_hidden_state
+            h = dec(
+                input_ids=ids.to(s.device),
+                attention_mask=mask.to(s.device),
+                position_ids=pos.to(s.device),
+                past_key_values=past,
+                use_cache=True,
+            ).last_hidden_state
             last = h[torch.arange(b), lens - 1]
             for step in range(max_tokens):
                 logits = head(last).float()
@@ -205,8 +213,12 @@ class PrefixGenerator:
                     nxt = [nxt[k] for k in keep]
                 key_mask = torch.cat([key_mask, torch.ones((len(alive), 1), dtype=torch.bool)], dim=1)
                 step_pos = torch.tensor([[p + int(lens[r]) + len(gen[r]) - 1] for r in alive])
-                h = dec(input_ids=torch.tensor([[t] for t in nxt], device=s.device),
-                        attention_mask=key_mask[:, None, None, :].to(s.device), position_ids=step_pos.to(s.device),
-                        past_key_values=past, use_cache=True).last_hidden_state
+                h = dec(
+                    input_ids=torch.tensor([[t] for t in nxt], device=s.device),
+                    attention_mask=key_mask[:, None, None, :].to(s.device),
+                    position_ids=step_pos.to(s.device),
+                    past_key_values=past,
+                    use_cache=True,
+                ).last_hidden_state
                 last = h[:, -1]
         return [(gen[r], reason[r]) for r in range(b)]

@@ -91,8 +91,9 @@ def sampling_params(constraint: Constraint | None, sampling: SamplingConfig, *, 
     if constraint is not None and constraint.json_schema is not None and constraint.choices is not None:
         raise SemacdrError("a constraint takes either a JSON schema or a list of choices, not both")
     if constraint is not None and constraint.json_schema is not None:
-        structured = StructuredOutputsParams(json=grammar_schema(constraint.json_schema),
-                                             disable_any_whitespace=compact_json)
+        structured = StructuredOutputsParams(
+            json=grammar_schema(constraint.json_schema), disable_any_whitespace=compact_json
+        )
     elif constraint is not None and constraint.choices is not None:
         if not constraint.choices:
             raise SemacdrError("a choice constraint needs at least one choice")

@@ -312,7 +312,9 @@ class Store:
         row = self.one("SELECT * FROM datasets WHERE name = ?", (name,))
         if row is None:
             known = ", ".join(r["name"] for r in self.datasets()) or "none"
-            raise SemacdrError(f"no dataset named {name!r} in the store (known: {known})", path=str(self.path))
+            raise SemacdrError(
+                f"no dataset named {name!r} in the store (known: {known})", path=str(self.path)
+            )
         return row
 
     def domains(self, dataset_id: int) -> list[sqlite3.Row]:

@@ -40,7 +40,9 @@ def embedding_hashes(store: Store, domain_id: int, model: str) -> dict[int, str]
     return {r["item_id"]: r["text_hash"] for r in rows}
 
 
-def write_embeddings(conn: sqlite3.Connection, model: str, rows: list[tuple[int, bytes, int, str, int | None]]) -> None:
+def write_embeddings(
+    conn: sqlite3.Connection, model: str, rows: list[tuple[int, bytes, int, str, int | None]]
+) -> None:
     """rows: (item_id, float32 little-endian bytes, dim, text_hash, annotation_id)."""
     created = now()
     conn.executemany(

@@ -132,7 +132,9 @@ def domain_stats(store: Store, dataset_id: int) -> dict[str, dict]:
     """Per domain: users, items (occurring in interactions), interactions, avg_len, split sizes,
     and how many of its items are annotated (ok), failed (no ok annotation) and embedded."""
     out: dict[str, dict] = {}
-    for dom in store.query("SELECT id, name FROM domains WHERE dataset_id = ? ORDER BY position", (dataset_id,)):
+    for dom in store.query(
+        "SELECT id, name FROM domains WHERE dataset_id = ? ORDER BY position", (dataset_id,)
+    ):
         did = dom["id"]
         row = store.one(
             "SELECT count(DISTINCT user_id) AS users, count(DISTINCT item_id) AS items, count(*) AS n "

@@ -36,7 +36,9 @@ def insert_taxonomy(
     `categories` is `[{"name": ..., "subcategories": [...], "description": optional}, ...]`.
     """
     with store.transaction() as c:
-        row = c.execute("SELECT coalesce(max(version), 0) FROM taxonomies WHERE dataset_id = ?", (dataset_id,))
+        row = c.execute(
+            "SELECT coalesce(max(version), 0) FROM taxonomies WHERE dataset_id = ?", (dataset_id,)
+        )
         version = row.fetchone()[0] + 1
         cur = c.execute(
             "INSERT INTO taxonomies (dataset_id, version, origin, domains, model, backend, prompt_hash, "
@@ -82,7 +84,9 @@ def get_taxonomy(store: Store, dataset_id: int, version: int | None = None) -> s
         return row
     row = store.one("SELECT * FROM taxonomies WHERE dataset_id = ? AND version = ?", (dataset_id, version))
     if row is None:
-        known = [r[0] for r in store.query("SELECT version FROM taxonomies WHERE dataset_id = ?", (dataset_id,))]
+        known = [
+            r[0] for r in store.query("SELECT version FROM taxonomies WHERE dataset_id = ?", (dataset_id,))
+        ]
         raise SemacdrError(f"--version: no taxonomy version {version} (known: {known or 'none'})")
     return row
 
@@ -102,7 +106,12 @@ def taxonomy_tree(store: Store, taxonomy_id: int) -> list[dict[str, Any]]:
     for s in subs:
         by_cat.setdefault(s["category_id"], []).append({"id": s["id"], "name": s["name"]})
     return [
-        {"id": c["id"], "name": c["name"], "description": c["description"], "subcategories": by_cat.get(c["id"], [])}
+        {
+            "id": c["id"],
+            "name": c["name"],
+            "description": c["description"],
+            "subcategories": by_cat.get(c["id"], []),
+        }
         for c in cats
     ]
 
@@ -112,7 +121,6 @@ def taxonomy_versions(store: Store, dataset_id: int) -> list[sqlite3.Row]:
 
 
 # -- items read by the jobs -------------------------------------------------------------------------
-
 
 
 def items_by_ids(store: Store, ids: Iterable[int]) -> list[sqlite3.Row]:
@@ -127,7 +135,11 @@ def items_by_ids(store: Store, ids: Iterable[int]) -> list[sqlite3.Row]:
 
 
 def items_to_annotate(
-    store: Store, domain_id: int, taxonomy_id: int, limit: int | None = None, retry_failed: bool = False,
+    store: Store,
+    domain_id: int,
+    taxonomy_id: int,
+    limit: int | None = None,
+    retry_failed: bool = False,
     order: str = "id",
 ) -> tuple[list[sqlite3.Row], int]:
     """(items still to annotate, items already done) among the first `limit` items of a domain, by id
@@ -138,9 +150,11 @@ def items_to_annotate(
     `--order` is idempotent.
     """
     if order == "popular":
-        sql = ("SELECT i.* FROM items i LEFT JOIN (SELECT item_id, COUNT(*) AS n FROM interactions "
-               "WHERE domain_id = ? GROUP BY item_id) c ON c.item_id = i.id "
-               "WHERE i.domain_id = ? ORDER BY COALESCE(c.n, 0) DESC, i.id")
+        sql = (
+            "SELECT i.* FROM items i LEFT JOIN (SELECT item_id, COUNT(*) AS n FROM interactions "
+            "WHERE domain_id = ? GROUP BY item_id) c ON c.item_id = i.id "
+            "WHERE i.domain_id = ? ORDER BY COALESCE(c.n, 0) DESC, i.id"
+        )
         params: tuple = (domain_id, domain_id)
     elif order == "id":
         sql = "SELECT * FROM items WHERE domain_id = ? ORDER BY id"
@@ -210,7 +224,8 @@ def upsert_annotation(conn: sqlite3.Connection, row: dict[str, Any], subcategory
         (*values, now()),
     )
     ann_id = conn.execute(
-        "SELECT id FROM annotations WHERE item_id = ? AND taxonomy_id = ?", (row["item_id"], row["taxonomy_id"])
+        "SELECT id FROM annotations WHERE item_id = ? AND taxonomy_id = ?",
+        (row["item_id"], row["taxonomy_id"]),
     ).fetchone()[0]
     set_annotation_labels(conn, ann_id, subcategory_ids, probs, source)
     return ann_id
@@ -248,12 +263,16 @@ def update_filtered_annotation(
     set_annotation_labels(conn, annotation_id, subcategory_ids)
 
 
-def set_description(conn: sqlite3.Connection, annotation_id: int, description: str | None, outliers: dict) -> None:
+def set_description(
+    conn: sqlite3.Connection, annotation_id: int, description: str | None, outliers: dict
+) -> None:
     conn.execute("UPDATE annotations SET description = ?, outliers = ? WHERE id = ?",
                  (description, dumps(outliers), annotation_id))  # fmt: skip
 
 
-def domain_annotations(store: Store, domain_id: int, taxonomy_id: int, status: str = "ok") -> list[sqlite3.Row]:
+def domain_annotations(
+    store: Store, domain_id: int, taxonomy_id: int, status: str = "ok"
+) -> list[sqlite3.Row]:
     """Annotations of a domain's items for one taxonomy, with the item's title and description."""
     return store.query(
         "SELECT a.*, i.title AS item_title, i.description AS item_description, i.external_id "
@@ -304,18 +323,6 @@ def domain_semantic_counts(store: Store, domain_id: int) -> dict[str, int]:
 
 
 # -- embeddings -----------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def domain_label_rows(store: Store, domain_id: int, taxonomy_id: int) -> list[sqlite3.Row]:

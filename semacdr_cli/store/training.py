@@ -28,7 +28,9 @@ def interactions(store: Store, domain_ids: list[int]) -> list[tuple[int, int, in
 
 # -- taxonomy labels and embeddings ----------------------------------------------------------------
 def latest_taxonomy_id(store: Store, dataset_id: int) -> int | None:
-    row = store.one("SELECT id FROM taxonomies WHERE dataset_id = ? ORDER BY version DESC LIMIT 1", (dataset_id,))
+    row = store.one(
+        "SELECT id FROM taxonomies WHERE dataset_id = ? ORDER BY version DESC LIMIT 1", (dataset_id,)
+    )
     return None if row is None else row[0]
 
 
@@ -102,8 +104,19 @@ def create_run(
             "status, run_dir, config, taxonomy_id, embedding_model, versions, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
             (
-                dataset_id, model, source_domain, target_domain, ablation, seed, group_id, run_dir,
-                dumps(config), taxonomy_id, embedding_model, dumps(versions), now(),
+                dataset_id,
+                model,
+                source_domain,
+                target_domain,
+                ablation,
+                seed,
+                group_id,
+                run_dir,
+                dumps(config),
+                taxonomy_id,
+                embedding_model,
+                dumps(versions),
+                now(),
             ),
         )
         return int(cur.lastrowid)
@@ -114,7 +127,9 @@ def set_run_dir(store: Store, run_id: int, run_dir: str) -> None:
         c.execute("UPDATE runs SET run_dir = ? WHERE id = ?", (run_dir, run_id))
 
 
-def finish_run(store: Store, run_id: int, *, status: str, best_epoch: int | None, metrics: dict | None) -> None:
+def finish_run(
+    store: Store, run_id: int, *, status: str, best_epoch: int | None, metrics: dict | None
+) -> None:
     with store.transaction() as c:
         c.execute(
             "UPDATE runs SET status = ?, best_epoch = ?, metrics = ?, finished_at = ? WHERE id = ?",
@@ -141,7 +156,9 @@ def latest_run(store: Store, *, status: str | None = None) -> dict | None:
 
 
 def group_runs(store: Store, group_id: str) -> list[dict]:
-    return [_run_dict(r) for r in store.query("SELECT * FROM runs WHERE group_id = ? ORDER BY id", (group_id,))]
+    return [
+        _run_dict(r) for r in store.query("SELECT * FROM runs WHERE group_id = ? ORDER BY id", (group_id,))
+    ]
 
 
 def list_runs(store: Store) -> list[dict]:

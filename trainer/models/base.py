@@ -61,8 +61,9 @@ class SeqRecModel(nn.Module):
         loss = rec + sum(aux.values()) if aux else rec
         return {"loss": loss, kind: rec.detach(), **{k: v.detach() for k, v in aux.items()}}
 
-    def _instance_losses(self, batch: dict, tables: dict, items: torch.Tensor, kind: str,
-                         shared: torch.Tensor | None) -> torch.Tensor:
+    def _instance_losses(
+        self, batch: dict, tables: dict, items: torch.Tensor, kind: str, shared: torch.Tensor | None
+    ) -> torch.Tensor:
         z = self.encode(batch, tables)
         valid = batch["t_pos"] > 0
         zs = z[valid]

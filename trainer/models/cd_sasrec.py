@@ -40,8 +40,12 @@ class CDSASRec(SeqRecModel):
         if self.semantics is None:
             return {"target": self.items.weight, "source": self.source_items.weight}
         views_t, views_s = self.semantics.views("target"), self.semantics.views("source")
-        return {"target": self.semantics.item_embeddings("target", views_t), "views_t": views_t,
-                "source": self.semantics.item_embeddings("source", views_s), "views_s": views_s}
+        return {
+            "target": self.semantics.item_embeddings("target", views_t),
+            "views_t": views_t,
+            "source": self.semantics.item_embeddings("source", views_s),
+            "views_s": views_s,
+        }
 
     def encode(self, batch: dict, tables: dict) -> torch.Tensor:
         x = self.embed(tables["target"], batch["t_in"])

@@ -36,5 +36,8 @@ class SASRec(SeqRecModel):
         if self.semantics is None or self.config.has("no-contrastive"):
             return {}
         ids = batch_item_ids(parts, ("target",))
-        return {"contrastive": contrastive_term(self.semantics, {"target": tables["views_t"]}, ids,
-                                                {"target": self.n_target}, self.config)}
+        return {
+            "contrastive": contrastive_term(
+                self.semantics, {"target": tables["views_t"]}, ids, {"target": self.n_target}, self.config
+            )
+        }

@@ -19,10 +19,16 @@ class SemaCDR(SeqRecModel):
         self.semantics = MultiViewSemantics(
             d,
             {
-                "target": (data.n_target + 2, data.vectors_target if config.use_inner else None,
-                           data.labels_target if config.use_agnostic else None),
-                "source": (data.n_source + 2, data.vectors_source if config.use_inner else None,
-                           data.labels_source if config.use_agnostic else None),
+                "target": (
+                    data.n_target + 2,
+                    data.vectors_target if config.use_inner else None,
+                    data.labels_target if config.use_agnostic else None,
+                ),
+                "source": (
+                    data.n_source + 2,
+                    data.vectors_source if config.use_inner else None,
+                    data.labels_source if config.use_agnostic else None,
+                ),
             },
             n_subcategories=data.n_subcategories,
             n_categories=data.n_categories,
@@ -37,8 +43,16 @@ class SemaCDR(SeqRecModel):
         if self.use_mixed_graph:
             self.gcn_mixed = GCN(d, res)
         enc = config.encoder_args()
-        self.enc_source, self.enc_target, self.enc_mixed = SequenceEncoder(**enc), SequenceEncoder(**enc), SequenceEncoder(**enc)
-        self.cross = None if config.has("no-cross-domain-fusion") else CrossAttentionFusion(d, config.n_heads, config.dropout)
+        self.enc_source, self.enc_target, self.enc_mixed = (
+            SequenceEncoder(**enc),
+            SequenceEncoder(**enc),
+            SequenceEncoder(**enc),
+        )
+        self.cross = (
+            None
+            if config.has("no-cross-domain-fusion")
+            else CrossAttentionFusion(d, config.n_heads, config.dropout)
+        )
         self.fusion = AdaptiveFusion(3, average=config.has("average-fusion"))
         self.contrastive = (config.use_inner or config.use_agnostic) and not config.has("no-contrastive")
 
@@ -66,13 +80,22 @@ class SemaCDR(SeqRecModel):
         else:  # simple-graph: no user-item graph; users are their ID embedding
             users = self.users.weight
             mixed = torch.cat([e_t[: nt + 1], e_s[1 : ns + 1], self.mixed_start])
-        return {"target": e_t, "source": e_s, "mixed": mixed, "users": users, "views_t": views_t, "views_s": views_s}
+        return {
+            "target": e_t,
+            "source": e_s,
+            "mixed": mixed,
+            "users": users,
+            "views_t": views_t,
+            "views_s": views_s,
+        }
 
     def encode(self, batch: dict, tables: dict) -> torch.Tensor:
         h_t = self.enc_target(self.embed(tables["target"], batch["t_in"]), batch["t_in"])  # Eq. 8
         if self.cross is not None:
             h_s = self.enc_source(self.embed(tables["source"], batch["s_in"]), batch["s_in"])  # Eq. 7
-            mask = (batch["s_time"][:, None, :] < batch["t_time"][:, :, None]) & (batch["s_in"] > 0)[:, None, :]
+            mask = (batch["s_time"][:, None, :] < batch["t_time"][:, :, None]) & (batch["s_in"] > 0)[
+                :, None, :
+            ]
             h_t = self.cross(h_t, h_s, mask)  # Eq. 10
         h_m = self.enc_mixed(self.embed(tables["mixed"], batch["m_in"]), batch["m_in"])  # Eq. 9
         idx = batch["t_time"].clamp(max=h_m.shape[1] - 1)

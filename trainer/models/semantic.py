@@ -29,8 +29,10 @@ def _pooling_matrix(labels: np.ndarray, n_sub: int) -> tuple[torch.Tensor, torch
     sub = flat[r, c].astype(np.int64)
     vals = 1.0 / counts[r]
     order = np.lexsort((r, sub))
-    return (csr_matrix(r, sub, vals, (n * k, n_sub + 1)),
-            csr_matrix(sub[order], r[order], vals[order], (n_sub + 1, n * k)))
+    return (
+        csr_matrix(r, sub, vals, (n * k, n_sub + 1)),
+        csr_matrix(sub[order], r[order], vals[order], (n_sub + 1, n * k)),
+    )
 
 
 class MultiViewSemantics(nn.Module):
@@ -59,13 +61,19 @@ class MultiViewSemantics(nn.Module):
                 emb.weight[0].zero_()
             self.ids[name] = emb
             if vectors is not None:
-                self.register_buffer(f"vectors_{name}", torch.from_numpy(np.ascontiguousarray(vectors)), persistent=False)
-                self.register_buffer(f"has_vector_{name}", torch.from_numpy(np.abs(vectors).sum(1) > 0), persistent=False)
+                self.register_buffer(
+                    f"vectors_{name}", torch.from_numpy(np.ascontiguousarray(vectors)), persistent=False
+                )
+                self.register_buffer(
+                    f"has_vector_{name}", torch.from_numpy(np.abs(vectors).sum(1) > 0), persistent=False
+                )
                 self.inner[name] = nn.Linear(vectors.shape[1], hidden)
             if labels is not None:
                 uses_labels = True
                 self._pool[name] = _pooling_matrix(labels, n_subcategories)
-                self.register_buffer(f"has_label_{name}", torch.from_numpy((labels > 0).any(axis=(1, 2))), persistent=False)
+                self.register_buffer(
+                    f"has_label_{name}", torch.from_numpy((labels > 0).any(axis=(1, 2))), persistent=False
+                )
         if uses_labels:
             # Eq. 2: subcategory embeddings, shared across domains (the transferable part)
             self.subcategories = nn.Embedding(n_subcategories + 1, hidden, padding_idx=0)
@@ -73,7 +81,9 @@ class MultiViewSemantics(nn.Module):
             if integration == "concat":
                 self.integrate = nn.Linear(n_categories * hidden, hidden)
 
-    def _apply(self, fn, *args, **kwargs):  # sparse pooling matrices are not buffers (DDP cannot broadcast them)
+    def _apply(
+        self, fn, *args, **kwargs
+    ):  # sparse pooling matrices are not buffers (DDP cannot broadcast them)
         out = super()._apply(fn, *args, **kwargs)
         device = self.ids[next(iter(self.ids))].weight.device
         self._pool = {k: (a.to(device), a_t.to(device)) for k, (a, a_t) in self._pool.items()}
@@ -154,8 +164,13 @@ def batch_item_ids(parts: list[dict], domains: tuple[str, ...]) -> dict[str, tor
     return out
 
 
-def contrastive_term(semantics: MultiViewSemantics, views: dict[str, dict[str, torch.Tensor]],
-                     ids: dict[str, torch.Tensor], n_items: dict[str, int], config) -> torch.Tensor:
+def contrastive_term(
+    semantics: MultiViewSemantics,
+    views: dict[str, dict[str, torch.Tensor]],
+    ids: dict[str, torch.Tensor],
+    n_items: dict[str, int],
+    config,
+) -> torch.Tensor:
     """lambda * Eq. 3 over the items of a batch, per domain (at most ``contrastive_items`` each)."""
     total = None
     for domain, domain_ids in ids.items():
@@ -172,12 +187,21 @@ def plug_semantics(config, data, domains: tuple[str, ...]) -> MultiViewSemantics
     the sum of the ID, inner-domain and domain-agnostic views, trained with Eq. 3; None when off."""
     if not config.semantics:
         return None
-    rows = {"target": (data.n_target + 2, data.vectors_target, data.labels_target),
-            "source": (data.n_source + 2, data.vectors_source, data.labels_source)}
+    rows = {
+        "target": (data.n_target + 2, data.vectors_target, data.labels_target),
+        "source": (data.n_source + 2, data.vectors_source, data.labels_source),
+    }
     return MultiViewSemantics(
         config.hidden,
-        {d: (rows[d][0], rows[d][1] if config.use_inner else None, rows[d][2] if config.use_agnostic else None)
-         for d in domains},
-        n_subcategories=data.n_subcategories, n_categories=data.n_categories,
+        {
+            d: (
+                rows[d][0],
+                rows[d][1] if config.use_inner else None,
+                rows[d][2] if config.use_agnostic else None,
+            )
+            for d in domains
+        },
+        n_subcategories=data.n_subcategories,
+        n_categories=data.n_categories,
         integration=config.agnostic_integration,
     )
