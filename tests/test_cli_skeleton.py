@@ -41,3 +41,38 @@ def test_a_file_that_is_not_sqlite_is_reported_in_one_line(tmp_path):
     bad.write_text("this is not a database\n" * 100)
     result = CliRunner().invoke(app, ["data", "stats", "--db", str(bad)])
     assert result.exit_code != 0
+
+
+def test_an_old_store_upgrades_in_place_keeping_its_rows(tmp_path):
+    import sqlite3
+
+    import sqlite_utils
+
+    from semacdr_cli.store.migrations import MIGRATIONS
+
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old, isolation_level=None)
+    conn.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    db = sqlite_utils.Database(conn)
+    for m in MIGRATIONS[:3]:  # a store written before migration 4
+        m.apply(db)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, ?, 'then')", (m.version, m.name))
+    conn.execute("INSERT INTO datasets (name, format, created_at) VALUES ('kept', 'csv', 'then')")
+    conn.close()
+    with Store(old) as s:
+        assert s.schema_version() == len(MIGRATIONS) >= 4
+        assert {"prob", "source"} <= set(s.db["annotation_labels"].columns_dict)
+        assert {"method", "label_probs"} <= set(s.db["annotations"].columns_dict)
+        assert [r["name"] for r in s.datasets()] == ["kept"]
+
+
+def test_migrations_are_registered_in_order_by_decorator():
+    import pytest
+
+    from semacdr_cli.store import migrations as mig
+
+    assert [m.version for m in mig.MIGRATIONS] == list(range(1, len(mig.MIGRATIONS) + 1))
+    with pytest.raises(RuntimeError, match="out of order"):
+        mig.migration(len(mig.MIGRATIONS) + 5, "a gap")(lambda db: None)

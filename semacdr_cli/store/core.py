@@ -1,8 +1,8 @@
 """The SQLite store: the contract between the data, LLM and training sides.
 
 Together with its sibling modules in this package, the only place that knows table names and SQL. It opens the database (WAL, foreign
-keys on), applies the append-only migrations recorded in ``schema_migrations``, and offers small
-read/write functions. Never edit a migration that has shipped: append a new one.
+keys on), applies the append-only migrations of ``store/migrations.py`` (recorded in
+``schema_migrations``), and offers small read/write functions.
 
 Conventions
 -----------
@@ -26,180 +26,9 @@ from pathlib import Path
 from typing import Self
 
 from semacdr_cli.errors import SemacdrError
+from semacdr_cli.store.migrations import MIGRATIONS
 
 DEFAULT_DB = "annotations.db"
-
-# (version, name, SQL). Append only.
-MIGRATIONS: list[tuple[int, str, str]] = [
-    (
-        1,
-        "datasets, domains, items, users, interactions with leave-one-out split",
-        """
-        CREATE TABLE datasets (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL UNIQUE,
-            format TEXT NOT NULL,              -- amazon | csv | llmcdsr | c2dsr | demo
-            source TEXT,                       -- path(s) imported from
-            synthetic INTEGER NOT NULL DEFAULT 0,
-            params TEXT,                       -- JSON: preprocessing flags and what each step removed
-            created_at TEXT NOT NULL
-        );
-        CREATE TABLE domains (
-            id INTEGER PRIMARY KEY,
-            dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
-            name TEXT NOT NULL,
-            position INTEGER NOT NULL,         -- 0 for the first domain named on import
-            UNIQUE (dataset_id, name)
-        );
-        CREATE TABLE items (
-            id INTEGER PRIMARY KEY,
-            domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
-            external_id TEXT NOT NULL,         -- e.g. the ASIN
-            title TEXT,
-            description TEXT,
-            categories TEXT,                   -- JSON list (category path) when known
-            brand TEXT,
-            raw TEXT,                          -- JSON: the raw metadata record
-            UNIQUE (domain_id, external_id)
-        );
-        CREATE INDEX items_external ON items(external_id);
-        CREATE TABLE users (
-            id INTEGER PRIMARY KEY,
-            dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
-            external_id TEXT NOT NULL,
-            UNIQUE (dataset_id, external_id)
-        );
-        CREATE TABLE interactions (
-            id INTEGER PRIMARY KEY,
-            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
-            domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
-            position INTEGER NOT NULL,         -- index in the user's mixed chronological sequence
-            timestamp INTEGER,                 -- unix seconds when known
-            rating REAL,
-            split TEXT NOT NULL CHECK (split IN ('train', 'valid', 'test')),
-            UNIQUE (user_id, position)
-        );
-        CREATE INDEX interactions_domain ON interactions(domain_id, split);
-        CREATE INDEX interactions_item ON interactions(item_id);
-        """,
-    ),
-    (
-        2,
-        "taxonomies, annotations with provenance, LLM cache, embeddings",
-        """
-        CREATE TABLE taxonomies (
-            id INTEGER PRIMARY KEY,
-            dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
-            version INTEGER NOT NULL,          -- 1, 2, ... per dataset
-            origin TEXT NOT NULL,              -- induced | imported
-            domains TEXT,                      -- JSON list of domain names it was induced from
-            model TEXT,
-            backend TEXT,
-            prompt_hash TEXT,
-            schema_hash TEXT,
-            params TEXT,                       -- JSON: K, sample size, sampling parameters, seed
-            created_at TEXT NOT NULL,
-            UNIQUE (dataset_id, version)
-        );
-        CREATE TABLE taxonomy_categories (
-            id INTEGER PRIMARY KEY,
-            taxonomy_id INTEGER NOT NULL REFERENCES taxonomies(id) ON DELETE CASCADE,
-            position INTEGER NOT NULL,
-            name TEXT NOT NULL,
-            description TEXT,
-            UNIQUE (taxonomy_id, name)
-        );
-        CREATE TABLE taxonomy_subcategories (
-            id INTEGER PRIMARY KEY,
-            category_id INTEGER NOT NULL REFERENCES taxonomy_categories(id) ON DELETE CASCADE,
-            position INTEGER NOT NULL,
-            name TEXT NOT NULL,
-            UNIQUE (category_id, name)
-        );
-        CREATE TABLE annotations (
-            id INTEGER PRIMARY KEY,
-            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
-            taxonomy_id INTEGER NOT NULL REFERENCES taxonomies(id) ON DELETE CASCADE,
-            status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
-            description TEXT,                  -- enriched inner-domain description
-            labels TEXT,                       -- JSON {category: [subcategory, ...]}
-            failure_reason TEXT,
-            attempts INTEGER NOT NULL DEFAULT 1,
-            outliers TEXT,                     -- JSON: what the term-frequency filter did
-            model TEXT NOT NULL,
-            backend TEXT NOT NULL,
-            prompt_hash TEXT NOT NULL,
-            schema_hash TEXT NOT NULL,
-            sampling TEXT,                     -- JSON sampling parameters
-            tokens_in INTEGER,
-            tokens_out INTEGER,
-            seconds REAL,
-            cache_key TEXT,
-            created_at TEXT NOT NULL,
-            UNIQUE (item_id, taxonomy_id)
-        );
-        CREATE TABLE annotation_labels (
-            annotation_id INTEGER NOT NULL REFERENCES annotations(id) ON DELETE CASCADE,
-            subcategory_id INTEGER NOT NULL REFERENCES taxonomy_subcategories(id) ON DELETE CASCADE,
-            PRIMARY KEY (annotation_id, subcategory_id)
-        );
-        CREATE TABLE llm_cache (
-            key TEXT PRIMARY KEY,              -- hash of (text, prompt, schema, model, taxonomy, sampling)
-            output TEXT NOT NULL,
-            tokens_in INTEGER,
-            tokens_out INTEGER,
-            created_at TEXT NOT NULL
-        );
-        CREATE TABLE embeddings (
-            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
-            model TEXT NOT NULL,
-            dim INTEGER NOT NULL,
-            vector BLOB NOT NULL,              -- float32 little-endian, dim values
-            text_hash TEXT NOT NULL,           -- hash of the text that was encoded
-            annotation_id INTEGER REFERENCES annotations(id) ON DELETE SET NULL,
-            created_at TEXT NOT NULL,
-            PRIMARY KEY (item_id, model)
-        );
-        """,
-    ),
-    (
-        3,
-        "training runs",
-        """
-        CREATE TABLE runs (
-            id INTEGER PRIMARY KEY,
-            dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
-            model TEXT NOT NULL,               -- semacdr | sasrec | cd-sasrec
-            source_domain TEXT,
-            target_domain TEXT NOT NULL,
-            ablation TEXT,
-            seed INTEGER NOT NULL,
-            group_id TEXT,                     -- runs of one --repeat share it
-            status TEXT NOT NULL,              -- running | finished | failed
-            run_dir TEXT NOT NULL,
-            config TEXT NOT NULL,              -- JSON resolved config
-            taxonomy_id INTEGER REFERENCES taxonomies(id) ON DELETE SET NULL,
-            embedding_model TEXT,
-            best_epoch INTEGER,
-            metrics TEXT,                      -- JSON: last evaluation
-            versions TEXT,                     -- JSON: library versions
-            created_at TEXT NOT NULL,
-            finished_at TEXT
-        );
-        """,
-    ),
-    (
-        4,
-        "scored labels: per-label probability and source, annotation method, option distributions",
-        """
-        ALTER TABLE annotation_labels ADD COLUMN prob REAL;        -- calibrated probability, NULL for generated labels
-        ALTER TABLE annotation_labels ADD COLUMN source TEXT NOT NULL DEFAULT 'llm';  -- llm | distilled
-        ALTER TABLE annotations ADD COLUMN method TEXT NOT NULL DEFAULT 'generate';   -- generate | score | distilled
-        ALTER TABLE annotations ADD COLUMN label_probs TEXT;       -- JSON {category: {subcategory: probability}}
-        """,
-    ),
-]
 
 
 def now() -> str:
@@ -230,6 +59,7 @@ class Store:
             )
         if self.path.parent and not self.path.parent.exists():
             raise SemacdrError("the folder of the store does not exist", path=str(self.path))
+        self._db = None
         try:
             self.conn = sqlite3.connect(str(self.path), timeout=busy_timeout(), isolation_level=None)
             self.conn.row_factory = sqlite3.Row
@@ -271,18 +101,26 @@ class Store:
         )
         done = {r[0] for r in self.conn.execute("SELECT version FROM schema_migrations")}
         applied = []
-        for version, name, sql in MIGRATIONS:
-            if version in done:
+        for m in MIGRATIONS:
+            if m.version in done:
                 continue
             with self.transaction() as c:
-                for statement in _split_sql(sql):
-                    c.execute(statement)
+                m.apply(self.db)
                 c.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (version, name, now()),
+                    (m.version, m.name, now()),
                 )
-            applied.append(version)
+            applied.append(m.version)
         return applied
+
+    @property
+    def db(self):
+        """The same connection as a sqlite-utils ``Database`` (migrations, introspection)."""
+        import sqlite_utils
+
+        if self._db is None:
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
 
     def schema_version(self) -> int:
         row = self.conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
@@ -351,10 +189,6 @@ class Store:
         return rows[0]
 
 
-def _split_sql(sql: str) -> list[str]:
-    return [s.strip() for s in sql.split(";") if s.strip()]
-
-
 @dataclass
 class SchemaDoc:
     table: str
@@ -376,7 +210,7 @@ def schema_markdown(store: Store | None = None) -> str:
     out = [
         "# The semacdr store schema",
         "",
-        "Generated from `semacdr_cli/store/core.py` by `semacdr data schema` (a test keeps this file in step).",
+        "Generated from `semacdr_cli/store/migrations.py` by `semacdr data schema` (a test keeps this file in step).",
         "",
         "## Migrations",
         "",
