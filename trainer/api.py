@@ -216,8 +216,10 @@ def run_record(db_path, run_id: int) -> dict:
     return row
 
 
-def load_run(db_path, run_id: int | None = None):
-    """(run row, config, data, model with the best weights, device) of a run (default: the latest)."""
+def load_run(db_path, run_id: int | None = None, setup: tuple | None = None):
+    """(run row, config, data, model with the best weights, device) of a run (default: the latest).
+    ``setup``: the (data, graphs, device, build_model) of a run with the same inputs, reused as is
+    (the members of a ``--repeat`` group differ only by seed)."""
     from trainer.loop import BEST, load_weights
 
     store = Store(db_path, create=False)
@@ -235,7 +237,7 @@ def load_run(db_path, run_id: int | None = None):
     ckpt = Path(row["run_dir"]) / BEST
     if not ckpt.exists():
         raise SemacdrError("the run has no checkpoint (did it train an epoch?)", path=str(ckpt))
-    data, graphs, device, build_model = _setup(db_path, cfg)
+    data, graphs, device, build_model = setup or _setup(db_path, cfg)
     model = build_model(cfg, data, graphs).to(device)
     load_weights(model, ckpt)
     model.eval()
@@ -257,10 +259,13 @@ def evaluate(db_path, run_id: int | None = None, split: str = "test") -> dict:
             members = [r for r in q.group_runs(store, row["group_id"]) if r["status"] == "finished"] or [row]
         finally:
             store.close()
+    from trainer.models import build_model
+
+    shared = (data, getattr(model, "graphs", {}), device, build_model)  # the group's data, read once
     results = []
     for member in members:
-        if member["id"] != row["id"]:
-            _, cfg, data, model, device = load_run(db_path, member["id"])
+        if member["id"] != row["id"]:  # same data and graphs: only the weights differ
+            _, cfg, data, model, device = load_run(db_path, member["id"], setup=shared)
         results.append(evaluate_model(model, data, cfg, split, device=device))
     out = {
         "run": int(row["id"]),

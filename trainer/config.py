@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from semacdr_cli.errors import SemacdrError
+from trainer.models import REGISTRY
 
-MODELS = ("semacdr", "sasrec", "cd-sasrec")
+MODELS = tuple(REGISTRY)  # the model registry of trainer/models/__init__.py
 # one switch per row of the paper's Table 3
 ABLATIONS = (
     "no-inner-semantics",

@@ -7,11 +7,11 @@ subcategory ids), never from the free-text JSON of an annotation.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.store.core import Store
+from semacdr_cli.store.training import decode_run
 
 
 def dataset_by_id(store: Store, dataset_id: int) -> dict:
@@ -153,7 +153,7 @@ def runs_by_ids(store: Store, run_ids: list[int]) -> list[dict]:
         )
         if row is None:
             raise SemacdrError(f"RUN: no run with id {rid} in the store", path=str(store.path))
-        out.append(_decode_run(row))
+        out.append(decode_run(row))
     return out
 
 
@@ -165,16 +165,3 @@ def run_by_dir(store: Store, run_dir: str) -> int | None:
 def latest_run_id(store: Store) -> int | None:
     row = store.one("SELECT id FROM runs ORDER BY id DESC LIMIT 1")
     return row["id"] if row else None
-
-
-def _decode_run(row) -> dict:
-    run = dict(row)
-    for key in ("config", "metrics", "versions"):
-        raw = run.get(key)
-        if raw is None:
-            continue
-        try:
-            run[key] = json.loads(raw)
-        except (TypeError, ValueError):
-            run[key] = None
-    return run

@@ -144,7 +144,7 @@ def set_run_metrics(store: Store, run_id: int, metrics: dict) -> None:
 
 def get_run(store: Store, run_id: int) -> dict | None:
     row = store.one("SELECT * FROM runs WHERE id = ?", (run_id,))
-    return None if row is None else _run_dict(row)
+    return None if row is None else decode_run(row)
 
 
 def latest_run(store: Store, *, status: str | None = None) -> dict | None:
@@ -152,22 +152,28 @@ def latest_run(store: Store, *, status: str | None = None) -> dict | None:
         row = store.one("SELECT * FROM runs ORDER BY id DESC LIMIT 1")
     else:
         row = store.one("SELECT * FROM runs WHERE status = ? ORDER BY id DESC LIMIT 1", (status,))
-    return None if row is None else _run_dict(row)
+    return None if row is None else decode_run(row)
 
 
 def group_runs(store: Store, group_id: str) -> list[dict]:
     return [
-        _run_dict(r) for r in store.query("SELECT * FROM runs WHERE group_id = ? ORDER BY id", (group_id,))
+        decode_run(r) for r in store.query("SELECT * FROM runs WHERE group_id = ? ORDER BY id", (group_id,))
     ]
 
 
 def list_runs(store: Store) -> list[dict]:
-    return [_run_dict(r) for r in store.query("SELECT * FROM runs ORDER BY id")]
+    return [decode_run(r) for r in store.query("SELECT * FROM runs ORDER BY id")]
 
 
-def _run_dict(row: sqlite3.Row) -> dict:
-    d = dict(row)
+def decode_run(row: sqlite3.Row) -> dict:
+    """The one decoder of a ``runs`` row: JSON columns decoded (undecodable JSON becomes None)."""
+    run = dict(row)
     for key in ("config", "metrics", "versions"):
-        if d.get(key):
-            d[key] = json.loads(d[key])
-    return d
+        raw = run.get(key)
+        if raw is None:
+            continue
+        try:
+            run[key] = json.loads(raw)
+        except (TypeError, ValueError):
+            run[key] = None
+    return run

@@ -22,7 +22,7 @@ from trainer.modules import SequenceEncoder
 
 
 class CDSASRec(SeqRecModel):
-    def __init__(self, config, data):
+    def __init__(self, config, data, graphs=None):  # graphs: unused (no graph module)
         super().__init__(config, data)
         self.semantics = plug_semantics(config, data, ("target", "source"))
         if self.semantics is None:

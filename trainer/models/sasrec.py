@@ -12,7 +12,7 @@ from trainer.modules import SequenceEncoder
 
 
 class SASRec(SeqRecModel):
-    def __init__(self, config, data):
+    def __init__(self, config, data, graphs=None):  # graphs: unused (no graph module)
         super().__init__(config, data)
         self.semantics = plug_semantics(config, data, ("target",))
         if self.semantics is None:
