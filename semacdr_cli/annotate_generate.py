@@ -33,6 +33,7 @@ from semacdr_cli.prompting import (
     schema_hash,
     sha256_text,
 )
+from semacdr_cli.retry import ask_until_valid, rejected
 from semacdr_cli.store import Store
 from semacdr_cli.store import semantic as sem
 
@@ -154,24 +155,22 @@ class _Annotator:
         return out  # type: ignore[return-value]
 
     def run_with_retries(self, works: list[_Work], schema: dict, label_ids: dict) -> None:
-        pending = list(works)
-        for _attempt in range(self.cfg.retries + 1):
-            if not pending:
-                break
-            answers = self.generate(pending, schema)
-            still = []
-            for w, (text, finish) in zip(pending, answers, strict=True):
-                result, reason = check_answer(text, schema, label_ids, finish, fast=self.fast)
-                if result is not None:
-                    w.result, w.error = result, ""
-                else:
-                    w.error = reason
-                    w.feedback = (
-                        f"Your previous answer was rejected: {reason}. Answer again with valid JSON that "
-                        "uses only the allowed subcategories."
-                    )
-                    still.append(w)
-            pending = still
+        def ask(batch: list[_Work], feedbacks: list[str]) -> list:
+            for w, fb in zip(batch, feedbacks, strict=True):
+                if fb:  # a first try keeps the feedback it came with (an outlier regeneration's)
+                    w.feedback = fb
+            return self.generate(batch, schema)
+
+        def check(_w: _Work, answer) -> tuple:
+            text, finish = answer
+            return check_answer(text, schema, label_ids, finish, fast=self.fast)
+
+        def feedback(reason: str) -> str:
+            return rejected(reason, "Answer again with valid JSON that uses only the allowed subcategories.")
+
+        results, errors = ask_until_valid(works, ask, check, self.cfg.retries + 1, feedback)
+        for w, result, errs in zip(works, results, errors, strict=True):
+            w.result, w.error = result, ("" if result is not None else errs[-1])
 
     def row(self, w: _Work) -> dict[str, Any]:
         ok = w.result is not None

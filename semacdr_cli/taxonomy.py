@@ -27,6 +27,7 @@ from semacdr_cli.config import TaxonomyConfig
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.llm.base import Backend, Constraint, Generation, SamplingConfig
 from semacdr_cli.prompting import canonical_json, load_schema, load_template, schema_hash, sha256_text
+from semacdr_cli.retry import ask_until_valid
 from semacdr_cli.store import Store
 from semacdr_cli.store import semantic as sem
 from semacdr_cli.taxonomy_files import (  # noqa: F401  (re-exported)
@@ -229,28 +230,23 @@ def induce_taxonomy(  # noqa: C901  (two methods in one entry; listed for splitt
     candidates = "\n".join(
         f"- {c['name']} (proposed {c['count']}x): {', '.join(c['subcategories'][:12])}" for c in ranked[:30]
     )
-    merged, merge_errors = None, []
+
+    def check(_item, text: str):
+        return parse_taxonomy_answer(text, merge_schema, k=config.k, domains=domains)
+
+    def ask_merge(_items, feedbacks: list[str]) -> list[str]:
+        chat = merge_t.render(
+            source=config.source,
+            target=config.target,
+            candidates=candidates,
+            k=config.k,
+            feedback=feedbacks[0],
+        )
+        return llm([chat], Constraint(json_schema=merge_schema), tick("merge", 1))
+
+    merged, merge_errors = None, ["no valid proposals to merge"]
     if ranked:
-        for _attempt in range(config.retries + 1):
-            feedback = (
-                f"Your previous answer was rejected: {merge_errors[-1]}. Fix exactly that."
-                if merge_errors
-                else ""
-            )
-            chat = merge_t.render(
-                source=config.source,
-                target=config.target,
-                candidates=candidates,
-                k=config.k,
-                feedback=feedback,
-            )
-            (text,) = llm([chat], Constraint(json_schema=merge_schema), tick("merge", 1))
-            merged, reason = parse_taxonomy_answer(text, merge_schema, k=config.k, domains=domains)
-            if merged is not None:
-                break
-            merge_errors.append(reason)
-    else:
-        merge_errors.append("no valid proposals to merge")
+        [merged], [merge_errors] = ask_until_valid([None], ask_merge, check, config.retries + 1)
     notes: dict[str, Any] = {}
     if merged is not None:
         path = ["llm-merge"]
@@ -270,26 +266,15 @@ def induce_taxonomy(  # noqa: C901  (two methods in one entry; listed for splitt
     refine_errors: list[str] = []
     if config.refine:
         lines = "\n".join(_item_line(r, d, 120) for d, r in sampled[: min(len(sampled), 20)])
-        refined = None
-        for _attempt in range(config.retries + 1):
-            feedback = (
-                f"Your previous answer was rejected: {refine_errors[-1]}. Fix exactly that."
-                if refine_errors
-                else ""
-            )
+
+        def ask_refine(_items, feedbacks: list[str]) -> list[str]:
             chat = refine_t.render(
-                source=config.source,
-                target=config.target,
-                taxonomy=_render_taxonomy(merged),
-                items=lines,
-                k=config.k,
-                feedback=feedback,
-            )
-            (text,) = llm([chat], Constraint(json_schema=merge_schema), tick("refine", 1))
-            refined, reason = parse_taxonomy_answer(text, merge_schema, k=config.k, domains=domains)
-            if refined is not None:
-                break
-            refine_errors.append(reason)
+                source=config.source, target=config.target, taxonomy=_render_taxonomy(merged), items=lines,
+                k=config.k, feedback=feedbacks[0],
+            )  # fmt: skip
+            return llm([chat], Constraint(json_schema=merge_schema), tick("refine", 1))
+
+        [refined], [refine_errors] = ask_until_valid([None], ask_refine, check, config.retries + 1)
         if refined is not None:
             merged = refined
             path.append("llm-refine")
