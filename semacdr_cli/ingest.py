@@ -43,34 +43,9 @@ def open_source(
     """The reader of ``fmt`` over ``paths`` (a folder, or for amazon reviews/meta pairs)."""
     if fmt not in FORMATS:
         raise SemacdrError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    if fmt == "amazon":
-        from semacdr_cli.datasets import amazon
+    import importlib
 
-        if not domains:
-            raise SemacdrError("--domains: name the two domains, e.g. --domains food,kitchen")
-        if len(paths) != 2 * len(domains):
-            raise SemacdrError(
-                "amazon takes a reviews file and a metadata file per domain, in the order of --domains: "
-                f"REVIEWS_A META_A REVIEWS_B META_B (got {len(paths)} paths for {len(domains)} domains)"
-            )
-        return amazon.read(
-            domains,
-            [paths[2 * k] for k in range(len(domains))],
-            [paths[2 * k + 1] for k in range(len(domains))],
-        )
-    if len(paths) != 1:
-        raise SemacdrError(f"{fmt} takes one folder (got {len(paths)} paths)")
-    if fmt == "csv":
-        from semacdr_cli.datasets import csv_format
-
-        return csv_format.read(paths[0], domains)
-    if fmt == "llmcdsr":
-        from semacdr_cli.datasets import llmcdsr
-
-        return llmcdsr.read(paths[0], domains, all_users=not overlapped_only)
-    from semacdr_cli.datasets import c2dsr
-
-    return c2dsr.read(paths[0], domains)
+    return importlib.import_module(FORMATS[fmt]).open_source(list(paths), domains, overlapped_only)
 
 
 def _nullable(values, dtype) -> list:

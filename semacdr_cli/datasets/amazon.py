@@ -109,6 +109,19 @@ def _is_literal_file(path) -> bool:
     return False
 
 
+def open_source(paths: list[str | Path], domains: list[str] | None, overlapped_only: bool = True) -> Source:
+    """The registry entry (``datasets.FORMATS``): REVIEWS_A META_A REVIEWS_B META_B in --domains order."""
+    if not domains:
+        raise SemacdrError("--domains: name the two domains, e.g. --domains food,kitchen")
+    if len(paths) != 2 * len(domains):
+        raise SemacdrError(
+            "amazon takes a reviews file and a metadata file per domain, in the order of --domains: "
+            f"REVIEWS_A META_A REVIEWS_B META_B (got {len(paths)} paths for {len(domains)} domains)"
+        )
+    n = len(domains)
+    return read(domains, [paths[2 * k] for k in range(n)], [paths[2 * k + 1] for k in range(n)])
+
+
 def read(domains: list[str], reviews: list[str | Path], meta: list[str | Path]) -> Source:
     if len(domains) < 2:
         raise SemacdrError(f"--domains: name two domains (got {domains})")

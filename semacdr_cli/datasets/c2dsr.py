@@ -45,6 +45,13 @@ def _read_list(path: Path, domain: str, offset: int) -> tuple[dict[int, str], di
     return ids, rows, count
 
 
+def open_source(paths: list[str | Path], domains: list[str] | None, overlapped_only: bool = True) -> Source:
+    """The registry entry (``datasets.FORMATS``): one folder."""
+    from semacdr_cli.datasets import one_folder
+
+    return read(one_folder("c2dsr", paths), domains)
+
+
 def read(folder: str | Path, domains: list[str] | None = None, all_users: bool = False) -> Source:
     folder = require_dir(folder)
     domains = list(domains or ["A", "B"])

@@ -171,6 +171,13 @@ def read_items(path: Path, domain: str) -> dict[str, ItemRecord]:
     return rows
 
 
+def open_source(paths: list[str | Path], domains: list[str] | None, overlapped_only: bool = True) -> Source:
+    """The registry entry (``datasets.FORMATS``): one folder."""
+    from semacdr_cli.datasets import one_folder
+
+    return read(one_folder("csv", paths), domains)
+
+
 def read(folder: str | Path, domains: list[str] | None = None, fmt: str = "csv") -> Source:
     folder = require_dir(folder)
     domains = list(domains or discover_domains(folder))

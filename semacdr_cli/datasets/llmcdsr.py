@@ -72,6 +72,13 @@ def _read_items(folder: Path, domain: str) -> tuple[dict[int, str], dict[str, It
     return ids, rows
 
 
+def open_source(paths: list[str | Path], domains: list[str] | None, overlapped_only: bool = True) -> Source:
+    """The registry entry (``datasets.FORMATS``): one folder; all users unless ``overlapped_only``."""
+    from semacdr_cli.datasets import one_folder
+
+    return read(one_folder("llmcdsr", paths), domains, all_users=not overlapped_only)
+
+
 def read(folder: str | Path, domains: list[str] | None = None, all_users: bool = False) -> Source:
     folder = require_dir(folder)
     if not domains:

@@ -9,7 +9,44 @@ from typing import Any
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.llm.base import Backend, Chat, Constraint, Generation, SamplingConfig
 
-BACKENDS = ("transformers", "vllm", "openai")
+
+def _local(name: str, module: str, cls: str):
+    """A backend over a local model (bundled SmolLM2, a folder, a .gguf file, a cached hub id)."""
+
+    def build(model: str | None, opts: dict[str, Any]) -> Backend:
+        import importlib
+
+        from semacdr_cli.llm.models import resolve_model
+
+        if opts.pop("base_url", None):
+            raise SemacdrError(f"--base-url is only for --backend openai, not --backend {name}")
+        try:
+            backend_cls = getattr(importlib.import_module(module), cls)
+        except ImportError as exc:
+            raise SemacdrError(f"the {name} backend is not available: {exc}") from exc
+        return backend_cls(resolve_model(model), **opts)
+
+    return build
+
+
+def _openai(model: str | None, opts: dict[str, Any]) -> Backend:
+    from semacdr_cli.llm.openai_backend import OpenAIBackend
+
+    base_url = opts.pop("base_url", None)
+    if not base_url:
+        raise SemacdrError("--backend openai needs --base-url (e.g. http://localhost:8000/v1)")
+    if not model:
+        raise SemacdrError("--backend openai needs --model (the server's model name)")
+    return OpenAIBackend(base_url, model, **opts)
+
+
+# backend name -> factory(model, opts); a new backend is one module plus one line here
+REGISTRY: dict[str, Any] = {
+    "transformers": _local("transformers", "semacdr_cli.llm.transformers_backend", "TransformersBackend"),
+    "vllm": _local("vllm", "semacdr_cli.llm.vllm_backend", "VLLMBackend"),
+    "openai": _openai,
+}
+BACKENDS = tuple(REGISTRY)
 
 __all__ = ["BACKENDS", "Backend", "Chat", "Constraint", "Generation", "SamplingConfig", "get_backend"]
 
@@ -24,28 +61,6 @@ def get_backend(name: str, model: str | None = None, **opts: Any) -> Backend:
       api_key=, concurrency=, timeout=).
     """
     key = (name or "").strip().lower()
-    if key in ("transformers", "vllm") and opts.pop("base_url", None):
-        raise SemacdrError(f"--base-url is only for --backend openai, not --backend {key}")
-    if key == "transformers":
-        from semacdr_cli.llm.models import resolve_model
-        from semacdr_cli.llm.transformers_backend import TransformersBackend
-
-        return TransformersBackend(resolve_model(model), **opts)
-    if key == "vllm":
-        from semacdr_cli.llm.models import resolve_model
-
-        try:
-            from semacdr_cli.llm.vllm_backend import VLLMBackend
-        except ImportError as exc:
-            raise SemacdrError(f"the vllm backend is not available: {exc}") from exc
-        return VLLMBackend(resolve_model(model), **opts)
-    if key == "openai":
-        from semacdr_cli.llm.openai_backend import OpenAIBackend
-
-        base_url = opts.pop("base_url", None)
-        if not base_url:
-            raise SemacdrError("--backend openai needs --base-url (e.g. http://localhost:8000/v1)")
-        if not model:
-            raise SemacdrError("--backend openai needs --model (the server's model name)")
-        return OpenAIBackend(base_url, model, **opts)
-    raise SemacdrError(f"unknown backend '{name}' (choose one of: {', '.join(BACKENDS)})")
+    if key not in REGISTRY:
+        raise SemacdrError(f"unknown backend '{name}' (choose one of: {', '.join(BACKENDS)})")
+    return REGISTRY[key](model, dict(opts))
