@@ -59,6 +59,9 @@ class OutlierConfig:
 METHODS = ("score", "generate")
 
 
+ANNOTATE_MAX_TOKENS = 384  # output budget of one constrained-JSON annotation
+
+
 @dataclass
 class AnnotateConfig:
     domain: str
@@ -82,7 +85,7 @@ class AnnotateConfig:
     max_description_chars: int = 300
     max_labels_per_category: int = 3
     retry_failed: bool = False  # re-run items stored as failed
-    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(max_tokens=384))
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(max_tokens=ANNOTATE_MAX_TOKENS))
     outliers: OutlierConfig = field(default_factory=OutlierConfig)
     prompts_dir: str | None = None
 

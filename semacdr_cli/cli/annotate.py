@@ -11,12 +11,25 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import DEFAULT_DB_PATH, DatasetOption, console, err_console, print_json
+from semacdr_cli.cli.common import (
+    DEFAULT_DB_PATH,
+    DatasetOption,
+    JobConfigOption,
+    console,
+    err_console,
+    print_json,
+)
+from semacdr_cli.config import ANNOTATE_MAX_TOKENS, AnnotateConfig, OutlierConfig
+from semacdr_cli.llm.base import SamplingConfig
+
+# option defaults come from the job's config dataclasses (one place for each default)
+_A, _O, _S = AnnotateConfig, OutlierConfig, SamplingConfig
 
 BackendOption = Annotated[
     str | None,
     typer.Option(
         "--backend",
+        rich_help_panel="LLM",
         help="LLM backend: transformers | vllm | openai (default: vllm when importable and a GPU is present, "
         "else transformers on CPU).",
     ),
@@ -24,20 +37,38 @@ BackendOption = Annotated[
 ModelOption = Annotated[
     str | None,
     typer.Option(
-        "--model", help="Model folder, .gguf file or cached hub id (default: the bundled SmolLM2-135M)."
+        "--model",
+        rich_help_panel="LLM",
+        help="Model folder, .gguf file or cached hub id (default: the bundled SmolLM2-135M).",
     ),
 ]
 BaseUrlOption = Annotated[
-    str | None, typer.Option("--base-url", help="OpenAI-compatible server URL (with --backend openai).")
+    str | None,
+    typer.Option(
+        "--base-url", rich_help_panel="LLM", help="OpenAI-compatible server URL (with --backend openai)."
+    ),
 ]
 PromptsOption = Annotated[
     str | None,
-    typer.Option("--prompts", help="Folder with your own prompt templates / schemas (same file names)."),
+    typer.Option(
+        "--prompts",
+        rich_help_panel="LLM",
+        help="Folder with your own prompt templates / schemas (same file names).",
+    ),
 ]
-SeedOption = Annotated[int, typer.Option("--seed", help="Sampling and sampling-of-items seed.")]
-TemperatureOption = Annotated[float, typer.Option("--temperature", help="0 = greedy (reproducible).")]
+SeedOption = Annotated[
+    int, typer.Option("--seed", rich_help_panel="LLM", help="Sampling and sampling-of-items seed.")
+]
+TemperatureOption = Annotated[
+    float, typer.Option("--temperature", rich_help_panel="LLM", help="0 = greedy (reproducible).")
+]
 RepetitionPenaltyOption = Annotated[
-    float, typer.Option("--repetition-penalty", help="> 1 discourages repeats (stops a small model's loops).")
+    float,
+    typer.Option(
+        "--repetition-penalty",
+        rich_help_panel="LLM",
+        help="> 1 discourages repeats (stops a small model's loops).",
+    ),
 ]
 
 
@@ -137,21 +168,24 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option(
                 "--method",
+                rich_help_panel="Labels",
                 help="score: calibrated option scoring, prefill only (default); "
                 "generate: constrained JSON generation.",
             ),
-        ] = "score",
+        ] = _A.method,
         describe: Annotated[
             bool,
             typer.Option(
                 "--describe/--no-describe",
+                rich_help_panel="Labels",
                 help="score: write a short description per item (--no-describe: labels only).",
             ),
-        ] = True,
+        ] = _A.describe,
         distill: Annotated[
             int | None,
             typer.Option(
                 "--distill",
+                rich_help_panel="Labels",
                 help="Label a stratified sample of N items with the "
                 "LLM, every other item by a classifier on MiniLM vectors.",
             ),
@@ -160,70 +194,121 @@ def register(app: typer.Typer) -> None:
             float | None,
             typer.Option(
                 "--label-threshold",
+                rich_help_panel="Labels",
                 help="score: calibrated "
                 "probability a label needs (default 2/n for n "
                 "subcategories, at most 0.5).",
             ),
         ] = None,
-        max_labels: Annotated[int, typer.Option("--max-labels", help="Labels per category at most.")] = 3,
+        max_labels: Annotated[
+            int, typer.Option("--max-labels", rich_help_panel="Labels", help="Labels per category at most.")
+        ] = _A.max_labels_per_category,
         calibration: Annotated[
             str,
             typer.Option(
                 "--calibration",
+                rich_help_panel="Labels",
                 help="score: domain (each option's mean score "
                 "over 64 items of the domain is subtracted), content-free (an 'N/A' "
                 "item's), or none.",
             ),
-        ] = "domain",
+        ] = _A.calibration,
         strict: Annotated[
             bool,
             typer.Option(
-                "--strict", help="Exit non-zero when a category's labels are degenerate (>= 80% one label)."
+                "--strict",
+                rich_help_panel="Labels",
+                help="Exit non-zero when a category's labels are degenerate (>= 80% one label).",
             ),
         ] = False,
         limit: Annotated[
-            int | None, typer.Option("--limit", help="Only the first N items (by --order).")
+            int | None,
+            typer.Option(
+                "--limit", rich_help_panel="Which items", help="Only the first N items (by --order)."
+            ),
         ] = None,
         order: Annotated[
             str,
             typer.Option(
                 "--order",
+                rich_help_panel="Which items",
                 help="Which items --limit keeps: id (first by id) or popular (most interactions first).",
             ),
-        ] = "id",
+        ] = _A.order,
         retries: Annotated[
-            int, typer.Option("--retries", help="Re-generations of a non-conforming answer.")
-        ] = 3,
+            int,
+            typer.Option(
+                "--retries",
+                rich_help_panel="Generate method and its App. C filter",
+                help="Re-generations of a non-conforming answer.",
+            ),
+        ] = _A.retries,
         taxonomy_version: Annotated[
-            int | None, typer.Option("--taxonomy-version", help="Taxonomy version (default: latest).")
+            int | None,
+            typer.Option(
+                "--taxonomy-version",
+                rich_help_panel="Which items",
+                help="Taxonomy version (default: latest).",
+            ),
         ] = None,
         retry_failed: Annotated[
-            bool, typer.Option("--retry-failed", help="Run items stored as failed again.")
+            bool,
+            typer.Option(
+                "--retry-failed", rich_help_panel="Which items", help="Run items stored as failed again."
+            ),
         ] = False,
-        max_description_chars: Annotated[int, typer.Option("--max-description-chars")] = 300,
+        max_description_chars: Annotated[
+            int,
+            typer.Option("--max-description-chars", rich_help_panel="Generate method and its App. C filter"),
+        ] = _A.max_description_chars,
         no_outlier_filter: Annotated[
-            bool, typer.Option("--no-outlier-filter", help="Skip the App. C filter.")
+            bool,
+            typer.Option(
+                "--no-outlier-filter",
+                rich_help_panel="Generate method and its App. C filter",
+                help="Skip the App. C filter.",
+            ),
         ] = False,
         outlier_min_items: Annotated[
             int,
             typer.Option(
-                "--outlier-min-items", help="Filter only when the domain has this many annotations."
+                "--outlier-min-items",
+                rich_help_panel="Generate method and its App. C filter",
+                help="Filter only when the domain has this many annotations.",
             ),
-        ] = 20,
+        ] = _O.min_items,
         min_label_freq: Annotated[
-            int, typer.Option("--min-label-freq", help="A label given to fewer items than this is rare.")
-        ] = 2,
+            int,
+            typer.Option(
+                "--min-label-freq",
+                rich_help_panel="Generate method and its App. C filter",
+                help="A label given to fewer items than this is rare.",
+            ),
+        ] = _O.min_label_count,
         min_label_share: Annotated[
-            float, typer.Option("--min-label-share", help="... or to less than this share of the items.")
-        ] = 0.001,
+            float,
+            typer.Option(
+                "--min-label-share",
+                rich_help_panel="Generate method and its App. C filter",
+                help="... or to less than this share of the items.",
+            ),
+        ] = _O.min_label_share,
         min_term_df: Annotated[
             int,
-            typer.Option("--min-term-df", help="A description word in fewer descriptions than this is rare."),
-        ] = 2,
+            typer.Option(
+                "--min-term-df",
+                rich_help_panel="Generate method and its App. C filter",
+                help="A description word in fewer descriptions than this is rare.",
+            ),
+        ] = _O.min_term_df,
         max_rare_term_share: Annotated[
             float,
-            typer.Option("--max-rare-term-share", help="Descriptions with more rare words are outliers."),
-        ] = 0.5,
+            typer.Option(
+                "--max-rare-term-share",
+                rich_help_panel="Generate method and its App. C filter",
+                help="Descriptions with more rare words are outliers.",
+            ),
+        ] = _O.max_rare_term_share,
         backend: BackendOption = None,
         model: ModelOption = None,
         base_url: BaseUrlOption = None,
@@ -232,13 +317,17 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option(
                 "--batch-size",
+                rich_help_panel="LLM",
                 help="Items per LLM call and per commit (default: 8 on transformers, 64 on vllm/openai).",
             ),
         ] = None,
-        seed: SeedOption = 0,
-        temperature: TemperatureOption = 0.0,
-        repetition_penalty: RepetitionPenaltyOption = 1.0,
-        max_tokens: Annotated[int, typer.Option("--max-tokens", help="Output token budget per item.")] = 384,
+        seed: SeedOption = _S.seed,
+        temperature: TemperatureOption = _S.temperature,
+        repetition_penalty: RepetitionPenaltyOption = _S.repetition_penalty,
+        max_tokens: Annotated[
+            int, typer.Option("--max-tokens", rich_help_panel="LLM", help="Output token budget per item.")
+        ] = ANNOTATE_MAX_TOKENS,
+        job_config: JobConfigOption = None,
         db: str = DEFAULT_DB_PATH,
         dataset: DatasetOption = None,
         json_out: bool = False,

@@ -58,6 +58,15 @@ QuietOption = Annotated[
     ),
 ]
 _GLOBALS = {"db": DbOption, "json_out": JsonOption, "quiet": QuietOption}
+# a command that declares `job_config: JobConfigOption = None` takes its option values from a TOML file
+JobConfigOption = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        help="TOML file of this command's options (keys = option names, e.g. `max-labels = 2`); "
+        "options given on the command line win.",
+    ),
+]
 DatasetOption = Annotated[
     str | None,
     typer.Option("--dataset", help="Dataset name in the store (default: the most recently imported)."),
@@ -180,6 +189,8 @@ def with_global_options(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         ctx = kwargs.pop("_ctx", None)
+        if kwargs.get("job_config"):
+            kwargs = apply_config_file(ctx, kwargs["job_config"], kwargs)
         values = global_values(ctx, **{name: kwargs.pop(name, None) for name in _GLOBALS})
         quiet_ctx = _quiet() if values["quiet"] else contextlib.nullcontext()
         with quiet_ctx:
@@ -188,6 +199,46 @@ def with_global_options(fn):
     wrapper.__signature__ = sig.replace(parameters=own + extra)
     wrapper.__annotations__ = {p.name: p.annotation for p in own + extra}
     return wrapper
+
+
+def apply_config_file(ctx, path: str, kwargs: dict) -> dict:
+    """``kwargs`` with the values of the TOML file at ``path`` for every option not given on the
+    command line (or by its environment variable); unknown keys and wrong types are one-line errors."""
+    import tomllib
+    from pathlib import Path
+
+    file = Path(path)
+    if not file.is_file():
+        raise SemacdrError("config file not found", path=str(file))
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SemacdrError(f"not valid TOML ({exc})", path=str(file)) from None
+    out = dict(kwargs)
+    settable = [k for k in kwargs if k not in _GLOBALS and k not in ("job_config", "_ctx")]
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in settable:
+            raise SemacdrError(
+                f"unknown key {key!r} (options: {', '.join(sorted(settable))})", path=str(file)
+            )
+        current = kwargs[name]
+        if current is not None and not _same_type(current, value):
+            raise SemacdrError(
+                f"key {key!r}: expected {type(current).__name__}, got {value!r}", path=str(file)
+            )
+        source = ctx.get_parameter_source(name) if ctx is not None else None
+        if getattr(source, "name", None) not in ("COMMANDLINE", "ENVIRONMENT"):  # typer vendors click: by name
+            out[name] = value
+    return out
+
+
+def _same_type(current, value) -> bool:
+    if isinstance(current, bool) or isinstance(value, bool):
+        return isinstance(current, bool) and isinstance(value, bool)
+    if isinstance(current, float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(current))
 
 
 @contextlib.contextmanager

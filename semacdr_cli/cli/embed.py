@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import DEFAULT_DB_PATH, DatasetOption, console, print_json
+from semacdr_cli.cli.common import DEFAULT_DB_PATH, DatasetOption, JobConfigOption, console, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--batch-size", help="Texts per encoder batch and commit.")
         ] = 64,
         device: Annotated[str | None, typer.Option("--device", help="cpu | cuda (default: cpu).")] = None,
+        job_config: JobConfigOption = None,
         db: str = DEFAULT_DB_PATH,
         dataset: DatasetOption = None,
         json_out: bool = False,

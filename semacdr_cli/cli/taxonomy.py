@@ -19,7 +19,15 @@ from semacdr_cli.cli.annotate import (
     pick_backend_name,
     progress_bar,
 )
-from semacdr_cli.cli.common import DEFAULT_DB_PATH, App, DatasetOption, console, err_console, print_json
+from semacdr_cli.cli.common import (
+    DEFAULT_DB_PATH,
+    App,
+    DatasetOption,
+    JobConfigOption,
+    console,
+    err_console,
+    print_json,
+)
 
 app = App(help="Induce and review the domain-agnostic taxonomy (K categories with subcategories).")
 
@@ -84,6 +92,7 @@ def induce(
     temperature: TemperatureOption = 0.0,
     repetition_penalty: RepetitionPenaltyOption = 1.0,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Output token budget per answer.")] = 512,
+    job_config: JobConfigOption = None,
     db: str = DEFAULT_DB_PATH,
     dataset: DatasetOption = None,
     json_out: bool = False,
