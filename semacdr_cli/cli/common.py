@@ -228,7 +228,10 @@ def apply_config_file(ctx, path: str, kwargs: dict) -> dict:
                 f"key {key!r}: expected {type(current).__name__}, got {value!r}", path=str(file)
             )
         source = ctx.get_parameter_source(name) if ctx is not None else None
-        if getattr(source, "name", None) not in ("COMMANDLINE", "ENVIRONMENT"):  # typer vendors click: by name
+        if getattr(source, "name", None) not in (
+            "COMMANDLINE",
+            "ENVIRONMENT",
+        ):  # typer vendors click: by name
             out[name] = value
     return out
 

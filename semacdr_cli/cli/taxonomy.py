@@ -28,6 +28,11 @@ from semacdr_cli.cli.common import (
     err_console,
     print_json,
 )
+from semacdr_cli.config import TAXONOMY_MAX_TOKENS, TaxonomyConfig
+from semacdr_cli.llm.base import SamplingConfig
+
+# option defaults come from the job's config dataclasses
+_T, _S = TaxonomyConfig, SamplingConfig
 
 app = App(help="Induce and review the domain-agnostic taxonomy (K categories with subcategories).")
 
@@ -52,12 +57,12 @@ def _print_taxonomy(doc: dict) -> None:
 def induce(
     source: Annotated[str, typer.Option("--source", help="Source domain name.")],
     target: Annotated[str, typer.Option("--target", help="Target domain name.")],
-    k: Annotated[int, typer.Option("-K", "--k", help="Number of high-level categories (App. E: 7).")] = 7,
-    sample: Annotated[int, typer.Option("--sample", help="Items sampled per domain.")] = 40,
-    minibatch: Annotated[int, typer.Option("--minibatch", help="Items per proposal prompt.")] = 20,
+    k: Annotated[int, typer.Option("-K", "--k", help="Number of high-level categories (App. E: 7).")] = _T.k,
+    sample: Annotated[int, typer.Option("--sample", help="Items sampled per domain.")] = _T.sample,
+    minibatch: Annotated[int, typer.Option("--minibatch", help="Items per proposal prompt.")] = _T.minibatch,
     retries: Annotated[
         int, typer.Option("--retries", help="Re-generations of a merge/refine that fails.")
-    ] = 2,
+    ] = _T.retries,
     no_refine: Annotated[bool, typer.Option("--no-refine", help="Skip the refine step.")] = False,
     method: Annotated[
         str,
@@ -66,7 +71,7 @@ def induce(
             help="facets: short answers about item clusters (works with "
             "the bundled 135M model); propose: propose -> merge -> refine (large models).",
         ),
-    ] = "facets",
+    ] = _T.method,
     clusters: Annotated[
         int | None, typer.Option("--clusters", help="facets: item clusters (default min(16, items/5)).")
     ] = None,
@@ -77,7 +82,7 @@ def induce(
             help="When induction fails, store the fixed "
             "generic seed list (origin 'fallback') instead of failing.",
         ),
-    ] = False,
+    ] = _T.allow_fallback,
     backend: BackendOption = None,
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
@@ -88,10 +93,12 @@ def induce(
             "--batch-size", help="Prompts per LLM call (default: 8 on transformers, 64 on vllm/openai)."
         ),
     ] = None,
-    seed: SeedOption = 0,
-    temperature: TemperatureOption = 0.0,
-    repetition_penalty: RepetitionPenaltyOption = 1.0,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Output token budget per answer.")] = 512,
+    seed: SeedOption = _S.seed,
+    temperature: TemperatureOption = _S.temperature,
+    repetition_penalty: RepetitionPenaltyOption = _S.repetition_penalty,
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", help="Output token budget per answer.")
+    ] = TAXONOMY_MAX_TOKENS,
     job_config: JobConfigOption = None,
     db: str = DEFAULT_DB_PATH,
     dataset: DatasetOption = None,
