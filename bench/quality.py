@@ -67,6 +67,7 @@ def main() -> None:
                     repeat=args.repeat,
                     runs_dir=runs_dir,
                 )
+                ids = [r["id"] for r in ids]
                 row = {**api.evaluate(args.store, ids[0], "test"), **row}  # keep the row's own labels
                 dirs = [Path(_run_dir(args.store, i)) for i in ids]
                 row["coverage"] = json.loads((dirs[0] / "data.json").read_text()).get("coverage", {})

@@ -176,32 +176,32 @@ def run_demo(
                         es = embed_domain(store, ds["id"], EmbedConfig(domain=domain), bar)
                     t.detail.update(_public(es))
 
-        # 5. train and evaluate the baseline and SemaCDR in the same harness
-        from trainer import api as trainer
+            # 5. train and evaluate the baseline and SemaCDR in the same harness
+            from trainer import api as trainer
 
-        runs: dict[str, int] = {}
-        metrics: dict[str, dict] = {}
-        epochs = cfg.epochs or size["epochs"]
-        for model in cfg.models:
-            with stage(f"train {model}") as t:
-                (run_id,) = trainer.train(
-                    db_path, source=cfg.source, target=cfg.target, model=model, seed=cfg.seed,
-                    epochs=epochs, dataset=cfg.dataset, runs_dir=out / "runs", device="cpu",
-                )  # fmt: skip
-                runs[model] = run_id
-                t.detail["run"] = run_id
-            with stage(f"eval {model}") as t:
-                metrics[model] = trainer.evaluate(db_path, run_id)
-                t.detail.update(sampled=metrics[model]["sampled"], full=metrics[model]["full"])
+            runs: dict[str, int] = {}
+            metrics: dict[str, dict] = {}
+            epochs = cfg.epochs or size["epochs"]
+            for model in cfg.models:
+                with stage(f"train {model}") as t:
+                    (run,) = trainer.train(
+                        store, source=cfg.source, target=cfg.target, model=model, seed=cfg.seed,
+                        epochs=epochs, dataset=cfg.dataset, runs_dir=out / "runs", device="cpu",
+                    )  # fmt: skip
+                    runs[model] = run_id = run["id"]
+                    t.detail["run"] = run_id
+                with stage(f"eval {model}") as t:
+                    metrics[model] = trainer.evaluate(store, run)
+                    t.detail.update(sampled=metrics[model]["sampled"], full=metrics[model]["full"])
 
-        # 6. the report: tables and plots
-        with stage("report") as t:
-            from semacdr_cli.report import build_report
+            # 6. the report: tables and plots
+            with stage("report") as t:
+                from semacdr_cli.report import build_report
 
-            rep = build_report(
-                db_path, list(runs.values()), out / "report", dataset=cfg.dataset, seed=cfg.seed
-            )
-            t.detail.update(report=str(rep.report), figures=len(rep.figures))
+                rep = build_report(
+                    store, list(runs.values()), out / "report", dataset=cfg.dataset, seed=cfg.seed
+                )
+                t.detail.update(report=str(rep.report), figures=len(rep.figures))
     finally:
         if backend is not None:
             backend.close()

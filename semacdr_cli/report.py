@@ -148,7 +148,7 @@ def _stopping(run: dict) -> str:
 
 
 def build_report(
-    db_path: str | Path,
+    store: Store | str | Path,
     run_refs: Sequence[str | int],
     out_dir: str | Path,
     *,
@@ -164,13 +164,16 @@ def build_report(
     ``user``: the user of Figure 4 (external or store id; default: the one with most annotated
     items in both domains). ``tsne_points``: at most this many items in Figure 3 (seeded by ``seed``).
     ``progress`` is called with the name of each step as it starts.
+    ``store``: an open Store (left open) or the path of one.
     """
     from semacdr_cli import plots
 
     step = progress or (lambda _name: None)
-    db_path = Path(db_path)
+    owned = not isinstance(store, Store)
+    if owned:
+        store = Store(store, create=False)
+    db_path = Path(store.path)
     out_dir = Path(out_dir)
-    store = Store(db_path, create=False)
     try:
         run_ids = resolve_run_refs(store, run_refs)
         if not run_ids and not dataset and (latest := q.latest_run_id(store)) is not None:
@@ -273,9 +276,7 @@ def build_report(
         data["results"] = results
 
         step("figure 3 (t-SNE)")
-        fig3_md = report_figures.figure3(
-            db_path, runs, order, fig_dir, figures, notes, data, tsne_points, seed
-        )
+        fig3_md = report_figures.figure3(store, runs, order, fig_dir, figures, notes, data, tsne_points, seed)
         step("figure 4 and coverage")
         fig4_md, coverage_md = report_figures.figure4_and_coverage(
             store, ds, tax, user, order, fig_dir, figures, notes, data
@@ -324,4 +325,5 @@ def build_report(
         )
         return ReportResult(report=report, data=data_path, figures=figures, notes=notes, runs=run_ids)
     finally:
-        store.close()
+        if owned:
+            store.close()

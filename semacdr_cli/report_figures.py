@@ -15,11 +15,11 @@ from semacdr_cli.store import report_queries as q
 NO_AGNOSTIC = "no-agnostic-semantics"  # the trainer's ablation that drops the domain-agnostic view
 
 
-def representations(db_path: Path, run_id: int, with_agnostic: bool) -> tuple[Any, list[str]]:
+def representations(store, run_id: int, with_agnostic: bool) -> tuple[Any, list[str]]:
     """Item vectors after the graph module and their domains, from the trainer's public API."""
     from trainer.api import item_representations  # heavy (torch); only when the figure is drawn
 
-    res = item_representations(str(db_path), run_id, with_agnostic=with_agnostic)
+    res = item_representations(store, run_id, with_agnostic=with_agnostic)
     if isinstance(res, dict):
         vecs = next((res[k] for k in ("vectors", "representations", "embeddings") if k in res), None)
         doms = next((res[k] for k in ("domains", "domain") if k in res), None)
@@ -35,7 +35,7 @@ def representations(db_path: Path, run_id: int, with_agnostic: bool) -> tuple[An
 
 
 def figure3(
-    db_path: Path,
+    store,
     runs: list[dict],
     order: list[str],
     fig_dir: Path,
@@ -73,10 +73,10 @@ def figure3(
             ablated = None
         try:
             if ablated is not None:
-                without = representations(db_path, ablated["id"], with_agnostic=True)
+                without = representations(store, ablated["id"], with_agnostic=True)
             else:
-                without = representations(db_path, fig3_run["id"], with_agnostic=False)
-            with_ = representations(db_path, fig3_run["id"], with_agnostic=True)
+                without = representations(store, fig3_run["id"], with_agnostic=False)
+            with_ = representations(store, fig3_run["id"], with_agnostic=True)
             drawn = plots.tsne_panels(
                 without,
                 with_,

@@ -147,7 +147,7 @@ def test_a_run_that_reaches_the_cap_says_so_and_eval_warns(store, tmp_path):
         overrides={"hidden": 16, "eval_every": 1, "patience": 50, "threads": 1},
     )
     assert api.run_record(store, run)["metrics"]["train"]["hit_cap"] is True
-    res = CliRunner().invoke(app, ["eval", str(run), "--db", store])
+    res = CliRunner().invoke(app, ["eval", str(run["id"]), "--db", store])
     assert res.exit_code == 0 and "hit the epoch cap" in res.output
     out = api.evaluate(store, run)
     assert out["training"][0]["hit_cap"] is True and set(out["breakdown"]) == {"warm", "cold", "prior>=3"}

@@ -106,10 +106,10 @@ def test_interrupted_run_resumes_where_it_stopped_and_matches_an_uninterrupted_o
         api.train(store, runs_dir=tmp_path / "b", seed=5, on_epoch=stop_after_first, **common)
     # the same command again picks the unfinished run up from its last checkpoint
     [resumed] = api.train(store, runs_dir=tmp_path / "b", seed=5, **common)
-    folder = tmp_path / "b" / f"run-{resumed:04d}"
+    folder = tmp_path / "b" / f"run-{resumed['id']:04d}"
     epochs = [json.loads(line)["epoch"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [0, 1, 2]
-    a = load_file(str(tmp_path / "a" / f"run-{ref:04d}" / "last.safetensors"))
+    a = load_file(str(tmp_path / "a" / f"run-{ref['id']:04d}" / "last.safetensors"))
     b = load_file(str(folder / "last.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -126,6 +126,8 @@ def test_repeat_trains_a_group_and_eval_reports_mean_and_std(store, tmp_path):
         overrides=SMALL,
     )
     assert len(ids) == 2
+    assert all(r["status"] == "finished" and r["metrics"]["train"]["epochs"] == 1 for r in ids)  # records
+    ids = [r["id"] for r in ids]
     result = api.evaluate(store, ids[0])
     assert result["runs"] == ids and set(result["std"]) == {"sampled", "full"}
     res = runner.invoke(
@@ -169,7 +171,7 @@ def test_two_stores_sharing_a_runs_folder_never_resume_each_others_runs(tmp_path
         progress=False,
         overrides=SMALL,
     )
-    assert a == b == 1  # each store numbers its own runs
+    assert a["id"] == b["id"] == 1  # each store numbers its own runs
     dirs = sorted(p.name for p in runs.iterdir())
     assert len(dirs) == 2 and dirs[0] == "run-0001" and dirs[1].startswith("run-0001-")
     assert api.evaluate(second, b)["model"] == "cd-sasrec"

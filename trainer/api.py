@@ -1,9 +1,11 @@
-"""The trainer's public API, what the CLI calls.
+"""The trainer's public API, what the CLI calls. Every entry point takes an open ``Store`` (or a
+path, opened and closed here); a run is given by its id or its record.
 
-    train(db_path, source=..., target=..., ...) -> [run ids]
-    evaluate(db_path, run_id=None, split="test") -> {"run", "runs", "split", "sampled", "full", ...}
-    compare(db_path, run_ids, split="test") -> [evaluate(...) per run]
-    item_representations(db_path, run_id, with_agnostic=True) -> (array, domains)
+    train(store, source=..., target=..., ...) -> [run records]
+    run_record(store, run) -> the store's record of a run (config, metrics, versions + machine, ...)
+    evaluate(store, run=None, split="test") -> {"run", "runs", "split", "sampled", "full", ...}
+    compare(store, runs, split="test") -> [evaluate(...) per run]
+    item_representations(store, run, with_agnostic=True) -> (array, domains)
 
 Run folder (``<runs_dir>/run-<id>``): ``config.json`` (resolved config), ``versions.json`` (library
 versions, seed), ``data.json`` (what was read), ``metrics.jsonl`` (per epoch), ``model.safetensors``
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import platform
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,13 +45,31 @@ def versions() -> dict:
     }
 
 
-def _setup(db_path, cfg: TrainConfig):
+@contextmanager
+def opened(store: Store | str | Path):
+    """``store`` itself when it is an open Store (left open), else the store at that path."""
+    if isinstance(store, Store):
+        yield store
+        return
+    s = Store(store, create=False)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def run_id_of(run) -> int:
+    """A run's id from its id or its record."""
+    return int(run["id"]) if isinstance(run, dict) else int(run)
+
+
+def _setup(store: Store, cfg: TrainConfig):
     from trainer import data as data_mod
     from trainer import graphs
     from trainer.loop import resolve_device
     from trainer.models import build_model
 
-    data = data_mod.load(str(db_path), cfg)
+    data = data_mod.load(store, cfg)
     g = (
         graphs.build(data, simple=cfg.has("simple-graph"), edges=cfg.graph_edges)
         if cfg.model == "semacdr"
@@ -59,7 +80,7 @@ def _setup(db_path, cfg: TrainConfig):
 
 
 def train(
-    db_path: str | Path,
+    store: Store | str | Path,
     *,
     source: str | None = None,
     target: str | None = None,
@@ -76,87 +97,87 @@ def train(
     progress: bool = True,
     on_epoch=None,
     overrides: dict | None = None,
-) -> list[int]:
-    """Train ``repeat`` seeds (seed, seed+1, ...); return the run ids. ``resume`` continues a run from
-    its last checkpoint; an unfinished run with the same config is resumed automatically."""
+) -> list[dict]:
+    """Train ``repeat`` seeds (seed, seed+1, ...); return their run records. ``resume`` continues a
+    run from its last checkpoint; an unfinished run with the same config is resumed automatically."""
+    with opened(store) as s:
+        return _train(s, source, target, model, ablation, config_path, seed, epochs, device, dataset, repeat,
+                      runs_dir, resume, progress, on_epoch, overrides)  # fmt: skip
+
+
+def _prepare(store, source, target, model, ablation, config_path, seed, epochs, device, dataset, repeat,
+             resume, overrides) -> tuple[list, str | None]:  # fmt: skip
+    """Read and validate: the (config, unfinished run or None) pairs to train and the group id,
+    before any data is loaded or a model is built."""
+    if resume is not None:
+        row = q.get_run(store, int(resume))
+        if row is None:
+            raise SemacdrError(f"--resume: no run {resume} in the store")
+        if row["status"] == "finished":
+            raise SemacdrError(f"--resume: run {resume} has already finished")
+        return [(TrainConfig.from_dict(row["config"]).validate(), row)], row["group_id"]
+    if repeat < 1:
+        raise SemacdrError("--repeat: must be at least 1")
+    base = load_config(
+        config_path, source=source, target=target, model=model, seed=seed, epochs=epochs, device=device,
+        dataset=dataset, ablation=ablation or None, **(overrides or {}),
+    )  # fmt: skip
+    ds_id = store.dataset(base.dataset)["id"]
+    for name in (base.target, base.source):  # an unknown domain fails here, before any data is read
+        if name:
+            store.domain(ds_id, name)
+    group = uuid.uuid4().hex[:12] if repeat > 1 else None
+    cfgs = [base.with_overrides(seed=base.seed + k).validate() for k in range(repeat)]
+    # an interrupted run with the same config resumes automatically
+    running = [r for r in q.list_runs(store) if r["status"] == "running"]
+
+    def unfinished(c: TrainConfig):
+        return next((r for r in running if r["config"] == c.to_dict() and Path(r["run_dir"]).exists()), None)
+
+    return [(c, unfinished(c)) for c in cfgs], group
+
+
+def _train(store, source, target, model, ablation, config_path, seed, epochs, device, dataset, repeat,
+           runs_dir, resume, progress, on_epoch, overrides) -> list[dict]:  # fmt: skip
+    """Prepare (validate), then run: load the data once, train and evaluate each seed, write through
+    the store."""
     from trainer.loop import distributed, fit
     from trainer.threads import apply_threads
 
-    store = Store(db_path, create=False)
-    try:
-        if resume is not None:
-            row = q.get_run(store, int(resume))
-            if row is None:
-                raise SemacdrError(f"--resume: no run {resume} in the store")
-            if row["status"] == "finished":
-                raise SemacdrError(f"--resume: run {resume} has already finished")
-            cfgs = [(TrainConfig.from_dict(row["config"]).validate(), row)]
-            group = row["group_id"]
+    cfgs, group = _prepare(store, source, target, model, ablation, config_path, seed, epochs, device, dataset,
+                           repeat, resume, overrides)  # fmt: skip
+    apply_threads(cfgs[0][0].threads)  # before torch starts its pools
+    import torch
+
+    rank, world = distributed()
+    ids = []
+    data = None
+    for cfg, row in cfgs:
+        if data is None:
+            data, graphs, dev, build_model = _setup(store, cfg)
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed % (2**32))
+        net = build_model(cfg, data, graphs)
+        if row is None:
+            run_id = _register(store, cfg, data, group, Path(runs_dir), rank, world)
+            run_dir = Path(q.get_run(store, run_id)["run_dir"])
         else:
-            if repeat < 1:
-                raise SemacdrError("--repeat: must be at least 1")
-            base = load_config(
-                config_path,
-                source=source,
-                target=target,
-                model=model,
-                seed=seed,
-                epochs=epochs,
-                device=device,
-                dataset=dataset,
-                ablation=ablation or None,
-                **(overrides or {}),
-            )
-            group = uuid.uuid4().hex[:12] if repeat > 1 else None
-            cfgs = [(base.with_overrides(seed=base.seed + k).validate(), None) for k in range(repeat)]
-            # an interrupted run with the same config resumes automatically
-            running = [r for r in q.list_runs(store) if r["status"] == "running"]
-            cfgs = [
-                (
-                    c,
-                    next(
-                        (r for r in running if r["config"] == c.to_dict() and Path(r["run_dir"]).exists()),
-                        None,
-                    ),
-                )
-                for c, _ in cfgs
-            ]
-        apply_threads(cfgs[0][0].threads)  # before torch starts its pools
-        import torch
-
-        rank, world = distributed()
-        ids = []
-        data = None
-        for cfg, row in cfgs:
-            if data is None:
-                data, graphs, dev, build_model = _setup(db_path, cfg)
-            torch.manual_seed(cfg.seed)
-            np.random.seed(cfg.seed % (2**32))
-            net = build_model(cfg, data, graphs)
-            if row is None:
-                run_id = _register(store, cfg, data, group, Path(runs_dir), rank, world)
-                run_dir = Path(q.get_run(store, run_id)["run_dir"])
-            else:
-                run_id, run_dir = int(row["id"]), Path(row["run_dir"])
-            try:
-                summary = fit(net, data, cfg, run_dir, device=dev, progress=progress, on_epoch=on_epoch)
-            except Exception:  # an interrupt (KeyboardInterrupt) leaves the run resumable
-                if rank == 0:
-                    q.finish_run(store, run_id, status="failed", best_epoch=None, metrics=None)
-                raise
+            run_id, run_dir = int(row["id"]), Path(row["run_dir"])
+        try:
+            summary = fit(net, data, cfg, run_dir, device=dev, progress=progress, on_epoch=on_epoch)
+        except Exception:  # an interrupt (KeyboardInterrupt) leaves the run resumable
             if rank == 0:
-                from trainer.evaluate import evaluate_model
+                q.finish_run(store, run_id, status="failed", best_epoch=None, metrics=None)
+            raise
+        if rank == 0:
+            from trainer.evaluate import evaluate_model
 
-                metrics = {s: evaluate_model(net, data, cfg, s, device=dev) for s in ("valid", "test")}
-                metrics["train"] = summary
-                (run_dir / "eval.json").write_text(json.dumps(metrics, indent=2))
-                q.finish_run(
-                    store, run_id, status="finished", best_epoch=summary["best_epoch"], metrics=metrics
-                )
-            ids.append(run_id)
-        return ids
-    finally:
-        store.close()
+            metrics = {s: evaluate_model(net, data, cfg, s, device=dev) for s in ("valid", "test")}
+            metrics["train"] = summary
+            (run_dir / "eval.json").write_text(json.dumps(metrics, indent=2))
+            q.finish_run(store, run_id, status="finished", best_epoch=summary["best_epoch"], metrics=metrics)
+        ids.append(run_id)
+    return [q.get_run(store, i) or {"id": i} for i in ids]
 
 
 def _register(store: Store, cfg: TrainConfig, data, group, runs_dir: Path, rank: int, world: int) -> int:
@@ -203,70 +224,61 @@ def is_main_process() -> bool:
     return distributed()[0] == 0
 
 
-def run_record(db_path, run_id: int) -> dict:
+def run_record(store: Store | str | Path, run) -> dict:
     """The store's record of a run: config, status, best epoch, metrics (valid, test, train summary),
     versions and machine, run folder."""
-    store = Store(db_path, create=False)
-    try:
-        row = q.get_run(store, int(run_id))
-    finally:
-        store.close()
+    with opened(store) as s:
+        row = q.get_run(s, run_id_of(run))
     if row is None:
-        raise SemacdrError(f"no run {run_id} in the store")
+        raise SemacdrError(f"no run {run_id_of(run)} in the store")
     return row
 
 
-def load_run(db_path, run_id: int | None = None, setup: tuple | None = None):
+def load_run(store: Store | str | Path, run=None, setup: tuple | None = None):
     """(run row, config, data, model with the best weights, device) of a run (default: the latest).
     ``setup``: the (data, graphs, device, build_model) of a run with the same inputs, reused as is
     (the members of a ``--repeat`` group differ only by seed)."""
     from trainer.loop import BEST, load_weights
 
-    store = Store(db_path, create=False)
-    try:
-        row = q.get_run(store, int(run_id)) if run_id is not None else q.latest_run(store)
-    finally:
-        store.close()
-    if row is None:
-        raise SemacdrError(
-            "no such run in the store"
-            if run_id is not None
-            else "the store holds no runs; run `semacdr train` first"
-        )
-    cfg = TrainConfig.from_dict(row["config"]).validate()
-    ckpt = Path(row["run_dir"]) / BEST
-    if not ckpt.exists():
-        raise SemacdrError("the run has no checkpoint (did it train an epoch?)", path=str(ckpt))
-    data, graphs, device, build_model = setup or _setup(db_path, cfg)
+    with opened(store) as s:
+        row = q.get_run(s, run_id_of(run)) if run is not None else q.latest_run(s)
+        if row is None:
+            raise SemacdrError(
+                "no such run in the store"
+                if run is not None
+                else "the store holds no runs; run `semacdr train` first"
+            )
+        cfg = TrainConfig.from_dict(row["config"]).validate()
+        ckpt = Path(row["run_dir"]) / BEST
+        if not ckpt.exists():
+            raise SemacdrError("the run has no checkpoint (did it train an epoch?)", path=str(ckpt))
+        data, graphs, device, build_model = setup or _setup(s, cfg)
     model = build_model(cfg, data, graphs).to(device)
     load_weights(model, ckpt)
     model.eval()
     return row, cfg, data, model, device
 
 
-def evaluate(db_path, run_id: int | None = None, split: str = "test") -> dict:
+def evaluate(store: Store | str | Path, run=None, split: str = "test") -> dict:
     """Both protocols on ``split`` for a run; a run of a ``--repeat`` group reports the group's mean
     (``sampled``/``full``) and standard deviation (``std``)."""
     from trainer.evaluate import evaluate_model
 
     if split not in ("test", "valid"):
         raise SemacdrError("--split: test or valid")
-    row, cfg, data, model, device = load_run(db_path, run_id)
-    members = [row]
-    if row["group_id"]:
-        store = Store(db_path, create=False)
-        try:
-            members = [r for r in q.group_runs(store, row["group_id"]) if r["status"] == "finished"] or [row]
-        finally:
-            store.close()
     from trainer.models import build_model
 
-    shared = (data, getattr(model, "graphs", {}), device, build_model)  # the group's data, read once
-    results = []
-    for member in members:
-        if member["id"] != row["id"]:  # same data and graphs: only the weights differ
-            _, cfg, data, model, device = load_run(db_path, member["id"], setup=shared)
-        results.append(evaluate_model(model, data, cfg, split, device=device))
+    with opened(store) as s:
+        row, cfg, data, model, device = load_run(s, run)
+        members = [row]
+        if row["group_id"]:
+            members = [r for r in q.group_runs(s, row["group_id"]) if r["status"] == "finished"] or [row]
+        shared = (data, getattr(model, "graphs", {}), device, build_model)  # the group's data, read once
+        results = []
+        for member in members:
+            if member["id"] != row["id"]:  # same data and graphs: only the weights differ
+                _, cfg, data, model, device = load_run(s, member["id"], setup=shared)
+            results.append(evaluate_model(model, data, cfg, split, device=device))
     out = {
         "run": int(row["id"]),
         "runs": [int(m["id"]) for m in members],
@@ -308,19 +320,20 @@ def _training_summary(row: dict) -> dict:
     }
 
 
-def compare(db_path, run_ids: list[int], split: str = "test") -> list[dict]:
-    return [evaluate(db_path, r, split) for r in run_ids]
+def compare(store: Store | str | Path, runs: list, split: str = "test") -> list[dict]:
+    with opened(store) as s:
+        return [evaluate(s, r, split) for r in runs]
 
 
 def item_representations(
-    db_path, run_id: int | None = None, with_agnostic: bool = True
+    store: Store | str | Path, run=None, with_agnostic: bool = True
 ) -> tuple[np.ndarray, list[str]]:
     """Source and target item representations after the graph module (Eqs. 4-5), rows 1..n of each
     domain, and the domain name of each row. ``with_agnostic=False`` recomputes them without the
     domain-agnostic view in the initial node features (the comparison of the paper's Figure 3)."""
     import torch
 
-    row, cfg, data, model, _device = load_run(db_path, run_id)
+    row, cfg, data, model, _device = load_run(store, run)
     if cfg.model != "semacdr":
         raise SemacdrError(f"run {row['id']} is a {cfg.model} run; item representations need a semacdr run")
     with torch.no_grad():

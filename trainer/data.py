@@ -104,13 +104,12 @@ class CDData:
         }
 
 
-def load(db_path: str, config: TrainConfig) -> CDData:
-    """Read the two domains of ``config`` from the store at ``db_path``."""
-    store = Store(db_path, create=False)
-    try:
+def load(store: Store | str, config: TrainConfig) -> CDData:
+    """Read the two domains of ``config`` from an open store (or the store at a path)."""
+    if isinstance(store, Store):
         return _load(store, config)
-    finally:
-        store.close()
+    with Store(store, create=False) as s:
+        return _load(s, config)
 
 
 def _load(store: Store, cfg: TrainConfig) -> CDData:

@@ -122,34 +122,32 @@ def register(app: typer.Typer) -> None:
 
         docs: docs/trainer.md
         """
+        from semacdr_cli.store import Store
         from trainer import api
 
         if resume is None and target is None and config is None:
             raise SemacdrError("--target: give the target domain (or --resume RUN)")
-        ids = api.train(
-            db,
-            source=source,
-            target=target,
-            model=model,
-            ablation=ablation,
-            config_path=config,
-            seed=seed,
-            epochs=epochs,
-            device=device,
-            dataset=dataset,
-            repeat=repeat,
-            runs_dir=runs_dir,
-            resume=resume,
-            progress=not json_out,
-            overrides={"threads": threads} if threads is not None else None,
-        )
+        with Store(db, create=False) as store:
+            rows = api.train(
+                store,
+                source=source,
+                target=target,
+                model=model,
+                ablation=ablation,
+                config_path=config,
+                seed=seed,
+                epochs=epochs,
+                device=device,
+                dataset=dataset,
+                repeat=repeat,
+                runs_dir=runs_dir,
+                resume=resume,
+                progress=not json_out,
+                overrides={"threads": threads} if threads is not None else None,
+            )
         if not api.is_main_process():
             return
-        from semacdr_cli.store import Store
-        from semacdr_cli.store import training as q
-
-        with Store(db, create=False) as store:
-            rows = [q.get_run(store, i) for i in ids]
+        ids = [r["id"] for r in rows]
         if json_out:
             last = rows[-1]
             print_json(
