@@ -37,4 +37,6 @@ def test_unknown_keys_and_wrong_types_are_one_line_errors_naming_the_file(tmp_pa
         conf.write_text(text)
         res = cli("annotate", "--domain", "food", "--db", db, "--config", conf)
         lines = [ln for ln in res.output.splitlines() if ln.strip()]
-        assert res.exit_code != 0 and len(lines) == 1 and needle in lines[0] and "bad.toml" in lines[0], res.output
+        assert res.exit_code != 0 and len(lines) == 1 and needle in lines[0] and "bad.toml" in lines[0], (
+            res.output
+        )
