@@ -213,10 +213,20 @@ def check_answer(text: str, schema: dict, label_ids: dict[tuple[str, str], int],
     return {"labels": {c: list(dict.fromkeys(v)) for c, v in obj["labels"].items()}, "description": desc}, ""
 
 
+def prepare_annotation(store: Store, dataset_id: int, config: AnnotateConfig) -> None:
+    """Validate the job (settings, the domain, the taxonomy version) before any model is loaded."""
+    from semacdr_cli.store.semantic import get_taxonomy
+
+    config.validate()
+    store.domain(dataset_id, config.domain)
+    get_taxonomy(store, dataset_id, config.taxonomy_version)
+
+
 def annotate_domain(store: Store, dataset_id: int, backend: Backend, config: AnnotateConfig,
                     progress: Progress | None = None) -> AnnotateSummary:  # fmt: skip
-    """Annotate the items of `config.domain` against a taxonomy version; resumable and idempotent."""
-    config.validate()
+    """Annotate the items of `config.domain` against a taxonomy version; resumable and idempotent
+    (the job is prepared, i.e. validated, first)."""
+    prepare_annotation(store, dataset_id, config)
     t0 = time.perf_counter()
     if config.method == "score":
         from semacdr_cli.annotate_jobs import run_scored

@@ -148,25 +148,38 @@ def consolidation_schema(base: dict, k: int) -> dict:
     return schema
 
 
-def induce_taxonomy(  # noqa: C901  (two methods in one entry; listed for splitting in #12)
+def prepare_induction(store: Store, dataset_id: int, config: TaxonomyConfig) -> None:
+    """Validate the job (settings, both domains, the prompt files) before any model is loaded."""
+    if config.k < 1:
+        raise SemacdrError("-K: must be at least 1")
+    if config.sample < 1 or config.minibatch < 1:
+        raise SemacdrError("--sample and --minibatch must be at least 1")
+    if config.batch_size < 1:
+        raise SemacdrError("--batch-size: must be at least 1")
+    if config.source == config.target:
+        raise SemacdrError("--source and --target must be two different domains")
+    for d in (config.source, config.target):
+        store.domain(dataset_id, d)
+    if config.method not in ("facets", "propose"):
+        raise SemacdrError(f"--method: must be facets or propose, not {config.method!r}")
+    if config.method == "propose":
+        for name in ("taxonomy_propose", "taxonomy_consolidate", "taxonomy_refine"):
+            load_template(name, config.prompts_dir)
+
+
+def induce_taxonomy(
     store: Store,
     dataset_id: int,
     backend: Backend,
     config: TaxonomyConfig,
     progress: Progress | None = None,
 ) -> InduceResult:
-    """Induce a taxonomy from `config.source` and `config.target` items and store it as a new version."""
-    if config.k < 1:
-        raise SemacdrError("-K: must be at least 1")
-    if config.sample < 1 or config.minibatch < 1:
-        raise SemacdrError("--sample and --minibatch must be at least 1")
+    """Induce a taxonomy from `config.source` and `config.target` items and store it as a new version
+    (the job is prepared, i.e. validated, first)."""
+    prepare_induction(store, dataset_id, config)
     t0 = time.perf_counter()
     domains = [config.source, config.target]
-    if config.source == config.target:
-        raise SemacdrError("--source and --target must be two different domains")
     dom_rows = [store.domain(dataset_id, d) for d in domains]
-    if config.method not in ("facets", "propose"):
-        raise SemacdrError(f"--method: must be facets or propose, not {config.method!r}")
     if config.method == "facets":
         return _induce_by_facets(store, dataset_id, backend, config, progress, domains)
     propose_t = load_template("taxonomy_propose", config.prompts_dir)

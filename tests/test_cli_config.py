@@ -40,3 +40,18 @@ def test_unknown_keys_and_wrong_types_are_one_line_errors_naming_the_file(tmp_pa
         assert res.exit_code != 0 and len(lines) == 1 and needle in lines[0] and "bad.toml" in lines[0], (
             res.output
         )
+
+
+def test_a_bad_job_fails_in_prepare_before_any_backend_is_built(tmp_path, monkeypatch):
+    from semacdr_cli.cli import annotate as cli_annotate
+
+    built = []
+    monkeypatch.setattr(cli_annotate, "make_backend", lambda *a, **k: built.append(a))
+    db = _store(tmp_path)
+    for args in (["--domain", "nope"], ["--domain", "food", "--taxonomy-version", "9"],
+                 ["--domain", "food", "--batch-size", "0"], ["--domain", "food", "--calibration", "x"]):  # fmt: skip
+        res = cli("annotate", *args, "--db", db)
+        assert res.exit_code != 0 and "Traceback" not in res.output
+    res = cli("taxonomy", "induce", "--source", "food", "--target", "nope", "--db", db)
+    assert res.exit_code != 0 and "nope" in res.output
+    assert built == []

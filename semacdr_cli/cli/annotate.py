@@ -340,16 +340,14 @@ def register(app: typer.Typer) -> None:
 
         docs: docs/semantics.md
         """
-        from semacdr_cli.annotate import annotate_domain
+        from semacdr_cli.annotate import annotate_domain, prepare_annotation
         from semacdr_cli.config import AnnotateConfig, OutlierConfig
         from semacdr_cli.errors import SemacdrError
         from semacdr_cli.llm.base import SamplingConfig
         from semacdr_cli.store import Store
 
-        if batch_size is not None and batch_size < 1:
-            raise SemacdrError("--batch-size: must be at least 1")
         backend = pick_backend_name(backend)
-        batch_size = batch_size or default_batch_size(backend)
+        batch_size = default_batch_size(backend) if batch_size is None else batch_size
         cfg = AnnotateConfig(
             domain=domain,
             method=method,
@@ -381,13 +379,10 @@ def register(app: typer.Typer) -> None:
                 max_rare_term_share=max_rare_term_share,
             ),
             prompts_dir=prompts,
-        ).validate()
-        with Store(db, create=False) as store:
+        )
+        with Store(db, create=False) as store:  # parse -> prepare -> build backend -> run -> render
             ds = store.dataset(dataset)
-            store.domain(ds["id"], domain)  # fail fast, before loading a model
-            from semacdr_cli.store.semantic import get_taxonomy
-
-            get_taxonomy(store, ds["id"], taxonomy_version)
+            prepare_annotation(store, ds["id"], cfg)  # fails here, before a model loads
             llm = make_backend(backend, model, base_url, batch_size)
             try:
                 with progress_bar() as progress:

@@ -111,15 +111,12 @@ def induce(
     docs: docs/semantics.md
     """
     from semacdr_cli.config import TaxonomyConfig
-    from semacdr_cli.errors import SemacdrError
     from semacdr_cli.llm.base import SamplingConfig
     from semacdr_cli.store import Store
-    from semacdr_cli.taxonomy import induce_taxonomy, taxonomy_document
+    from semacdr_cli.taxonomy import induce_taxonomy, prepare_induction, taxonomy_document
 
-    if batch_size is not None and batch_size < 1:
-        raise SemacdrError("--batch-size: must be at least 1")
     backend = pick_backend_name(backend)
-    batch_size = batch_size or default_batch_size(backend)
+    batch_size = default_batch_size(backend) if batch_size is None else batch_size
     cfg = TaxonomyConfig(
         source=source,
         target=target,
@@ -138,12 +135,9 @@ def induce(
         ),
         prompts_dir=prompts,
     )
-    with Store(db, create=False) as store:
+    with Store(db, create=False) as store:  # parse -> prepare -> build backend -> run -> render
         ds = store.dataset(dataset)
-        for d in (source, target):
-            store.domain(ds["id"], d)
-        if method not in ("facets", "propose"):
-            raise SemacdrError(f"--method: must be facets or propose, not {method!r}")
+        prepare_induction(store, ds["id"], cfg)
         llm = make_backend(backend, model, base_url, batch_size)
         try:
             with progress_bar() as progress:
