@@ -286,3 +286,15 @@ def import_dataset(  # noqa: C901  (one job with many flags; listed for splittin
         seconds=time.perf_counter() - t0,
         replaced=old is not None,
     )
+
+
+def import_demo(
+    store, out_dir: str | Path, name: str = "demo", replace: bool = False, **flags
+) -> ImportResult:
+    """Import the files of `datasets.demo.write_demo` as a dataset flagged synthetic (paper filters on)."""
+    from semacdr_cli.datasets.demo import DOMAINS
+
+    return import_dataset(
+        store, "csv", out_dir, domains=list(DOMAINS), name=name, replace=replace, synthetic=True,
+        record_format="demo", **flags,
+    )  # fmt: skip

@@ -93,8 +93,9 @@ def run_demo(
     """Run (or resume) the pipeline on the synthetic demo data; see the module docstring."""
     from semacdr_cli.annotate import annotate_domain
     from semacdr_cli.config import AnnotateConfig, EmbedConfig, TaxonomyConfig
-    from semacdr_cli.datasets.demo import import_demo, write_demo
+    from semacdr_cli.datasets.demo import write_demo
     from semacdr_cli.embed import embed_domain
+    from semacdr_cli.ingest import import_demo
     from semacdr_cli.llm.base import SamplingConfig
     from semacdr_cli.taxonomy import induce_taxonomy, taxonomy_document
 

@@ -14,6 +14,7 @@ from semantic_fixtures import TAXONOMY
 from typer.testing import CliRunner
 
 from semacdr_cli.app import app
+from semacdr_cli.ingest import import_demo
 from semacdr_cli.label_stats import nmi
 
 demo = pytest.importorskip("semacdr_cli.datasets.demo")
@@ -29,7 +30,7 @@ def test_demo_store_taxonomy_annotate_inspect_and_quality_bench(tmp_path, monkey
     demo.write_demo(tmp_path / "demo", users=60, items_per_domain=24)
     db = tmp_path / "demo.db"
     with Store(db) as store:
-        demo.import_demo(store, tmp_path / "demo")
+        import_demo(store, tmp_path / "demo")
     tax = tmp_path / "tax.json"
     tax.write_text(json.dumps({"categories": TAXONOMY}))
     assert runner.invoke(app, ["taxonomy", "import", str(tax), "--db", str(db)]).exit_code == 0

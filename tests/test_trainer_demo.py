@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from semacdr_cli.datasets.demo import import_demo, write_demo
+from semacdr_cli.datasets.demo import write_demo
+from semacdr_cli.ingest import import_demo
 from semacdr_cli.store import Store
 from trainer import api
 from trainer import data as D

@@ -200,7 +200,8 @@ def demo(
 
     docs: docs/data.md
     """
-    from semacdr_cli.datasets.demo import import_demo, write_demo
+    from semacdr_cli.datasets.demo import write_demo
+    from semacdr_cli.ingest import import_demo
 
     paths = write_demo(out, users=users, items_per_domain=items_per_domain, seed=seed)
     if no_import:

@@ -5,7 +5,7 @@ fantasy, children's, true story, horror) and picks mostly items of those themes 
 domains, with some noise and a popularity skew; events carry increasing timestamps. Item titles
 and one-sentence descriptions are readable, so the LLM has text to annotate, and the planted
 cross-domain tastes give the recommender something to transfer. The files are in the `csv`
-importer's layout; `import_demo` imports them flagged ``synthetic``.
+importer's layout; `semacdr_cli.ingest.import_demo` imports them flagged ``synthetic``.
 """
 
 from __future__ import annotations
@@ -340,23 +340,6 @@ def write_demo(
     )
     paths["readme"] = readme
     return paths
-
-
-def import_demo(store, out_dir: str | Path, name: str = "demo", replace: bool = False, **flags):
-    """Import the files of `write_demo` as a dataset flagged synthetic (paper filters on)."""
-    from semacdr_cli.ingest import import_dataset
-
-    return import_dataset(
-        store,
-        "csv",
-        out_dir,
-        domains=list(DOMAINS),
-        name=name,
-        replace=replace,
-        synthetic=True,
-        record_format="demo",
-        **flags,
-    )
 
 
 def planted_theme(external_id: str) -> str | None:

@@ -196,15 +196,23 @@ class SchemaDoc:
 
 
 def schema_markdown(store: Store | None = None) -> str:
-    """The schema of a freshly migrated store as markdown, generated from the migrations."""
+    """The schema of a freshly migrated store as markdown, generated from the migrations (tables and
+    their indexes read through sqlite-utils)."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         s = Store(Path(tmp) / "schema.db")
-        rows = s.query(
-            "SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'index') "
-            "AND name NOT LIKE 'sqlite_%' ORDER BY type DESC, rowid"
-        )
+        db = s.db
+        tables = [(name, db[name].schema) for name in db.table_names() if not name.startswith("sqlite_")]
+        indexes = [
+            (
+                ix.name,
+                s.one("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (ix.name,))["sql"],
+            )
+            for name, _ in tables
+            for ix in sorted(db[name].indexes, key=lambda ix: ix.seq, reverse=True)
+            if not ix.name.startswith("sqlite_")
+        ]
         migrations = s.query("SELECT version, name FROM schema_migrations ORDER BY version")
         s.close()
     out = [
@@ -217,8 +225,8 @@ def schema_markdown(store: Store | None = None) -> str:
     ]
     out += [f"{m['version']}. {m['name']}" for m in migrations]
     out += ["", "## Tables and indexes", ""]
-    for r in rows:
-        out += [f"### {r['name']}", "", "```sql", r["sql"].strip(), "```", ""]
+    for name, sql in tables + indexes:
+        out += [f"### {name}", "", "```sql", sql.strip(), "```", ""]
     return "\n".join(out)
 
 

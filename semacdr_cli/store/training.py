@@ -98,43 +98,26 @@ def create_run(
     embedding_model: str | None,
     versions: dict,
 ) -> int:
-    with store.transaction() as c:
-        cur = c.execute(
-            "INSERT INTO runs (dataset_id, model, source_domain, target_domain, ablation, seed, group_id, "
-            "status, run_dir, config, taxonomy_id, embedding_model, versions, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
-            (
-                dataset_id,
-                model,
-                source_domain,
-                target_domain,
-                ablation,
-                seed,
-                group_id,
-                run_dir,
-                dumps(config),
-                taxonomy_id,
-                embedding_model,
-                dumps(versions),
-                now(),
-            ),
-        )
-        return int(cur.lastrowid)
+    record = {
+        "dataset_id": dataset_id, "model": model, "source_domain": source_domain, "target_domain": target_domain,
+        "ablation": ablation, "seed": seed, "group_id": group_id, "status": "running", "run_dir": run_dir,
+        "config": dumps(config), "taxonomy_id": taxonomy_id, "embedding_model": embedding_model,
+        "versions": dumps(versions), "created_at": now(),
+    }  # fmt: skip
+    return int(store.db["runs"].insert(record).last_pk)  # one statement, committed by sqlite-utils
 
 
 def set_run_dir(store: Store, run_id: int, run_dir: str) -> None:
-    with store.transaction() as c:
-        c.execute("UPDATE runs SET run_dir = ? WHERE id = ?", (run_dir, run_id))
+    store.db["runs"].update(run_id, {"run_dir": run_dir})
 
 
 def finish_run(
     store: Store, run_id: int, *, status: str, best_epoch: int | None, metrics: dict | None
 ) -> None:
-    with store.transaction() as c:
-        c.execute(
-            "UPDATE runs SET status = ?, best_epoch = ?, metrics = ?, finished_at = ? WHERE id = ?",
-            (status, best_epoch, None if metrics is None else dumps(metrics), now(), run_id),
-        )
+    store.db["runs"].update(run_id, {
+        "status": status, "best_epoch": best_epoch, "metrics": None if metrics is None else dumps(metrics),
+        "finished_at": now(),
+    })  # fmt: skip
 
 
 def set_run_metrics(store: Store, run_id: int, metrics: dict) -> None:
