@@ -54,6 +54,8 @@ REVERTS = {
     "branch_dropout = true": {"branch_dropout": True},
     "adam_beta2 = 0.999": {"adam_beta2": 0.999},
     "positions = forward": {"positions": "forward"},
+    "bucket + batch norm": {"batching": "bucket", "loss_norm": "batch"},
+    "bpr + legacy init + branch dropout": {"loss": "bpr", "init": "legacy", "branch_dropout": True},
     "all reverted (before)": {
         "batching": "bucket",
         "loss": "bpr",
