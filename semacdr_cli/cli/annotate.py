@@ -1,12 +1,7 @@
-"""`semacdr annotate --domain D`: LLM labels and enriched descriptions for every item.
-
-Also holds what the LLM commands share (`taxonomy induce` imports it): the backend options, the
-backend factory call and the progress bar.
-"""
+"""`semacdr annotate --domain D`: LLM labels and enriched descriptions for every item."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -19,125 +14,24 @@ from semacdr_cli.cli.common import (
     err_console,
     print_json,
 )
+from semacdr_cli.cli.llm_common import (
+    BackendOption,
+    BaseUrlOption,
+    ModelOption,
+    PromptsOption,
+    RepetitionPenaltyOption,
+    SeedOption,
+    TemperatureOption,
+    default_batch_size,
+    make_backend,
+    pick_backend_name,
+    progress_bar,
+)
 from semacdr_cli.config import ANNOTATE_MAX_TOKENS, AnnotateConfig, OutlierConfig
 from semacdr_cli.llm.base import SamplingConfig
 
 # option defaults come from the job's config dataclasses (one place for each default)
 _A, _O, _S = AnnotateConfig, OutlierConfig, SamplingConfig
-
-BackendOption = Annotated[
-    str | None,
-    typer.Option(
-        "--backend",
-        rich_help_panel="LLM",
-        help="LLM backend: transformers | vllm | openai (default: vllm when importable and a GPU is present, "
-        "else transformers on CPU).",
-    ),
-]
-ModelOption = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        rich_help_panel="LLM",
-        help="Model folder, .gguf file or cached hub id (default: the bundled SmolLM2-135M).",
-    ),
-]
-BaseUrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--base-url", rich_help_panel="LLM", help="OpenAI-compatible server URL (with --backend openai)."
-    ),
-]
-PromptsOption = Annotated[
-    str | None,
-    typer.Option(
-        "--prompts",
-        rich_help_panel="LLM",
-        help="Folder with your own prompt templates / schemas (same file names).",
-    ),
-]
-SeedOption = Annotated[
-    int, typer.Option("--seed", rich_help_panel="LLM", help="Sampling and sampling-of-items seed.")
-]
-TemperatureOption = Annotated[
-    float, typer.Option("--temperature", rich_help_panel="LLM", help="0 = greedy (reproducible).")
-]
-RepetitionPenaltyOption = Annotated[
-    float,
-    typer.Option(
-        "--repetition-penalty",
-        rich_help_panel="LLM",
-        help="> 1 discourages repeats (stops a small model's loops).",
-    ),
-]
-
-
-def pick_backend_name(name: str | None) -> str:
-    if name:
-        return name
-    import importlib.util
-
-    if importlib.util.find_spec("vllm") is not None:
-        import torch
-
-        if torch.cuda.is_available():
-            return "vllm"
-    return "transformers"
-
-
-def default_batch_size(backend: str) -> int:
-    """Prompts per backend call when --batch-size is not given: small on CPU, large for engines that
-    batch continuously (vllm, an OpenAI-compatible server)."""
-    return 64 if backend in ("vllm", "openai") else 32
-
-
-def make_backend(name: str | None, model: str | None, base_url: str | None, batch_size: int):
-    """Build the backend named on the command line (the only place the CLI picks a concrete one)."""
-    from semacdr_cli.llm import get_backend
-
-    name = pick_backend_name(name)
-    opts: dict = {}
-    if base_url:
-        opts["base_url"] = base_url
-    if name == "transformers":
-        opts["batch_size"] = batch_size
-    if name == "openai":
-        opts["concurrency"] = batch_size
-    return get_backend(name, model=model, **opts)
-
-
-@contextmanager
-def progress_bar(enabled: bool = True):
-    """A rich progress bar on stderr with items/s and ETA; yields a (phase, done, total) callback."""
-    if not enabled:
-        yield None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-    from rich.text import Text
-
-    class Speed(ProgressColumn):
-        def render(self, task):
-            return Text(f"{task.speed:.2f} items/s" if task.speed else "- items/s")
-
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Speed(), TimeRemainingColumn(),
-        console=err_console, transient=False,
-    ) as bar:  # fmt: skip
-        tasks: dict[str, int] = {}
-
-        def update(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total or None)
-            bar.update(tasks[phase], completed=done, total=total or None)
-
-        yield update
 
 
 def _summary_table(s) -> None:

@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
         """
         from rich.rule import Rule
 
-        from semacdr_cli.cli.annotate import make_backend, progress_bar
+        from semacdr_cli.cli.llm_common import make_backend, progress_bar
         from semacdr_cli.pipeline import DemoConfig, run_demo
 
         cfg = DemoConfig(out=out, size=size, backend=backend, model=model, base_url=base_url,

@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
 
         docs: docs/semantics.md
         """
-        from semacdr_cli.cli.annotate import progress_bar
+        from semacdr_cli.cli.llm_common import progress_bar
         from semacdr_cli.config import DEFAULT_EMBED_MODEL, EmbedConfig
         from semacdr_cli.embed import embed_domain
         from semacdr_cli.errors import SemacdrError

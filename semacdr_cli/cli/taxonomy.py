@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.annotate import (
+from semacdr_cli.cli.common import (
+    DEFAULT_DB_PATH,
+    App,
+    DatasetOption,
+    JobConfigOption,
+    console,
+    err_console,
+    print_json,
+)
+from semacdr_cli.cli.llm_common import (
     BackendOption,
     BaseUrlOption,
     ModelOption,
@@ -18,15 +27,6 @@ from semacdr_cli.cli.annotate import (
     make_backend,
     pick_backend_name,
     progress_bar,
-)
-from semacdr_cli.cli.common import (
-    DEFAULT_DB_PATH,
-    App,
-    DatasetOption,
-    JobConfigOption,
-    console,
-    err_console,
-    print_json,
 )
 from semacdr_cli.config import TAXONOMY_MAX_TOKENS, TaxonomyConfig
 from semacdr_cli.llm.base import SamplingConfig
