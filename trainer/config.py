@@ -48,9 +48,9 @@ class TrainConfig:
     positions: str = "recency"  # recency: index 0 = the newest state (reference SASRec) | forward
     branch_dropout: bool = False  # the earlier extra dropout on the attention branch
     init: str = "xavier"  # xavier: position table at the reference's scale | legacy: N(0, 1)
-    graph_edges: str = (
-        "window"  # window: paper-literal graphs | source-mixed: users link to source items only (Eq. 6)
-    )
+    # Eq. 6: "source-mixed" = users link to their source items only, so a user's node never carries the
+    # target items it is trained to predict ("Graph signal" in docs/trainer.md); "window" = paper-literal
+    graph_edges: str = "source-mixed"
     # optimisation (Eq. 14, App. E: the semantic learning rate is the smaller one)
     batch_size: int = 256  # users per batch; every target step of a user is a training instance
     lr: float = 1e-3
