@@ -30,57 +30,30 @@ def with_random_semantics(
 ) -> str:
     """A copy of the store with a random taxonomy, random labels and random vectors for every item
     (timing fixtures only: they carry no information)."""
-    from semacdr_cli.store import Store, now
+    from semacdr_cli.store import Store
+    from semacdr_cli.store import embeddings as emb
+    from semacdr_cli.store import semantic as sem
 
     copy = Path(tempfile.mkdtemp(prefix="semacdr-bench-sem-")) / "fk-random-semantics.db"
     shutil.copy(path, copy)
     rng = np.random.default_rng(seed)
-    with Store(copy) as s, s.transaction() as c:
-        ds = c.execute("SELECT id FROM datasets ORDER BY id DESC LIMIT 1").fetchone()[0]
-        version = (
-            c.execute("SELECT max(version) FROM taxonomies WHERE dataset_id = ?", (ds,)).fetchone()[0] or 0
-        ) + 1
-        tax = c.execute(
-            "INSERT INTO taxonomies (dataset_id, version, origin, created_at) VALUES (?, ?, 'imported', ?)",
-            (ds, version, now()),
-        ).lastrowid
-        subs = []
-        for k in range(categories):
-            cid = c.execute(
-                "INSERT INTO taxonomy_categories (taxonomy_id, position, name) VALUES (?, ?, ?)",
-                (tax, k, f"random{k}"),
-            ).lastrowid
-            subs.append(
-                [
-                    c.execute(
-                        "INSERT INTO taxonomy_subcategories (category_id, position, name) VALUES (?,?,?)",
-                        (cid, j, f"r{k}.{j}"),
-                    ).lastrowid
-                    for j in range(subcategories)
+    with Store(copy) as s:
+        ds = s.dataset()["id"]  # the most recently imported dataset
+        spec = [{"name": f"random{k}", "subcategories": [f"r{k}.{j}" for j in range(subcategories)]}
+                for k in range(categories)]  # fmt: skip
+        tax, _version = sem.insert_taxonomy(s, ds, spec, origin="imported")
+        subs = [[x["id"] for x in c["subcategories"]] for c in sem.taxonomy_tree(s, tax)]
+        items = [i for d in s.domains(ds) for i in sem.domain_item_ids(s, d["id"])]
+        base = {"taxonomy_id": tax, "status": "ok", "labels": {}, "attempts": 1, "model": "random-fixture", "backend": "none",
+                "prompt_hash": "-", "schema_hash": "-"}  # fmt: skip
+        with s.transaction() as c:
+            for item in items:
+                labels = [
+                    int(x)
+                    for cat in subs
+                    for x in rng.choice(cat, size=int(rng.integers(1, 3)), replace=False)
                 ]
-            )
-        items = [
-            r[0]
-            for r in c.execute(
-                "SELECT i.id FROM items i JOIN domains d ON d.id = i.domain_id WHERE d.dataset_id = ?", (ds,)
-            )
-        ]
-        stamp = now()
-        for item in items:
-            ann = c.execute(
-                "INSERT INTO annotations (item_id, taxonomy_id, status, labels, model, backend, prompt_hash, "
-                "schema_hash, created_at) VALUES (?, ?, 'ok', '{}', 'random-fixture', 'none', '-', '-', ?)",
-                (item, tax, stamp),
-            ).lastrowid
-            for cat in subs:
-                for sub in rng.choice(cat, size=int(rng.integers(1, 3)), replace=False):
-                    c.execute(
-                        "INSERT INTO annotation_labels (annotation_id, subcategory_id) VALUES (?, ?)",
-                        (ann, int(sub)),
-                    )
-            c.execute(
-                "INSERT OR REPLACE INTO embeddings (item_id, model, dim, vector, text_hash, created_at) "
-                "VALUES (?, 'random-fixture', ?, ?, '-', ?)",
-                (item, dim, rng.normal(size=dim).astype("<f4").tobytes(), stamp),
-            )
+                sem.upsert_annotation(c, {**base, "item_id": item}, labels)
+            vectors = [(item, rng.normal(size=dim).astype("<f4").tobytes(), dim, "-", None) for item in items]
+            emb.write_embeddings(c, "random-fixture", vectors)
     return str(copy)

@@ -56,21 +56,12 @@ def titles(n: int, path: str | None) -> list[str]:
 
 
 def build_store(db: Path, item_titles: list[str], taxonomy: list[dict]):
-    from semacdr_cli.store import Store, now
+    from semacdr_cli.store import Store
     from semacdr_cli.store import semantic as sem
+    from semacdr_cli.store.interactions import create_items_dataset
 
     store = Store(db)
-    with store.transaction() as c:
-        ds = c.execute(
-            "INSERT INTO datasets (name, format, created_at) VALUES ('bench', 'csv', ?)", (now(),)
-        ).lastrowid
-        dom = c.execute(
-            "INSERT INTO domains (dataset_id, name, position) VALUES (?, 'food', 0)", (ds,)
-        ).lastrowid
-        c.executemany(
-            "INSERT INTO items (domain_id, external_id, title) VALUES (?, ?, ?)",
-            [(dom, f"I{i:06d}", t) for i, t in enumerate(item_titles)],
-        )
+    ds = create_items_dataset(store, "bench", {"food": [(f"I{i:06d}", t) for i, t in enumerate(item_titles)]})
     sem.insert_taxonomy(store, ds, taxonomy, origin="imported")
     return store, ds
 

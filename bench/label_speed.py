@@ -39,21 +39,12 @@ def cpu_model() -> str:
 def make_store(path: Path, titles: list[str]):
     from annotate_bench import TAXONOMY
 
-    from semacdr_cli.store import Store, now
+    from semacdr_cli.store import Store
     from semacdr_cli.store import semantic as sem
+    from semacdr_cli.store.interactions import create_items_dataset
 
     store = Store(path)
-    with store.transaction() as c:
-        ds = c.execute(
-            "INSERT INTO datasets (name, format, created_at) VALUES ('bench', 'csv', ?)", (now(),)
-        ).lastrowid
-        did = c.execute(
-            "INSERT INTO domains (dataset_id, name, position) VALUES (?, 'food', 0)", (ds,)
-        ).lastrowid
-        c.executemany(
-            "INSERT INTO items (domain_id, external_id, title) VALUES (?, ?, ?)",
-            [(did, f"i{n}", t) for n, t in enumerate(titles)],
-        )
+    ds = create_items_dataset(store, "bench", {"food": [(f"i{n}", t) for n, t in enumerate(titles)]})
     sem.insert_taxonomy(store, ds, TAXONOMY, origin="imported")
     return store
 

@@ -36,25 +36,18 @@ def read_csv(path: Path) -> list[dict]:
 
 def build_store(db: Path, pair_items: int):
     from semacdr_cli.store import Store
-    from semacdr_cli.store.interactions import insert_dataset, insert_domains, insert_items, next_id
+    from semacdr_cli.store.interactions import create_items_dataset, dataset_id
 
     store = Store(db)
-    if store.one("SELECT id FROM datasets WHERE name = 'office-dev'") is not None:
+    if dataset_id(store, "office-dev") is not None:
         return store
     office = read_csv(OFFICE / "items_office.csv.gz")
     kitchen = read_csv(KITCHEN)[:pair_items]
-    with store.transaction() as c:
-        ds = insert_dataset(c, "office-dev", "items-only", str(OFFICE), False, {"pair_items": pair_items})
-        did_o, did_k = insert_domains(c, ds, ["office", "kitchen"])
-        start = next_id(c, "items")
-        rows = [
-            (start + n, did_o, r["item"], r["title"], None, None, None, None) for n, r in enumerate(office)
-        ]
-        start += len(rows)
-        rows += [
-            (start + n, did_k, r["item"], r["title"], None, None, None, None) for n, r in enumerate(kitchen)
-        ]
-        insert_items(c, rows)
+    create_items_dataset(
+        store, "office-dev",
+        {"office": [(r["item"], r["title"]) for r in office], "kitchen": [(r["item"], r["title"]) for r in kitchen]},
+        source=str(OFFICE), params={"pair_items": pair_items},
+    )  # fmt: skip
     return store
 
 
@@ -84,7 +77,9 @@ def main() -> None:
     times = {}
     t0 = time.perf_counter()
     store = build_store(Path(a.db), a.pair_items)
-    ds = store.one("SELECT id FROM datasets WHERE name = 'office-dev'")["id"]
+    from semacdr_cli.store.interactions import dataset_id
+
+    ds = dataset_id(store, "office-dev")
     backend = get_backend("transformers", model=a.model, batch_size=a.batch_size)
     times["load"] = round(time.perf_counter() - t0, 1)
     t = time.perf_counter()

@@ -76,6 +76,30 @@ def insert_items(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
     )
 
 
+def create_items_dataset(
+    store: Store, name: str, domains: dict[str, list[tuple[str, str]]], *, fmt: str = "items-only",
+    source: str = "", params: dict | None = None,
+) -> int:  # fmt: skip
+    """A dataset of items without interactions (benches, quality sets): ``domains`` maps a domain
+    name to its (external id, title) pairs; one transaction; returns the dataset id."""
+    with store.transaction() as c:
+        ds = insert_dataset(c, name, fmt, source, False, params or {})
+        start = next_id(c, "items")
+        rows = []
+        for did, items in zip(insert_domains(c, ds, list(domains)), domains.values(), strict=True):
+            rows += [
+                (start + len(rows) + n, did, ext, title, None, None, None, None)
+                for n, (ext, title) in enumerate(items)
+            ]
+        insert_items(c, rows)
+    return int(ds)
+
+
+def dataset_id(store: Store, name: str) -> int | None:
+    """The id of the dataset called ``name``, or None."""
+    return find_dataset(store.conn, name)
+
+
 def insert_users(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
     """rows: (id, dataset_id, external_id)."""
     conn.executemany("INSERT INTO users (id, dataset_id, external_id) VALUES (?, ?, ?)", rows)
