@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from semacdr_cli.cli.common import DEFAULT_DB_PATH, DatasetOption, JobConfigOption, console, print_json
+from semacdr_cli.config import EmbedConfig
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +22,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         batch_size: Annotated[
             int, typer.Option("--batch-size", help="Texts per encoder batch and commit.")
-        ] = 64,
+        ] = EmbedConfig.batch_size,
         device: Annotated[str | None, typer.Option("--device", help="cpu | cuda (default: cpu).")] = None,
         job_config: JobConfigOption = None,
         db: str = DEFAULT_DB_PATH,
@@ -36,7 +37,7 @@ def register(app: typer.Typer) -> None:
         docs: docs/semantics.md
         """
         from semacdr_cli.cli.llm_common import progress_bar
-        from semacdr_cli.config import DEFAULT_EMBED_MODEL, EmbedConfig
+        from semacdr_cli.config import DEFAULT_EMBED_MODEL
         from semacdr_cli.embed import embed_domain
         from semacdr_cli.errors import SemacdrError
         from semacdr_cli.store import Store
