@@ -28,8 +28,8 @@ def test_a_store_locked_by_another_writer_is_one_line_naming_the_store(tmp_path,
     holder.execute("BEGIN EXCLUSIVE")  # another process mid-transaction
     try:
         line = _one_line(
-            cli("data", "import", "csv", FIXTURES / "csv", *SMALL_FILTERS, "--db", db, "--name", "b")
-        )
+            cli("--db", db, "data", "import", "csv", FIXTURES / "csv", *SMALL_FILTERS, "--name", "b")
+        )  # the global --db before the command: the message still names the store
     finally:
         holder.execute("ROLLBACK")
         holder.close()

@@ -1,6 +1,8 @@
-"""The training loop: epochs of recommendation-loss (+ contrastive) steps, a validation every
-``eval_every`` epochs on ``select_metric`` for early stopping (patience counted in validations), the best checkpoint in safetensors, a resumable last checkpoint, and
-DistributedDataParallel when started under ``torchrun`` with several processes.
+"""The training loop: epochs of recommendation-loss (+ contrastive) steps over shuffled batches
+computed as length-sorted micro-batches, a validation every ``eval_every`` epochs on
+``select_metric`` for early stopping (patience counted in validations), the best checkpoint in
+safetensors, a resumable last checkpoint, and DistributedDataParallel when started under
+``torchrun`` with several processes.
 
 Every epoch seeds numpy and torch from (seed, epoch), so a resumed run continues exactly where an
 uninterrupted one would be.

@@ -92,7 +92,8 @@ def _library_error(exc: Exception) -> str | None:
 
 
 def _guard(fn):
-    """Turn SemacdrError (and Ctrl-C) into one line on stderr and a non-zero exit, no traceback."""
+    """Turn SemacdrError, a locked store, an LLM client's error (and Ctrl-C) into one line on stderr and
+    a non-zero exit, no traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -101,7 +102,7 @@ def _guard(fn):
         except SemacdrError as exc:
             fail(exc.message, exc.exit_code)
         except sqlite3.OperationalError as exc:  # a library error the user can meet: one line, no traceback
-            db = kwargs.get("db") or "the store"
+            db = global_values(kwargs.get("_ctx"), kwargs.get("db"))["db"]
             if "locked" in str(exc) or "busy" in str(exc):
                 fail(
                     f"{db} is locked by another writer (sqlite: {exc}); wait for that job to finish, or raise "
