@@ -8,17 +8,18 @@ from typing import Annotated
 import typer
 
 from semacdr_cli.cli.common import DEFAULT_DB_PATH, console, err_console, print_json
+from semacdr_cli.pipeline import DemoConfig as _D  # option defaults from the job's config
 
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
-        out: Annotated[Path, typer.Option("--out", help="Folder for the demo data, runs and report.")] = Path(
-            "demo-out"
-        ),
+        out: Annotated[
+            Path, typer.Option("--out", help="Folder for the demo data, runs and report.")
+        ] = _D.out,
         size: Annotated[
             str, typer.Option("--size", help="default (the main job) or tiny (a smoke test).")
-        ] = "default",
+        ] = _D.size,
         backend: Annotated[
             str | None, typer.Option("--backend", help="LLM backend (default: as `annotate`).")
         ] = None,
@@ -26,11 +27,13 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--model", help="LLM (default: the bundled SmolLM2-135M).")
         ] = None,
         base_url: Annotated[str | None, typer.Option("--base-url", help="With --backend openai.")] = None,
-        batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts per LLM call.")] = 16,
+        batch_size: Annotated[
+            int, typer.Option("--batch-size", help="Prompts per LLM call.")
+        ] = _D.batch_size,
         epochs: Annotated[
             int | None, typer.Option("--epochs", help="Training epochs (default: by size).")
         ] = None,
-        seed: Annotated[int, typer.Option("--seed")] = 0,
+        seed: Annotated[int, typer.Option("--seed")] = _D.seed,
         db: str = DEFAULT_DB_PATH,
         json_out: bool = False,
     ) -> None:
