@@ -230,5 +230,12 @@ def schema_markdown(store: Store | None = None) -> str:
     return "\n".join(out)
 
 
+def utils_db(conn: sqlite3.Connection):
+    """``conn`` as a sqlite-utils ``Database`` (writes inside an open transaction nest as savepoints)."""
+    import sqlite_utils
+
+    return sqlite_utils.Database(conn)
+
+
 def dumps(obj) -> str:
     return json.dumps(obj, ensure_ascii=False, sort_keys=True)

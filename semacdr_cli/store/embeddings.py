@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from semacdr_cli.store.core import Store, now
+from semacdr_cli.store.core import Store, now, utils_db
 
 
 def embedding_sources(store: Store, domain_id: int) -> list[sqlite3.Row]:
@@ -45,13 +45,12 @@ def write_embeddings(
 ) -> None:
     """rows: (item_id, float32 little-endian bytes, dim, text_hash, annotation_id)."""
     created = now()
-    conn.executemany(
-        "INSERT INTO embeddings (item_id, model, dim, vector, text_hash, annotation_id, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id, model) DO UPDATE SET dim = excluded.dim, "
-        "vector = excluded.vector, text_hash = excluded.text_hash, annotation_id = excluded.annotation_id, "
-        "created_at = excluded.created_at",
-        [(item, model, dim, vec, h, ann, created) for item, vec, dim, h, ann in rows],
-    )
+    records = [
+        {"item_id": item, "model": model, "dim": dim, "vector": vec, "text_hash": h, "annotation_id": ann,
+         "created_at": created}
+        for item, vec, dim, h, ann in rows
+    ]  # fmt: skip
+    utils_db(conn)["embeddings"].upsert_all(records, pk=("item_id", "model"))
 
 
 def item_embeddings(store: Store, item_id: int) -> list[sqlite3.Row]:

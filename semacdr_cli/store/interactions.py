@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from semacdr_cli.store.core import Store, dumps, now
+from semacdr_cli.store.core import Store, dumps, now, utils_db
 
 SPLITS = ("train", "valid", "test")
 
@@ -50,21 +50,17 @@ def delete_dataset(conn: sqlite3.Connection, dataset_id: int) -> None:
 def insert_dataset(
     conn: sqlite3.Connection, name: str, fmt: str, source: str, synthetic: bool, params: dict
 ) -> int:
-    cur = conn.execute(
-        "INSERT INTO datasets (name, format, source, synthetic, params, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (name, fmt, source, int(synthetic), dumps(params), now()),
-    )
-    return cur.lastrowid
+    record = {"name": name, "format": fmt, "source": source, "synthetic": int(synthetic), "params": dumps(params),
+              "created_at": now()}  # fmt: skip
+    return int(utils_db(conn)["datasets"].insert(record).last_pk)
 
 
 def insert_domains(conn: sqlite3.Connection, dataset_id: int, names: list[str]) -> list[int]:
-    ids = []
-    for pos, name in enumerate(names):
-        cur = conn.execute(
-            "INSERT INTO domains (dataset_id, name, position) VALUES (?, ?, ?)", (dataset_id, name, pos)
-        )
-        ids.append(cur.lastrowid)
-    return ids
+    table = utils_db(conn)["domains"]
+    return [
+        int(table.insert({"dataset_id": dataset_id, "name": n, "position": k}).last_pk)
+        for k, n in enumerate(names)
+    ]
 
 
 def insert_items(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:

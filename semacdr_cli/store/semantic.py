@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from semacdr_cli.errors import SemacdrError
-from semacdr_cli.store.core import Store, dumps, now
+from semacdr_cli.store.core import Store, dumps, now, utils_db
 from semacdr_cli.store.interactions import domain_item_ids  # noqa: F401  (re-exported for the jobs)
 
 # -- taxonomies -----------------------------------------------------------------------------------
@@ -190,10 +190,14 @@ def cache_get(store: Store, keys: Iterable[str]) -> dict[str, sqlite3.Row]:
 
 
 def cache_put(conn: sqlite3.Connection, key: str, output: str, tokens_in: int, tokens_out: int) -> None:
-    conn.execute(
-        "INSERT OR IGNORE INTO llm_cache (key, output, tokens_in, tokens_out, created_at) VALUES (?, ?, ?, ?, ?)",
-        (key, output, tokens_in, tokens_out, now()),
-    )
+    record = {
+        "key": key,
+        "output": output,
+        "tokens_in": tokens_in,
+        "tokens_out": tokens_out,
+        "created_at": now(),
+    }
+    utils_db(conn)["llm_cache"].insert(record, ignore=True)  # the first answer for a key stays
 
 
 # -- annotations ----------------------------------------------------------------------------------
@@ -266,8 +270,9 @@ def update_filtered_annotation(
 def set_description(
     conn: sqlite3.Connection, annotation_id: int, description: str | None, outliers: dict
 ) -> None:
-    conn.execute("UPDATE annotations SET description = ?, outliers = ? WHERE id = ?",
-                 (description, dumps(outliers), annotation_id))  # fmt: skip
+    utils_db(conn)["annotations"].update(
+        annotation_id, {"description": description, "outliers": dumps(outliers)}
+    )
 
 
 def domain_annotations(
@@ -352,7 +357,7 @@ def taxonomy_origin(store: Store, taxonomy_id: int) -> str | None:
 
 
 def set_outliers(conn: sqlite3.Connection, annotation_id: int, outliers: dict) -> None:
-    conn.execute("UPDATE annotations SET outliers = ? WHERE id = ?", (json.dumps(outliers), annotation_id))
+    utils_db(conn)["annotations"].update(annotation_id, {"outliers": json.dumps(outliers)})
 
 
 def loads(text: str | None) -> Any:
