@@ -7,10 +7,10 @@ any field by name (flat keys, or a ``[train]`` table).
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from semacdr_cli.config_files import fits, read_toml
 from semacdr_cli.errors import SemacdrError
 from trainer.models import REGISTRY
 
@@ -204,14 +204,11 @@ class TrainConfig:
             if key not in known:
                 raise SemacdrError(f"unknown config key {key!r}", path=where)
             default = known[key].default
-            if isinstance(default, bool | int | float | str) and value is not None:
-                ok = isinstance(value, type(default)) or (
-                    isinstance(default, float) and isinstance(value, int)
+            typed = isinstance(default, bool | int | float | str) and value is not None
+            if typed and not fits(default, value):
+                raise SemacdrError(
+                    f"config key {key!r}: expected {type(default).__name__}, got {value!r}", path=where
                 )
-                if not ok or (isinstance(value, bool) and not isinstance(default, bool)):
-                    raise SemacdrError(
-                        f"config key {key!r}: expected {type(default).__name__}, got {value!r}", path=where
-                    )
             kwargs[key] = value
         try:
             return cls(**kwargs)
@@ -229,12 +226,7 @@ def load_config(path: str | Path | None, **overrides) -> TrainConfig:
     data: dict = {}
     if path is not None:
         p = Path(path)
-        if not p.exists():
-            raise SemacdrError("config file not found", path=str(p))
-        try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise SemacdrError(f"not valid TOML ({exc})", path=str(p)) from None
+        data = read_toml(p)
         if "train" in data and isinstance(data["train"], dict):
             data = data["train"]
         cfg = TrainConfig.from_dict(data, where=str(p))

@@ -205,44 +205,27 @@ def with_global_options(fn):
 def apply_config_file(ctx, path: str, kwargs: dict) -> dict:
     """``kwargs`` with the values of the TOML file at ``path`` for every option not given on the
     command line (or by its environment variable); unknown keys and wrong types are one-line errors."""
-    import tomllib
-    from pathlib import Path
+    from semacdr_cli.config_files import fits, read_toml
 
-    file = Path(path)
-    if not file.is_file():
-        raise SemacdrError("config file not found", path=str(file))
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SemacdrError(f"not valid TOML ({exc})", path=str(file)) from None
+    file = str(path)
+    data = read_toml(file)
     out = dict(kwargs)
     settable = [k for k in kwargs if k not in _GLOBALS and k not in ("job_config", "_ctx")]
     for key, value in data.items():
         name = key.replace("-", "_")
         if name not in settable:
-            raise SemacdrError(
-                f"unknown key {key!r} (options: {', '.join(sorted(settable))})", path=str(file)
-            )
+            raise SemacdrError(f"unknown key {key!r} (options: {', '.join(sorted(settable))})", path=file)
         current = kwargs[name]
-        if current is not None and not _same_type(current, value):
-            raise SemacdrError(
-                f"key {key!r}: expected {type(current).__name__}, got {value!r}", path=str(file)
-            )
+        if current is not None and not fits(current, value):
+            raise SemacdrError(f"key {key!r}: expected {type(current).__name__}, got {value!r}", path=file)
         source = ctx.get_parameter_source(name) if ctx is not None else None
-        if getattr(source, "name", None) not in (
+        given = getattr(source, "name", None) in (
             "COMMANDLINE",
             "ENVIRONMENT",
-        ):  # typer vendors click: by name
+        )  # typer vendors click: by name
+        if not given:
             out[name] = value
     return out
-
-
-def _same_type(current, value) -> bool:
-    if isinstance(current, bool) or isinstance(value, bool):
-        return isinstance(current, bool) and isinstance(value, bool)
-    if isinstance(current, float):
-        return isinstance(value, int | float)
-    return isinstance(value, type(current))
 
 
 @contextlib.contextmanager
