@@ -65,12 +65,12 @@ def main() -> None:
     a = p.parse_args()
     import torch
     from annotation_quality import print_table, read_truth
-    from label_speed import cpu_model
 
     from semacdr_cli.annotate import annotate_domain
     from semacdr_cli.config import AnnotateConfig, TaxonomyConfig
     from semacdr_cli.label_quality import quality_table
     from semacdr_cli.llm import get_backend
+    from semacdr_cli.machine import cpu_model
     from semacdr_cli.store import semantic as sem
     from semacdr_cli.taxonomy import induce_taxonomy
 

@@ -14,18 +14,11 @@ from typing import Any
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.llm.base import Chat, Constraint, Generation, Question, SamplingConfig, Scores
 from semacdr_cli.llm.grammar import GrammarCache, check_constraint
+from semacdr_cli.machine import available_cores, cpu_flags
 
 DEFAULT_SAMPLING = SamplingConfig()  # frozen: safe as a shared default
 
 DTYPES = ("auto", "bfloat16", "float32", "float16")
-
-
-def cpu_threads() -> int:
-    """The cores this process may run on (respects taskset/cgroup affinity)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def default_threads() -> int:
@@ -38,7 +31,7 @@ def default_threads() -> int:
             return max(1, int(env))
         except ValueError as exc:
             raise SemacdrError(f"SEMACDR_THREADS must be an integer, got '{env}'") from exc
-    cores = cpu_threads()
+    cores = available_cores()
     try:
         busy = os.getloadavg()[0] >= cores
     except OSError:  # pragma: no cover
@@ -48,12 +41,7 @@ def default_threads() -> int:
 
 def cpu_has_bf16() -> bool:
     """True when the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX-BF16)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def resolve_dtype(dtype: str, device: str) -> str:
