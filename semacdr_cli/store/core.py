@@ -116,10 +116,9 @@ class Store:
     @property
     def db(self):
         """The same connection as a sqlite-utils ``Database`` (migrations, introspection)."""
-        import sqlite_utils
 
         if self._db is None:
-            self._db = sqlite_utils.Database(self.conn)
+            self._db = utils_db(self.conn)
         return self._db
 
     def schema_version(self) -> int:
@@ -231,10 +230,11 @@ def schema_markdown(store: Store | None = None) -> str:
 
 
 def utils_db(conn: sqlite3.Connection):
-    """``conn`` as a sqlite-utils ``Database`` (writes inside an open transaction nest as savepoints)."""
+    """``conn`` as a sqlite-utils ``Database`` (writes inside an open transaction nest as savepoints).
+    A thin wrapper built per write (the LLM cache writes one per item): no PRAGMA, no plugin hooks."""
     import sqlite_utils
 
-    return sqlite_utils.Database(conn)
+    return sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
 
 
 def dumps(obj) -> str:
