@@ -46,6 +46,7 @@ from semacdr_cli.report_runs import (  # noqa: F401
 from semacdr_cli.store import Store, now
 from semacdr_cli.store import report_queries as q
 from semacdr_cli.store.interactions import domain_stats, overlapped_users
+from semacdr_cli.store.training import stopping
 
 Progress = Callable[[str], None]
 
@@ -140,11 +141,9 @@ def resolve_run_refs(store: Store, refs: Sequence[str | int]) -> list[int]:
 
 
 def _stopping(run: dict) -> str:
-    """How training ended: converged (early stop), hit the cap, or unknown (an older run)."""
-    train = ((run.get("metrics") or {}).get("train") or {}) if isinstance(run.get("metrics"), dict) else {}
-    if "hit_cap" not in train:
-        return "–"
-    return f"hit cap ({train.get('epochs')})" if train["hit_cap"] else f"converged ({train.get('epochs')})"
+    """How training ended, with the epochs run: "converged (85)", "hit cap (300)", or "–" (not recorded)."""
+    how = stopping(run)
+    return "–" if how is None else f"{how} ({run['metrics']['train'].get('epochs')})"
 
 
 def build_report(

@@ -8,6 +8,7 @@ import typer
 
 from semacdr_cli.cli.common import DEFAULT_DB_PATH, App, console, print_json
 from semacdr_cli.errors import SemacdrError
+from semacdr_cli.store.training import stopping
 
 app = App(help="The training runs of the store: model, direction, seed, how training ended, test metrics.")
 
@@ -28,6 +29,7 @@ def _summary(r: dict) -> dict:
         "epochs": train.get("epochs"),
         "best_epoch": r["best_epoch"],
         "hit_cap": train.get("hit_cap"),
+        "stopping": stopping(r),
         "test_sampled_ndcg@10": (test.get("sampled") or {}).get("ndcg@10"),
         "test_full_ndcg@10": (test.get("full") or {}).get("ndcg@10"),
         "run_dir": r["run_dir"],
@@ -76,7 +78,6 @@ def list_runs(
     ):
         t.add_column(col)
     for r in rows:
-        stopping = "-" if r["hit_cap"] is None else ("hit cap" if r["hit_cap"] else "converged")
         t.add_row(
             str(r["run"]),
             r["model"] + (f" ({r['ablation']})" if r["ablation"] else ""),
@@ -85,7 +86,7 @@ def list_runs(
             r["group"] or "-",
             r["status"],
             _f(r["epochs"]),
-            stopping,
+            r["stopping"] or "-",
             _f(r["test_sampled_ndcg@10"]),
             _f(r["test_full_ndcg@10"]),
         )
@@ -124,7 +125,7 @@ def show(
     if train:
         console.print(
             f"  training: {train.get('epochs')} epochs, best {train.get('best_epoch')}, "
-            f"{'hit the cap' if train.get('hit_cap') else 'converged'} ({train.get('select_metric', '-')})",
+            f"{stopping(row) or '-'} ({train.get('select_metric', '-')})",
             markup=False,
         )
     machine = (row.get("versions") or {}).get("machine") or {}

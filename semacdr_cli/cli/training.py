@@ -8,6 +8,7 @@ import typer
 
 from semacdr_cli.cli.common import DEFAULT_DB_PATH, DatasetOption, console, print_json
 from semacdr_cli.errors import SemacdrError
+from semacdr_cli.store.training import stopping
 
 METRIC_KEYS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
 
@@ -187,7 +188,7 @@ def register(app: typer.Typer) -> None:
                 str(r["seed"]),
                 str(m["train"].get("epochs")),
                 str(r["best_epoch"]),
-                "hit the cap" if m["train"].get("hit_cap") else "converged",
+                stopping(r) or "-",
                 f"{m['valid']['sampled']['ndcg@10']:.4f}",
                 f"{m['test']['sampled']['hr@10']:.4f}",
                 f"{m['test']['full']['hr@10']:.4f}",

@@ -148,6 +148,16 @@ def list_runs(store: Store) -> list[dict]:
     return [decode_run(r) for r in store.query("SELECT * FROM runs ORDER BY id")]
 
 
+def stopping(run: dict) -> str | None:
+    """How a run's training ended: "converged" (early stop), "hit cap", or None (not recorded: an older or
+    unfinished run)."""
+    metrics = run.get("metrics")
+    train = (metrics.get("train") or {}) if isinstance(metrics, dict) else {}
+    if train.get("hit_cap") is None:
+        return None
+    return "hit cap" if train["hit_cap"] else "converged"
+
+
 def decode_run(row: sqlite3.Row) -> dict:
     """The one decoder of a ``runs`` row: JSON columns decoded (undecodable JSON becomes None)."""
     run = dict(row)
