@@ -268,3 +268,53 @@ def test_micro_batches_keep_the_batch_and_give_the_loss_and_gradient_of_one_piec
     loss_parts.backward()
     assert float(loss_parts.detach()) == pytest.approx(float(loss_whole.detach()), rel=1e-5)
     assert torch.allclose(model.encoder.pos.weight.grad, grad_whole, atol=1e-6)
+
+
+def test_micro_batches_cut_where_the_padded_area_is_least():
+    from itertools import combinations, pairwise
+
+    from trainer.loop import _least_padding_cuts
+
+    def area(lengths, bounds):
+        return sum((b - a) * lengths[b - 1] for a, b in pairwise(bounds))
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        lengths = np.sort(rng.integers(1, 60, size=int(rng.integers(6, 12))))
+        parts = int(rng.integers(2, 5))
+        n = len(lengths)
+
+        cuts = _least_padding_cuts(lengths, parts)
+        assert cuts[0] == 0 and cuts[-1] == n and len(cuts) == parts + 1
+        assert all(a < b for a, b in pairwise(cuts))  # no empty piece
+        brute = min(area(lengths, [0, *c, n]) for c in combinations(range(1, n), parts - 1))
+        assert area(lengths, cuts) == brute
+    # one long user among short ones gets a piece of its own instead of padding the others
+    assert _least_padding_cuts(np.array([2, 2, 2, 2, 2, 3, 3, 90]), 3)[-2] == 7
+
+
+def test_a_training_step_convolves_only_the_rows_its_batch_reads_with_the_same_loss_and_gradient(store):
+    from trainer import data as data_mod
+    from trainer import graphs
+    from trainer.models import build_model
+
+    cfg = TrainConfig(target="food", source="kitchen", model="semacdr", hidden=16, dropout=0.0).validate()
+    data = data_mod.load(store, cfg)
+    torch.manual_seed(0)
+    model = build_model(cfg, data, graphs.build(data, edges=cfg.graph_edges))
+    model.train()
+    model.steps_per_batch = steps_per_batch(data.train, 16)
+    batch = [collate(data.train[:16], data.n_target, np.random.default_rng(0))]
+    rows = model.touched_rows(batch)
+    assert len(rows["source"]) < data.n_source + 2  # the test means something: not every row is read
+    out = model(batch)
+    out["loss"].backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    model.touched_rows = lambda parts: {}  # every row, as evaluation computes them
+    full = model(batch)
+    full["loss"].backward()
+    assert float(out["loss"].detach()) == pytest.approx(float(full["loss"].detach()), rel=1e-6)
+    for name, p in model.named_parameters():
+        if p.grad is not None:
+            assert torch.allclose(grads[name], p.grad, atol=1e-6), name

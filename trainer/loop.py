@@ -14,6 +14,7 @@ Run folder files written here: ``model.safetensors`` (best), ``last.safetensors`
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -96,13 +97,38 @@ def make_batches(order: np.ndarray, records, config, rng: np.random.Generator) -
 
 
 def micro_batches(idx: np.ndarray, records, parts: int) -> list[np.ndarray]:
-    """The users of one batch cut into ``parts`` groups of similar length (less padding); which users
-    form the batch does not change, nor (with per-instance normalisation) its loss."""
+    """The users of one batch cut into at most ``parts`` groups of similar length: sorted by length,
+    then cut where the padded area (sum over groups of users x longest sequence) is smallest, so the
+    few long sequences of a batch do not pad the many short ones. Which users form the batch does not
+    change, nor (with per-instance normalisation) its loss."""
     if parts <= 1 or len(idx) <= parts:
         return [idx]
     lengths = np.asarray([len(records[i].m_in) + len(records[i].t_in) + len(records[i].s_in) for i in idx])
-    ordered = idx[np.argsort(lengths, kind="stable")]
-    return [chunk for chunk in np.array_split(ordered, parts) if len(chunk)]
+    order = np.argsort(lengths, kind="stable")
+    bounds = _least_padding_cuts(lengths[order], parts)
+    return [idx[order[a:b]] for a, b in itertools.pairwise(bounds)]
+
+
+def _least_padding_cuts(sorted_lengths: np.ndarray, parts: int) -> list[int]:
+    """Boundaries 0 = b0 < ... < b_parts = n of ascending ``sorted_lengths`` minimising the padded area
+    sum_g (b_g - b_{g-1}) * sorted_lengths[b_g - 1] (a dynamic programme over the cut positions; more
+    groups never pad more, so it uses all ``parts``)."""
+    n = len(sorted_lengths)
+    ends = np.arange(n + 1)
+    longest = np.concatenate([[0], sorted_lengths]).astype(np.float64)  # longest[j]: length at end j
+    area = (ends[:, None] - ends[None, :]) * longest[:, None]  # area[j, i]: users i..j-1 as one group
+    area[ends[None, :] >= ends[:, None]] = np.inf  # a group is not empty
+    best = np.where(ends == 0, 0.0, np.inf)  # best[j]: least area of the first j users in k groups
+    back = []
+    for _ in range(parts):
+        cost = best[None, :] + area
+        arg = cost.argmin(1)
+        back.append(arg)
+        best = cost[ends, arg]
+    bounds = [n]
+    for arg in reversed(back):
+        bounds.append(int(arg[bounds[-1]]))
+    return bounds[::-1]
 
 
 def steps_per_batch(records, batch_size: int) -> float:
@@ -119,7 +145,9 @@ def make_optimizer(model, config) -> torch.optim.Optimizer:
     sem = [p for p in model.parameters() if id(p) in semantic]
     if sem:
         groups.append({"params": sem, "lr": config.lr_semantic, "name": "semantic"})
-    return torch.optim.Adam(groups, betas=(0.9, config.adam_beta2), weight_decay=config.weight_decay)
+    return torch.optim.Adam(
+        groups, betas=(0.9, config.adam_beta2), weight_decay=config.weight_decay, fused=True
+    )
 
 
 def selection_score(valid: dict, config) -> float:

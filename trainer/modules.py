@@ -3,6 +3,8 @@ cross-attention fusion (Eq. 10), adaptive fusion (Eq. 11) and the scorer (Eq. 12
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -145,8 +147,46 @@ def sparse_matmul(a: torch.Tensor, h: torch.Tensor, a_t: torch.Tensor | None = N
     return _SparseMatmul.apply(a, a if a_t is None else a_t, h)
 
 
+class _SparseRowsMatmul(torch.autograd.Function):
+    """``a[rows] @ h`` for a constant symmetric sparse CSR ``a``: only the rows asked for are computed,
+    and the backward uses a[rows]^T g = a[:, rows] g = a (P g), with P g the gradient scattered into
+    the asked rows of a zero matrix (symmetry again, so no transpose is ever built)."""
+
+    @staticmethod
+    def forward(ctx, a, rows, h):
+        ctx.a, ctx.rows = a, rows
+        return csr_rows(a, rows) @ h
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, rows = ctx.a, ctx.rows
+        full = grad.new_zeros(a.shape[1], grad.shape[1]).index_copy_(0, rows, grad)
+        return None, None, a @ full
+
+
+def csr_rows(a: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """The rows ``rows`` (sorted, unique) of the sparse CSR matrix ``a``, as a (len(rows), n) CSR matrix."""
+    crow, col, val = a.crow_indices(), a.col_indices(), a.values()
+    starts = crow[rows]
+    counts = crow[rows + 1] - starts
+    new_crow = torch.zeros(len(rows) + 1, dtype=crow.dtype, device=crow.device)
+    torch.cumsum(counts, 0, out=new_crow[1:])
+    local = torch.repeat_interleave(torch.arange(len(rows), device=crow.device), counts)
+    take = torch.arange(int(new_crow[-1]), device=crow.device) - new_crow[local] + starts[local]
+    with warnings.catch_warnings():  # "sparse CSR tensor support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            new_crow, col[take], val[take], (len(rows), a.shape[1]), check_invariants=False
+        )
+
+
 class GCN(nn.Module):
-    """Eqs. 4-6: one propagation layer, H' = LeakyReLU(Â H W + b) with Â the normalised adjacency."""
+    """Eqs. 4-6: one propagation layer, H' = LeakyReLU(Â H W + b) with Â the normalised adjacency.
+
+    With ``rows`` (sorted unique node ids) only those rows of H' are computed, exactly as in the full
+    product (one layer: a row depends on its neighbours' H only); the other rows are left as H
+    (residual) or zero, and must not be read. Training steps ask for the nodes their batch touches.
+    """
 
     def __init__(self, hidden: int, residual: bool = True):
         super().__init__()
@@ -154,9 +194,13 @@ class GCN(nn.Module):
         self.act = nn.LeakyReLU(0.2)
         self.residual = residual
 
-    def forward(self, adj: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        out = self.act(self.lin(sparse_matmul(adj, h)))  # adj: symmetric normalised, CSR
-        return h + out if self.residual else out
+    def forward(self, adj: torch.Tensor, h: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        if rows is None:
+            out = self.act(self.lin(sparse_matmul(adj, h)))  # adj: symmetric normalised, CSR
+            return h + out if self.residual else out
+        out = self.act(self.lin(_SparseRowsMatmul.apply(adj, rows, h)))
+        base = h if self.residual else torch.zeros_like(h)
+        return base.index_add(0, rows, out)
 
 
 class CrossAttentionFusion(nn.Module):

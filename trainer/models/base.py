@@ -22,7 +22,7 @@ class SeqRecModel(nn.Module):
         self.steps_per_batch: float | None = None
 
     # -- to implement ------------------------------------------------------------------------------
-    def tables(self) -> dict[str, torch.Tensor]:
+    def tables(self, parts: list[dict] | None = None) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     def encode(self, batch: dict, tables: dict) -> torch.Tensor:
@@ -46,7 +46,7 @@ class SeqRecModel(nn.Module):
         padding): the item tables (graph convolutions) are computed once, and with per-instance
         normalisation the loss and its gradient equal those of the batch in one piece."""
         parts = batch if isinstance(batch, list) else [batch]
-        tables = self.tables()
+        tables = self.tables(parts)  # only what the batch reads (graph models)
         items = self.target_table(tables)
         kind = self.config.loss_kind
         shared = None

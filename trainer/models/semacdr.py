@@ -65,17 +65,20 @@ class SemaCDR(SeqRecModel):
     def semantic_parameters(self) -> list[nn.Parameter]:
         return self.semantics.semantic_parameters()
 
-    def tables(self) -> dict[str, torch.Tensor]:
+    def tables(self, parts: list[dict] | None = None) -> dict[str, torch.Tensor]:
+        """The item/user tables after the graph convolutions; given a training batch's ``parts``, only
+        the rows the batch reads are convolved (the same values; the rest must not be read)."""
         nt, ns = self.n_target, self.n_source
+        rows = self.touched_rows(parts) if parts is not None else {}
         views_t = self.semantics.views("target")
         views_s = self.semantics.views("source")
         base_t = self.semantics.item_embeddings("target", views_t)  # §2.3.1-2.3.2 views, summed
         base_s = self.semantics.item_embeddings("source", views_s)
-        e_t = self.gcn_target(self.graphs["target"], base_t)  # Eq. 5
-        e_s = self.gcn_source(self.graphs["source"], base_s)  # Eq. 4
+        e_t = self.gcn_target(self.graphs["target"], base_t, rows.get("target"))  # Eq. 5
+        e_s = self.gcn_source(self.graphs["source"], base_s, rows.get("source"))  # Eq. 4
         if self.use_mixed_graph:
             nodes = torch.cat([self.users.weight, base_t[: nt + 1], base_s[1 : ns + 1], self.mixed_start])
-            out = self.gcn_mixed(self.graphs["mixed"], nodes)  # Eq. 6
+            out = self.gcn_mixed(self.graphs["mixed"], nodes, rows.get("mixed"))  # Eq. 6
             users, mixed = out[: self.n_users], out[self.n_users :]
         else:  # simple-graph: no user-item graph; users are their ID embedding
             users = self.users.weight
@@ -87,6 +90,19 @@ class SemaCDR(SeqRecModel):
             "users": users,
             "views_t": views_t,
             "views_s": views_s,
+        }
+
+    def touched_rows(self, parts: list[dict]) -> dict[str, torch.Tensor]:
+        """Per graph, the sorted node ids a training batch reads: its target inputs, positives and
+        negatives; its source inputs; its users and mixed-sequence items (mixed nodes follow the users)."""
+
+        def unique(*tensors):
+            return torch.unique(torch.cat([t.reshape(-1) for t in tensors]))
+
+        return {
+            "target": unique(*(p[k] for p in parts for k in ("t_in", "t_pos", "t_neg"))),
+            "source": unique(*(p["s_in"] for p in parts)),
+            "mixed": unique(*(p["user"] for p in parts), *(p["m_in"] + self.n_users for p in parts)),
         }
 
     def encode(self, batch: dict, tables: dict) -> torch.Tensor:
