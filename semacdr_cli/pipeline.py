@@ -1,7 +1,7 @@
 """The whole SemaCDR pipeline as one resumable job (what `semacdr demo` runs).
 
-data -> import -> taxonomy induce -> annotate both domains -> embed both domains -> train the
-baseline and SemaCDR -> eval -> report. Every stage leaves its result in the store, so a second run
+data -> import -> taxonomy induce -> annotate both domains -> embed both domains -> train SASRec,
+SemaCDR without semantics and SemaCDR, each over ``seeds`` seeds -> eval -> report. Every stage leaves its result in the store, so a second run
 skips what is done (the dataset, the taxonomy, annotated and embedded items, the converted model)
 and only trains and reports again. Stage timings are written to ``OUT/pipeline.json``.
 """
@@ -43,7 +43,9 @@ class DemoConfig:
     batch_size: int = 16
     seed: int = 0
     epochs: int | None = None  # None: the size's default
-    models: tuple[str, ...] = ("sasrec", "semacdr")
+    # "model" or "model:ablation"; the report's first table compares them (mean ± std over ``seeds``)
+    models: tuple[str, ...] = ("sasrec", "semacdr:no-semantics", "semacdr")
+    seeds: int = 3  # seeds per model (seed, seed + 1, ...)
     dataset: str | None = None  # None: "demo", or "demo-<size>" for other sizes
 
     def sizes(self) -> dict[str, Any]:
@@ -64,8 +66,8 @@ class StageTiming:
 @dataclass
 class DemoResult:
     stages: list[StageTiming]
-    runs: dict[str, int]
-    metrics: dict[str, dict]
+    runs: dict[str, list[int]]  # per model spec, its runs (one per seed)
+    metrics: dict[str, dict]  # per model spec, the mean over its seeds (``std`` beside)
     report: str | None
 
     def as_dict(self) -> dict[str, Any]:
@@ -180,28 +182,29 @@ def run_demo(
             # 5. train and evaluate the baseline and SemaCDR in the same harness
             from trainer import api as trainer
 
-            runs: dict[str, int] = {}
+            runs: dict[str, list[int]] = {}
             metrics: dict[str, dict] = {}
             epochs = cfg.epochs or size["epochs"]
-            for model in cfg.models:
-                with stage(f"train {model}") as t:
-                    (run,) = trainer.train(
+            for spec in cfg.models:
+                model, _, ablation = spec.partition(":")
+                with stage(f"train {spec}") as t:
+                    group = trainer.train(
                         store, source=cfg.source, target=cfg.target, model=model, seed=cfg.seed,
-                        epochs=epochs, dataset=cfg.dataset, runs_dir=out / "runs", device="cpu",
+                        ablation=[ablation] if ablation else None, epochs=epochs, repeat=cfg.seeds,
+                        dataset=cfg.dataset, runs_dir=out / "runs", device="cpu",
                     )  # fmt: skip
-                    runs[model] = run_id = run["id"]
-                    t.detail["run"] = run_id
-                with stage(f"eval {model}") as t:
-                    metrics[model] = trainer.evaluate(store, run)
-                    t.detail.update(sampled=metrics[model]["sampled"], full=metrics[model]["full"])
+                    runs[spec] = [r["id"] for r in group]
+                    t.detail["runs"] = runs[spec]
+                with stage(f"eval {spec}") as t:
+                    metrics[spec] = trainer.evaluate(store, group[0])  # the group's mean and std
+                    t.detail.update(sampled=metrics[spec]["sampled"], full=metrics[spec]["full"])
 
             # 6. the report: tables and plots
             with stage("report") as t:
                 from semacdr_cli.report import build_report
 
-                rep = build_report(
-                    store, list(runs.values()), out / "report", dataset=cfg.dataset, seed=cfg.seed
-                )
+                run_ids = [i for ids in runs.values() for i in ids]
+                rep = build_report(store, run_ids, out / "report", dataset=cfg.dataset, seed=cfg.seed)
                 t.detail.update(report=str(rep.report), figures=len(rep.figures))
     finally:
         if backend is not None:

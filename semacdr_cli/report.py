@@ -30,6 +30,7 @@ from semacdr_cli.report_markdown import (  # noqa: F401  (re-exported)
     _fmt,
     _number,
     _results_section,
+    _summary_section,
     _taxonomy_section,
     code,
     md,
@@ -288,6 +289,7 @@ def build_report(
             f"Generated {data['generated_at']} by semacdr {__version__} from the store {code(db_path)}"
             + (f", runs {', '.join(str(i) for i in run_ids)}." if run_ids else ", no training run."),
             "",
+            _summary_section(results) if results else "",
             dataset_md,
             _taxonomy_section(tax),
         ]

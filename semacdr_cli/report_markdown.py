@@ -83,6 +83,46 @@ def _direction(run: dict) -> str:
     return f"{src} → {run['target_domain']}" if src else f"{run['target_domain']} only"
 
 
+def _summary_section(results: list[dict]) -> str:
+    """The report's first table: each setting (model, direction, ablation) with its runs' mean ±
+    sample standard deviation (n - 1) over seeds, sampled and full-ranking HR@10 / NDCG@10."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        if r["metrics"]:
+            groups.setdefault((r["model"], r["direction"], r["ablation"] or "–"), []).append(r)
+    if not groups:
+        return ""
+    keys = [(p, k) for p in PROTOCOLS for k in ("hr@10", "ndcg@10")]
+    rows = []
+    for (model, direction, ablation), runs in groups.items():
+        cells = []
+        for p, k in keys:
+            vals = [v for r in runs if (v := _number((r["metrics"].get(p) or {}).get(k))) is not None]
+            if not vals:
+                cells.append("–")
+            elif len(vals) == 1:
+                cells.append(f"{vals[0]:.4f}")
+            else:
+                cells.append(f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}")
+        stops = sorted({r.get("stopping", "–") for r in runs})
+        rows.append([md(model), md(direction), md(ablation), len(runs)] + cells + [md("; ".join(stops))])
+    header = (
+        ["Model", "Direction", "Ablation", "Seeds"] + [f"{p} {k.upper()}" for p, k in keys] + ["Stopping"]
+    )
+    return "\n".join(
+        [
+            "## Summary",
+            "",
+            "Test split, mean ± standard deviation (sample, n − 1) over each setting's seeds. *sampled*: the "
+            "held-out item against 100 sampled negatives (the paper's protocol); *full*: against every "
+            "target item. Every run is in the per-run table under Results.",
+            "",
+            table(header, rows),
+            "",
+        ]
+    )
+
+
 def _results_section(results: list[dict]) -> str:
     header = ["Run", "Model", "Direction", "Ablation", "Seed", "Status", "Stopping (epochs)", "Best epoch"]
     header += [f"{p} {m.upper()}" for p in PROTOCOLS for m in METRICS]
@@ -106,38 +146,14 @@ def _results_section(results: list[dict]) -> str:
         "## Results",
         "",
         (
-            "Test split. *sampled*: the paper's protocol, the held-out item ranked against 100 negatives "
-            "sampled uniformly from target items the user never interacted with; *full*: ranked against "
-            "every target item. The two protocols can disagree (Krichene & Rendle, KDD 2020)."
+            "Test split, one row per run. *sampled*: the paper's protocol, the held-out item ranked against 100 "
+            "negatives sampled uniformly from target items the user never interacted with; *full*: ranked "
+            "against every target item. The two protocols can disagree (Krichene & Rendle, KDD 2020)."
         ),
         "",
         table(header, rows),
         "",
     ]
-    groups: dict[tuple, list[dict]] = {}
-    for r in results:
-        if r["metrics"]:
-            groups.setdefault((r["model"], r["direction"], r["ablation"] or "–"), []).append(r)
-    if any(len(g) > 1 for g in groups.values()):
-        agg_rows = []
-        for (model, direction, ablation), runs in groups.items():
-            cells = []
-            for p in PROTOCOLS:
-                for k in METRICS:
-                    vals = [v for r in runs if (v := _number((r["metrics"].get(p) or {}).get(k))) is not None]
-                    if not vals:
-                        cells.append("–")
-                    elif len(vals) == 1:
-                        cells.append(f"{vals[0]:.4f}")
-                    else:
-                        cells.append(f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}")
-            agg_rows.append([md(model), md(direction), md(ablation), len(runs)] + cells)
-        lines += [
-            "Mean ± standard deviation (sample, n − 1) over the runs of each setting:",
-            "",
-            table(["Model", "Direction", "Ablation", "Runs"] + header[7:], agg_rows),
-            "",
-        ]
     return "\n".join(lines)
 
 
