@@ -1,0 +1,218 @@
+"""The paper's Tables 2 and 3 on Food-Kitchen, at convergence, from one store (issue 13).
+
+    python bench/paper_table.py --store fk.db --prepare            # taxonomy, labels, vectors (timed)
+    python bench/paper_table.py --store fk.db [--seeds 5] [--rows all] [--directions kitchen:food,food:kitchen]
+    python bench/paper_table.py --docs                             # regenerate docs/results.md's tables
+
+Every row of ROWS in both directions, ``--seeds`` seeds each, trained to convergence with the
+harness defaults (validation every 5 epochs, patience 6 validations, cap 300 epochs), evaluated with
+both protocols and the warm/cold breakdown. Each finished run is appended to ``--out``
+(bench/results/food-kitchen.json) under a file lock, so a killed job continues where it stopped (a
+run interrupted mid-training resumes from its last checkpoint: the trainer resumes an unfinished run
+with the same config) and two jobs (``--threads 1`` each, different ``--rows``) can share the file.
+``--prepare`` runs the semantic inputs through the CLI (taxonomy induce with the bundled model,
+annotate --distill, embed) and records their wall times. ``--docs`` writes the generated tables
+(paper_table_docs.render) between the markers of docs/results.md; no number there is typed by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+RESULTS = ROOT / "bench" / "results" / "food-kitchen.json"
+DOCS = ROOT / "docs" / "results.md"
+DIRECTIONS = ("kitchen:food", "food:kitchen")  # source:target
+
+# key, label, model, ablation switches, config overrides. Baselines first (RelaImpr is over the best of
+# them), then SemaCDR and its Table 3 variants, then the loss the baselines use, for SemaCDR.
+ROWS: list[tuple[str, str, str, list[str], dict]] = [
+    ("sasrec", "SASRec", "sasrec", [], {}),
+    ("cd-sasrec", "CD-SASRec", "cd-sasrec", [], {}),
+    ("semacdr", "SemaCDR", "semacdr", [], {}),
+    ("no-inner", "w/o InnSem (agnostic only)", "semacdr", ["no-inner-semantics"], {}),
+    ("no-agnostic", "w/o DomAgnSem (inner only)", "semacdr", ["no-agnostic-semantics"], {}),
+    ("no-semantics", "w/o InnDomAgnSem (no semantics)", "semacdr", ["no-semantics"], {}),
+    ("simple-graph", "SimpGraph", "semacdr", ["simple-graph"], {}),
+    ("no-cross", "w/o CDBehav", "semacdr", ["no-cross-domain-fusion"], {}),
+    ("average-fusion", "AvgFusion", "semacdr", ["average-fusion"], {}),
+    ("no-contrastive", "w/o ConReg", "semacdr", ["no-contrastive"], {}),
+    ("sasrec-semantics", "SASRec + semantic component (Table 2 plug-in)", "sasrec", [], {"semantics": True}),
+    ("semacdr-softmax", "SemaCDR, sampled-softmax loss", "semacdr", [], {"loss": "softmax"}),
+]
+BASELINES = ("sasrec", "cd-sasrec")
+
+
+# -- the results file --------------------------------------------------------------------------------
+@contextlib.contextmanager
+def locked(path: Path):
+    """The results document, read and written back under an exclusive lock (atomic replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(path) + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        doc = json.loads(path.read_text()) if path.exists() else {"runs": [], "stages": {}}
+        yield doc
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+
+
+def done_keys(doc: dict) -> set[tuple[str, str, int]]:
+    return {(r["row"], r["direction"], r["seed"]) for r in doc["runs"]}
+
+
+# -- semantic inputs -------------------------------------------------------------------------------
+def prepare(store: str, out: Path, distill: int, threads: int) -> None:
+    """Taxonomy (bundled model, facets), every item labelled (--distill) and embedded, each timed."""
+    cli = [sys.executable, "-m", "semacdr_cli", "--db", store]
+    steps = [
+        ("taxonomy induce", ["taxonomy", "induce", "--source", "kitchen", "--target", "food"]),
+        ("annotate food", ["annotate", "--domain", "food", "--distill", str(distill)]),
+        ("annotate kitchen", ["annotate", "--domain", "kitchen", "--distill", str(distill)]),
+        ("embed food", ["embed", "--domain", "food"]),
+        ("embed kitchen", ["embed", "--domain", "kitchen"]),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    for name, args in steps:
+        t0 = time.perf_counter()
+        proc = subprocess.run([*cli, "--json", *args], capture_output=True, text=True, env=env, check=False)
+        seconds = round(time.perf_counter() - t0, 1)
+        if proc.returncode != 0:
+            sys.exit(f"{name}: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'failed'}")
+        try:
+            summary = json.loads(proc.stdout)
+        except ValueError:
+            summary = {}
+        with locked(out) as doc:
+            doc["stages"][name] = {"seconds": seconds, "summary": summary, "threads": threads}
+        print(f"{name:<18} {seconds:8.1f} s", flush=True)
+    with locked(out) as doc:
+        doc["semantics"] = semantic_inputs(store)
+
+
+def semantic_inputs(store: str) -> dict:
+    """What the semantic rows were trained on: the taxonomy and, per domain, how its items were labelled."""
+    from collections import Counter
+
+    from semacdr_cli.store import Store
+    from semacdr_cli.store import semantic as sem
+
+    with Store(store, create=False) as s:
+        ds = s.dataset()
+        tax = sem.get_taxonomy(s, ds["id"])
+        tree = sem.taxonomy_tree(s, tax["id"])
+        out = {
+            "taxonomy": {
+                "origin": tax["origin"],
+                "categories": {c["name"]: [x["name"] for x in c["subcategories"]] for c in tree},
+            },
+            "domains": {},
+        }
+        for d in s.domains(ds["id"]):
+            methods = Counter(r["method"] for r in sem.domain_label_rows(s, d["id"], tax["id"]))
+            out["domains"][d["name"]] = {**sem.domain_semantic_counts(s, d["id"]), "methods": dict(methods)}
+    return out
+
+
+# -- training ----------------------------------------------------------------------------------------
+def run_all(args) -> None:
+    from trainer import api
+    from trainer.threads import machine
+
+    rows = [r for r in ROWS if args.rows == "all" or r[0] in args.rows.split(",")]
+    directions = args.directions.split(",")
+    with locked(args.out) as doc:
+        doc["store"] = str(args.store)
+        doc.setdefault("machine", {})[f"pid{os.getpid()}"] = {**machine(), "threads": args.threads}
+    todo = [(row, d, args.first_seed + k) for k in range(args.seeds) for d in directions for row in rows]
+    for (key, label, model, ablation, overrides), direction, seed in todo:
+        with locked(args.out) as doc:
+            if (key, direction, seed) in done_keys(doc):
+                continue
+        source, target = direction.split(":")
+        t0 = time.perf_counter()
+        print(f"{label} {source}->{target} seed {seed} ...", flush=True)
+        [run] = api.train(
+            args.store, source=source, target=target, model=model, ablation=ablation or None, seed=seed,
+            epochs=args.epochs, runs_dir=args.runs_dir, progress=False, device="cpu",
+            overrides={"threads": args.threads, **overrides},
+        )  # fmt: skip
+        result = api.evaluate(args.store, run["id"])
+        record = {
+            "row": key,
+            "label": label,
+            "direction": direction,
+            "seed": seed,
+            "run": run["id"],
+            "sampled": result["sampled"],
+            "full": result["full"],
+            "breakdown": result["breakdown"],
+            "training": result["training"][0],
+            "train": (run.get("metrics") or {}).get("train", {}),
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+            "threads": args.threads,
+        }
+        with locked(args.out) as doc:
+            if (key, direction, seed) not in done_keys(doc):
+                doc["runs"].append(record)
+        tr = record["train"]
+        print(
+            f"  NDCG@10 {result['sampled']['ndcg@10']:.4f} HR@10 {result['sampled']['hr@10']:.4f} "
+            f"(full {result['full']['ndcg@10']:.4f}), {tr.get('epochs')} epochs, hit cap {tr.get('hit_cap')}, "
+            f"{record['wall_seconds']:.0f} s",
+            flush=True,
+        )
+
+
+def write_docs(results: Path, docs: Path) -> None:
+    from paper_table_docs import BEGIN, END, render
+
+    doc = json.loads(results.read_text()) if results.exists() else {"runs": [], "stages": {}}
+    text = docs.read_text()
+    if BEGIN not in text or END not in text:
+        sys.exit(f"{docs}: the markers {BEGIN} / {END} are missing")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    docs.write_text(head + BEGIN + "\n" + render(doc, ROWS, BASELINES) + END + tail)
+    print(f"wrote {docs}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--store")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--runs-dir", default=str(ROOT / "bench" / "results" / "runs"))
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=42)
+    p.add_argument("--rows", default="all", help="all, or keys of ROWS separated by commas")
+    p.add_argument("--directions", default=",".join(DIRECTIONS))
+    p.add_argument("--epochs", type=int, default=None, help="the cap (default: the trainer's, 300)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--prepare", action="store_true", help="taxonomy, labels and vectors first (timed)")
+    p.add_argument("--distill", type=int, default=1000)
+    p.add_argument("--docs", action="store_true", help="regenerate docs/results.md from --out and stop")
+    args = p.parse_args()
+    if args.docs:
+        write_docs(args.out, DOCS)
+        return
+    if not args.store:
+        p.error("--store is required (a store with Food-Kitchen imported)")
+    if args.prepare:
+        prepare(args.store, args.out, args.distill, args.threads)
+    run_all(args)
+    write_docs(args.out, DOCS)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""bench/paper_table.py: docs/results.md's tables are generated from the results file, never typed."""
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import paper_table  # noqa: E402
+from paper_table_docs import BEGIN, END, paired_p, render  # noqa: E402
+
+
+def _run(row, seed, ndcg, hr, direction="kitchen:food", hit_cap=False, epochs=60):
+    metrics = {"ndcg@5": ndcg * 0.9, "ndcg@10": ndcg, "hr@5": hr * 0.8, "hr@10": hr}
+    return {
+        "row": row,
+        "direction": direction,
+        "seed": seed,
+        "sampled": metrics,
+        "full": {k: v / 4 for k, v in metrics.items()},
+        "breakdown": {"cold": {"cases": 10, "sampled": {"hr@10": hr / 2}, "full": {"hr@10": 0.0}}},
+        "train": {"epochs": epochs, "hit_cap": hit_cap},
+    }
+
+
+@pytest.fixture
+def doc():
+    return {
+        "runs": [
+            _run("sasrec", 42, 0.30, 0.50),
+            _run("sasrec", 43, 0.32, 0.52),
+            _run("cd-sasrec", 42, 0.33, 0.55),
+            _run("cd-sasrec", 43, 0.35, 0.53),
+            _run("semacdr", 42, 0.36, 0.56),
+            _run("semacdr", 43, 0.40, 0.60, hit_cap=True, epochs=300),
+        ],
+        "stages": {"taxonomy induce": {"seconds": 101.0, "threads": 2}},
+        "machine": {"pid1": {"cpu": "Test CPU (avx2)", "threads": 2}},
+    }
+
+
+def test_the_tables_hold_each_rows_mean_and_sample_std_and_flag_capped_runs(doc):
+    text = render(doc, paper_table.ROWS, paper_table.BASELINES)
+    sema = next(line for line in text.splitlines() if line.startswith("| SemaCDR |"))
+    assert f"{statistics.mean([0.36, 0.40]):.4f} ± {statistics.stdev([0.36, 0.40]):.4f}" in sema
+    assert "hit the cap" in sema  # one of its runs did
+    sas = next(line for line in text.splitlines() if line.startswith("| SASRec |"))
+    assert "converged" in sas and "| 2 |" in sas
+    assert "Test CPU (avx2)" in text and "taxonomy induce | 101 s" in text
+    assert "Food → Kitchen" not in text  # no run in that direction: no table for it
+
+
+def test_relaimpr_is_over_the_best_baseline_per_metric(doc):
+    text = render(doc, paper_table.ROWS, paper_table.BASELINES)
+    line = next(line for line in text.splitlines() if "RelaImpr" in line)
+    cells = [c.strip() for c in line.strip("|").split("|")][1:]
+    # N@10: best baseline cd-sasrec (0.34); SemaCDR 0.38 -> +11.8 %
+    assert cells[1] == f"{(0.38 / 0.34 - 1) * 100:+.1f} % vs cd-sasrec"
+    # HR@10: cd-sasrec 0.54 vs sasrec 0.51 -> cd-sasrec; SemaCDR 0.58
+    assert cells[3] == f"{(0.58 / 0.54 - 1) * 100:+.1f} % vs cd-sasrec"
+
+
+def test_paired_test_pairs_seeds_and_needs_two_of_them():
+    assert paired_p({1: 0.5}, {1: 0.4}) == (1, None)
+    n, p = paired_p({1: 0.50, 2: 0.61, 3: 0.55}, {1: 0.40, 2: 0.50, 3: 0.47, 9: 0.1})
+    assert n == 3 and 0.0 < p < 0.05
+    n, p = paired_p({1: 0.5, 2: 0.4}, {1: 0.55, 2: 0.35})
+    assert n == 2 and p > 0.5
+
+
+def test_docs_are_rewritten_only_between_the_markers(doc, tmp_path):
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps(doc))
+    docs = tmp_path / "results.md"
+    docs.write_text(
+        f"# Title\n\nhand-written intro\n\n{BEGIN}\nold numbers 0.1234\n{END}\n\nhand-written end\n"
+    )
+    paper_table.write_docs(results, docs)
+    text = docs.read_text()
+    assert text.startswith("# Title\n\nhand-written intro\n\n" + BEGIN)
+    assert text.endswith(END + "\n\nhand-written end\n")
+    assert "old numbers" not in text and "| SemaCDR |" in text
+
+
+def test_the_committed_results_page_is_what_the_committed_results_file_renders():
+    results = ROOT / "bench" / "results" / "food-kitchen.json"
+    page = (ROOT / "docs" / "results.md").read_text()
+    assert BEGIN in page and END in page
+    block = page.split(BEGIN, 1)[1].split(END, 1)[0]
+    doc = json.loads(results.read_text()) if results.exists() else {"runs": [], "stages": {}}
+    assert block == "\n" + render(doc, paper_table.ROWS, paper_table.BASELINES)
