@@ -25,7 +25,7 @@ from semacdr_cli.store.semantic import taxonomy_versions
 # can give), labels from calibrated option scoring (prefill only, ~20 items/s on 2 cores) and a short
 # description per item (the slow part: ~48 generated tokens each).
 SIZES: dict[str, dict[str, Any]] = {
-    "default": {"users": 500, "items_per_domain": 40, "sample": 40, "clusters": 12, "epochs": 150, "k": 5},
+    "default": {"users": 500, "items_per_domain": 40, "sample": 40, "clusters": 12, "epochs": 300, "k": 5},
     "tiny": {"users": 80, "items_per_domain": 10, "sample": 10, "clusters": 6, "epochs": 2, "k": 3},
 }
 DEMO_ANNOTATION = {"max_labels_per_category": 2, "max_description_chars": 200}

@@ -104,8 +104,9 @@ def _summary_section(results: list[dict]) -> str:
                 cells.append(f"{vals[0]:.4f}")
             else:
                 cells.append(f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}")
-        stops = sorted({r.get("stopping", "–") for r in runs})
-        rows.append([md(model), md(direction), md(ablation), len(runs)] + cells + [md("; ".join(stops))])
+        rows.append(
+            [md(model), md(direction), md(ablation), len(runs)] + cells + [md(_stopping_summary(runs))]
+        )
     header = (
         ["Model", "Direction", "Ablation", "Seeds"] + [f"{p} {k.upper()}" for p, k in keys] + ["Stopping"]
     )
@@ -121,6 +122,19 @@ def _summary_section(results: list[dict]) -> str:
             "",
         ]
     )
+
+
+def _stopping_summary(runs: list[dict]) -> str:
+    """How a setting's runs ended, e.g. "3 converged (epochs 95, 110, 105)" or "2 converged, 1 hit cap (...)"."""
+    counts: dict[str, int] = {}
+    epochs = []
+    for r in runs:
+        label, _, rest = str(r.get("stopping", "–")).partition(" (")
+        counts[label] = counts.get(label, 0) + 1
+        if rest:
+            epochs.append(rest.rstrip(")"))
+    text = ", ".join(f"{n} {label}" for label, n in counts.items())
+    return text + (f" (epochs {', '.join(epochs)})" if epochs else "")
 
 
 def _results_section(results: list[dict]) -> str:
