@@ -247,7 +247,9 @@ def test_report_results_take_store_metrics_then_the_eval_file_and_aggregate_seed
     expected = f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}"
     lines = text.splitlines()
     first_table = next(i for i, line in enumerate(lines) if line.startswith("|"))
-    assert lines[first_table - 2].startswith("Test split, mean ± standard deviation")  # the summary comes first
+    assert lines[first_table - 2].startswith(
+        "Test split, mean ± standard deviation"
+    )  # the summary comes first
     header = lines[first_table].strip(" |").split(" | ")
     agg = next(line for line in lines if line.startswith("| semacdr | kitchen → food | – | 2 |"))
     assert agg.strip(" |").split(" | ")[header.index("full NDCG@10")] == expected
