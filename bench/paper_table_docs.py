@@ -40,7 +40,13 @@ def _stopping(runs: list[dict]) -> str:
     capped = sum(1 for r in runs if r.get("train", {}).get("hit_cap"))
     epochs = [r.get("train", {}).get("epochs") for r in runs]
     epochs = [e for e in epochs if e is not None]
-    span = f"{min(epochs)}–{max(epochs)} epochs" if epochs else "–"
+    span = (
+        "–"
+        if not epochs
+        else f"{epochs[0]} epochs"
+        if len(set(epochs)) == 1
+        else f"{min(epochs)}–{max(epochs)} epochs"
+    )
     return f"{span}, **{capped} hit the cap**" if capped else f"{span}, converged"
 
 

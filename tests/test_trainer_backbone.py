@@ -307,11 +307,15 @@ def test_a_training_step_convolves_only_the_rows_its_batch_reads_with_the_same_l
     batch = [collate(data.train[:16], data.n_target, np.random.default_rng(0))]
     rows = model.touched_rows(batch)
     assert len(rows["source"]) < data.n_source + 2  # the test means something: not every row is read
+    tables, local = model.batch_tables(batch)
+    assert tables["source"].shape[0] == len(rows["source"]) and int(local[0]["s_in"].max()) < len(
+        rows["source"]
+    )
     out = model(batch)
     out["loss"].backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     model.zero_grad()
-    model.touched_rows = lambda parts: {}  # every row, as evaluation computes them
+    model.batch_tables = lambda parts: (model.tables(), parts)  # every row, as evaluation computes them
     full = model(batch)
     full["loss"].backward()
     assert float(out["loss"].detach()) == pytest.approx(float(full["loss"].detach()), rel=1e-6)

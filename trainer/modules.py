@@ -183,9 +183,9 @@ def csr_rows(a: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
 class GCN(nn.Module):
     """Eqs. 4-6: one propagation layer, H' = LeakyReLU(Â H W + b) with Â the normalised adjacency.
 
-    With ``rows`` (sorted unique node ids) only those rows of H' are computed, exactly as in the full
-    product (one layer: a row depends on its neighbours' H only); the other rows are left as H
-    (residual) or zero, and must not be read. Training steps ask for the nodes their batch touches.
+    With ``rows`` (sorted unique node ids) it returns H'[rows] only, exactly those rows of the full
+    product (one layer: a row depends on its neighbours' H only). Training steps ask for the nodes
+    their batch reads.
     """
 
     def __init__(self, hidden: int, residual: bool = True):
@@ -199,8 +199,7 @@ class GCN(nn.Module):
             out = self.act(self.lin(sparse_matmul(adj, h)))  # adj: symmetric normalised, CSR
             return h + out if self.residual else out
         out = self.act(self.lin(_SparseRowsMatmul.apply(adj, rows, h)))
-        base = h if self.residual else torch.zeros_like(h)
-        return base.index_add(0, rows, out)
+        return h[rows] + out if self.residual else out
 
 
 class CrossAttentionFusion(nn.Module):

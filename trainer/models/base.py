@@ -22,8 +22,13 @@ class SeqRecModel(nn.Module):
         self.steps_per_batch: float | None = None
 
     # -- to implement ------------------------------------------------------------------------------
-    def tables(self, parts: list[dict] | None = None) -> dict[str, torch.Tensor]:
+    def tables(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def batch_tables(self, parts: list[dict]) -> tuple[dict[str, torch.Tensor], list[dict]]:
+        """The tables a training batch reads and the batch indexed into them (default: every row, the
+        batch as it is; a model may return only the rows the batch reads, with the ids renumbered)."""
+        return self.tables(), parts
 
     def encode(self, batch: dict, tables: dict) -> torch.Tensor:
         """(B, Lt, d): one user state per target step."""
@@ -46,13 +51,13 @@ class SeqRecModel(nn.Module):
         padding): the item tables (graph convolutions) are computed once, and with per-instance
         normalisation the loss and its gradient equal those of the batch in one piece."""
         parts = batch if isinstance(batch, list) else [batch]
-        tables = self.tables(parts)  # only what the batch reads (graph models)
+        tables, local = self.batch_tables(parts)
         items = self.target_table(tables)
         kind = self.config.loss_kind
         shared = None
         if kind == "softmax":  # every instance against all negatives drawn for the batch
-            shared = items[torch.unique(torch.cat([p["t_neg"][p["t_pos"] > 0] for p in parts]))]
-        per = torch.cat([self._instance_losses(p, tables, items, kind, shared) for p in parts])
+            shared = items[torch.unique(torch.cat([p["t_neg"][p["t_pos"] > 0] for p in local]))]
+        per = torch.cat([self._instance_losses(p, tables, items, kind, shared) for p in local])
         if self.config.loss_norm == "instance" and self.steps_per_batch:
             rec = per.sum() / self.steps_per_batch
         else:

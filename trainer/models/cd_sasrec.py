@@ -36,7 +36,7 @@ class CDSASRec(SeqRecModel):
     def semantic_parameters(self) -> list[nn.Parameter]:
         return [] if self.semantics is None else self.semantics.semantic_parameters()
 
-    def tables(self, parts: list[dict] | None = None) -> dict[str, torch.Tensor]:
+    def tables(self) -> dict[str, torch.Tensor]:
         if self.semantics is None:
             return {"target": self.items.weight, "source": self.source_items.weight}
         views_t, views_s = self.semantics.views("target"), self.semantics.views("source")

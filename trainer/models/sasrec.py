@@ -23,7 +23,7 @@ class SASRec(SeqRecModel):
     def semantic_parameters(self) -> list[nn.Parameter]:
         return [] if self.semantics is None else self.semantics.semantic_parameters()
 
-    def tables(self, parts: list[dict] | None = None) -> dict[str, torch.Tensor]:
+    def tables(self) -> dict[str, torch.Tensor]:
         if self.semantics is None:
             return {"target": self.items.weight}
         views = self.semantics.views("target")

@@ -65,11 +65,39 @@ class SemaCDR(SeqRecModel):
     def semantic_parameters(self) -> list[nn.Parameter]:
         return self.semantics.semantic_parameters()
 
-    def tables(self, parts: list[dict] | None = None) -> dict[str, torch.Tensor]:
-        """The item/user tables after the graph convolutions; given a training batch's ``parts``, only
-        the rows the batch reads are convolved (the same values; the rest must not be read)."""
+    def tables(self) -> dict[str, torch.Tensor]:
+        """Every row of the item and user tables after the graph convolutions (evaluation)."""
+        return self._tables()
+
+    def batch_tables(self, parts: list[dict]) -> tuple[dict[str, torch.Tensor], list[dict]]:
+        """Only the rows a training batch reads, convolved (the same values as in ``tables``), and the
+        batch's ids renumbered into them: no step builds or back-propagates through full-size tables
+        per micro-batch. The semantic views stay whole (Eq. 3 reads them by item id)."""
+        if not self.use_mixed_graph:  # simple-graph builds its mixed table from the item tables
+            return self._tables(), parts
+        rows = self.touched_rows(parts)
+        tables = self._tables(rows)
+
+        def local(ids, table_rows):
+            return torch.searchsorted(table_rows, ids)
+
+        renumbered = [
+            {
+                **p,
+                "t_in": local(p["t_in"], rows["target"]),
+                "t_pos": local(p["t_pos"], rows["target"]),
+                "t_neg": local(p["t_neg"], rows["target"]),
+                "s_in": local(p["s_in"], rows["source"]),
+                "m_in": local(p["m_in"], rows["mixed_items"]),
+                "user": local(p["user"], rows["users"]),
+            }
+            for p in parts
+        ]
+        return tables, renumbered
+
+    def _tables(self, rows: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         nt, ns = self.n_target, self.n_source
-        rows = self.touched_rows(parts) if parts is not None else {}
+        rows = rows or {}
         views_t = self.semantics.views("target")
         views_s = self.semantics.views("source")
         base_t = self.semantics.item_embeddings("target", views_t)  # §2.3.1-2.3.2 views, summed
@@ -78,8 +106,13 @@ class SemaCDR(SeqRecModel):
         e_s = self.gcn_source(self.graphs["source"], base_s, rows.get("source"))  # Eq. 4
         if self.use_mixed_graph:
             nodes = torch.cat([self.users.weight, base_t[: nt + 1], base_s[1 : ns + 1], self.mixed_start])
-            out = self.gcn_mixed(self.graphs["mixed"], nodes, rows.get("mixed"))  # Eq. 6
-            users, mixed = out[: self.n_users], out[self.n_users :]
+            if rows:  # the batch's users, then its mixed items (node ids follow the users)
+                n_users = len(rows["users"])
+                node_rows = torch.cat([rows["users"], rows["mixed_items"] + self.n_users])
+            else:
+                n_users, node_rows = self.n_users, None
+            out = self.gcn_mixed(self.graphs["mixed"], nodes, node_rows)  # Eq. 6
+            users, mixed = out[:n_users], out[n_users:]
         else:  # simple-graph: no user-item graph; users are their ID embedding
             users = self.users.weight
             mixed = torch.cat([e_t[: nt + 1], e_s[1 : ns + 1], self.mixed_start])
@@ -93,16 +126,18 @@ class SemaCDR(SeqRecModel):
         }
 
     def touched_rows(self, parts: list[dict]) -> dict[str, torch.Tensor]:
-        """Per graph, the sorted node ids a training batch reads: its target inputs, positives and
-        negatives; its source inputs; its users and mixed-sequence items (mixed nodes follow the users)."""
+        """The sorted ids a training batch reads, padding (0) always among them: target items (inputs,
+        positives, negatives), source items (inputs), users, mixed-sequence items."""
+        zero = parts[0]["t_in"].new_zeros(1)
 
         def unique(*tensors):
-            return torch.unique(torch.cat([t.reshape(-1) for t in tensors]))
+            return torch.unique(torch.cat([zero, *(t.reshape(-1) for t in tensors)]))
 
         return {
             "target": unique(*(p[k] for p in parts for k in ("t_in", "t_pos", "t_neg"))),
             "source": unique(*(p["s_in"] for p in parts)),
-            "mixed": unique(*(p["user"] for p in parts), *(p["m_in"] + self.n_users for p in parts)),
+            "users": torch.unique(torch.cat([p["user"].reshape(-1) for p in parts])),
+            "mixed_items": unique(*(p["m_in"] for p in parts)),
         }
 
     def encode(self, batch: dict, tables: dict) -> torch.Tensor:
