@@ -93,3 +93,35 @@ def test_the_committed_results_page_is_what_the_committed_results_file_renders()
     block = page.split(BEGIN, 1)[1].split(END, 1)[0]
     doc = json.loads(results.read_text()) if results.exists() else {"runs": [], "stages": {}}
     assert block == "\n" + render(doc, paper_table.ROWS, paper_table.BASELINES)
+
+
+def test_a_restarted_job_skips_finished_runs_and_appends_the_rest(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from trainer import api
+
+    out = tmp_path / "fk.json"
+    out.write_text(json.dumps({"runs": [_run("sasrec", 42, 0.3, 0.5)], "stages": {}}))
+    trained = []
+
+    def fake_train(store, **kw):
+        trained.append((kw["model"], kw["source"], kw["target"], kw["seed"]))
+        return [{"id": len(trained), "metrics": {"train": {"epochs": 40, "hit_cap": False}}}]
+
+    def fake_evaluate(store, run):
+        m = {"ndcg@5": 0.1, "ndcg@10": 0.2, "hr@5": 0.3, "hr@10": 0.4}
+        return {"sampled": m, "full": m, "breakdown": {}, "training": [{"run": run}]}
+
+    monkeypatch.setattr(api, "train", fake_train)
+    monkeypatch.setattr(api, "evaluate", fake_evaluate)
+    args = SimpleNamespace(
+        out=out, store="s.db", rows="sasrec,cd-sasrec", directions="kitchen:food", seeds=1, first_seed=42,
+        epochs=None, runs_dir=str(tmp_path / "runs"), threads=1,
+    )  # fmt: skip
+    paper_table.run_all(args)
+    assert trained == [("cd-sasrec", "kitchen", "food", 42)]  # sasrec seed 42 was already there
+    doc = json.loads(out.read_text())
+    assert sorted(r["row"] for r in doc["runs"]) == ["cd-sasrec", "sasrec"]
+    assert doc["machine"] and all("cpu" in m for m in doc["machine"].values())
+    paper_table.run_all(args)  # nothing left to do
+    assert len(trained) == 1
