@@ -130,7 +130,12 @@ def run_all(args) -> None:
     from trainer import api
     from trainer.threads import machine
 
-    rows = [r for r in ROWS if args.rows == "all" or r[0] in args.rows.split(",")]
+    by_key = {r[0]: r for r in ROWS}
+    wanted = [r[0] for r in ROWS] if args.rows == "all" else args.rows.split(",")
+    unknown = [k for k in wanted if k not in by_key]
+    if unknown:
+        sys.exit(f"--rows: unknown {', '.join(unknown)} (known: {', '.join(by_key)})")
+    rows = [by_key[k] for k in wanted]  # trained in this order (the tables keep ROWS' order)
     directions = args.directions.split(",")
     with locked(args.out) as doc:
         doc["store"] = str(args.store)
@@ -195,7 +200,9 @@ def main() -> None:
     p.add_argument("--runs-dir", default=str(ROOT / "bench" / "results" / "runs"))
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--first-seed", type=int, default=42)
-    p.add_argument("--rows", default="all", help="all, or keys of ROWS separated by commas")
+    p.add_argument(
+        "--rows", default="all", help="all, or keys of ROWS separated by commas (trained in that order)"
+    )
     p.add_argument("--directions", default=",".join(DIRECTIONS))
     p.add_argument("--epochs", type=int, default=None, help="the cap (default: the trainer's, 300)")
     p.add_argument("--threads", type=int, default=2)
