@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import subprocess
@@ -76,8 +77,45 @@ def locked(path: Path):
         os.replace(tmp, path)
 
 
+SEMANTIC_ROWS = {
+    key for key, _, model, ablation, overrides in ROWS
+    if (model == "semacdr" and "no-semantics" not in ablation) or overrides.get("semantics")
+}  # fmt: skip
+
+
+def fingerprint(semantics: dict | None) -> str | None:
+    """A short hash of the semantic inputs (taxonomy and how each domain was labelled): runs of the
+    semantic rows count only beside the inputs they were trained on."""
+    if not semantics:
+        return None
+    body = {"taxonomy": semantics.get("taxonomy"), "domains": semantics.get("domains")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def current(doc: dict, run: dict) -> bool:
+    """Whether a run belongs in the tables: any run of a row without semantics; a semantic row's run
+    only when it was trained on the semantic inputs the file now records."""
+    if run["row"] not in SEMANTIC_ROWS:
+        return True
+    return run.get("semantics", fingerprint(doc.get("semantics"))) == fingerprint(doc.get("semantics"))
+
+
 def done_keys(doc: dict) -> set[tuple[str, str, int]]:
-    return {(r["row"], r["direction"], r["seed"]) for r in doc["runs"]}
+    return {(r["row"], r["direction"], r["seed"]) for r in doc["runs"] if current(doc, r)}
+
+
+def record_semantics(doc: dict, semantics: dict) -> None:
+    """Make ``semantics`` the file's semantic inputs. Earlier ones that differ are kept under
+    ``earlier_semantics`` and the runs trained on them keep their fingerprint, so they stay in the
+    file but leave the tables (a new store's taxonomy or labels are other inputs)."""
+    old = doc.get("semantics")
+    old_fp = fingerprint(old)
+    for r in doc["runs"]:
+        if r["row"] in SEMANTIC_ROWS and "semantics" not in r and old_fp:
+            r["semantics"] = old_fp
+    if old and old_fp != fingerprint(semantics):
+        doc.setdefault("earlier_semantics", {})[old_fp] = old
+    doc["semantics"] = {**semantics, "fingerprint": fingerprint(semantics)}
 
 
 # -- semantic inputs -------------------------------------------------------------------------------
@@ -106,7 +144,7 @@ def prepare(store: str, out: Path, distill: int, threads: int) -> None:
             doc["stages"][name] = {"seconds": seconds, "summary": summary, "threads": threads}
         print(f"{name:<18} {seconds:8.1f} s", flush=True)
     with locked(out) as doc:
-        doc["semantics"] = semantic_inputs(store)
+        record_semantics(doc, semantic_inputs(store))
 
 
 def semantic_inputs(store: str) -> dict:
@@ -148,6 +186,14 @@ def run_all(args) -> None:
     with locked(args.out) as doc:
         doc["store"] = str(args.store)
         doc.setdefault("machine", {})[f"pid{os.getpid()}"] = {**machine(), "threads": args.threads}
+        semantic_fp = fingerprint(doc.get("semantics"))
+    if any(r[0] in SEMANTIC_ROWS for r in rows) and (
+        semantic_fp is None or fingerprint(semantic_inputs(args.store)) != semantic_fp
+    ):
+        sys.exit(
+            "the store's semantic inputs are not the ones the results file records: run with --prepare "
+            "(or point --store at the store they came from)"
+        )
     todo = [(row, d, args.first_seed + k) for k in range(args.seeds) for d in directions for row in rows]
     for (key, label, model, ablation, overrides), direction, seed in todo:
         with locked(args.out) as doc:
@@ -176,6 +222,8 @@ def run_all(args) -> None:
             "wall_seconds": round(time.perf_counter() - t0, 1),
             "threads": args.threads,
         }
+        if key in SEMANTIC_ROWS:
+            record["semantics"] = semantic_fp
         with locked(args.out) as doc:
             if (key, direction, seed) not in done_keys(doc):
                 doc["runs"].append(record)
@@ -188,6 +236,12 @@ def run_all(args) -> None:
         )
 
 
+def tables_doc(doc: dict) -> dict:
+    """The document the tables are rendered from: the runs that count now, and how many do not."""
+    shown = [r for r in doc["runs"] if current(doc, r)]
+    return {**doc, "runs": shown, "stale_runs": len(doc["runs"]) - len(shown)}
+
+
 def write_docs(results: Path, docs: Path) -> None:
     from paper_table_docs import BEGIN, END, render
 
@@ -197,7 +251,7 @@ def write_docs(results: Path, docs: Path) -> None:
         sys.exit(f"{docs}: the markers {BEGIN} / {END} are missing")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    docs.write_text(head + BEGIN + "\n" + render(doc, ROWS, BASELINES) + END + tail)
+    docs.write_text(head + BEGIN + "\n" + render(tables_doc(doc), ROWS, BASELINES) + END + tail)
     print(f"wrote {docs}")
 
 

@@ -145,6 +145,12 @@ def render(doc: dict, rows, baselines: Sequence[str]) -> str:
     ]
     for d in directions:
         out += direction_table(runs, rows, baselines, d)
+    if doc.get("stale_runs"):
+        out += [
+            f"{doc['stale_runs']} run(s) of semantic rows trained on earlier semantic inputs (another taxonomy "
+            "or other labels; `earlier_semantics` in the file) are kept in the file and left out of these tables.",
+            "",
+        ]
     sem = doc.get("semantics")
     if sem:
         tax = sem.get("taxonomy") or {}

@@ -92,7 +92,28 @@ def test_the_committed_results_page_is_what_the_committed_results_file_renders()
     assert BEGIN in page and END in page
     block = page.split(BEGIN, 1)[1].split(END, 1)[0]
     doc = json.loads(results.read_text()) if results.exists() else {"runs": [], "stages": {}}
-    assert block == "\n" + render(doc, paper_table.ROWS, paper_table.BASELINES)
+    assert block == "\n" + render(paper_table.tables_doc(doc), paper_table.ROWS, paper_table.BASELINES)
+
+
+def test_new_semantic_inputs_retire_the_semantic_runs_of_the_old_ones_and_keep_the_baselines(doc):
+    old = {"taxonomy": {"origin": "induced", "categories": {"Genre": ["Art", "Fiction", "Horror"]}},
+           "domains": {"food": {"annotated": 10, "methods": {"score": 10}}}}  # fmt: skip
+    doc["semantics"] = old
+    assert paper_table.done_keys(doc) == {(r["row"], r["direction"], r["seed"]) for r in doc["runs"]}
+    new = {**old, "taxonomy": {"origin": "induced", "categories": {"Kind": ["Tea", "Pans", "Cups"]}}}
+    paper_table.record_semantics(doc, new)
+    assert doc["semantics"]["fingerprint"] == paper_table.fingerprint(new) != paper_table.fingerprint(old)
+    assert doc["earlier_semantics"] == {paper_table.fingerprint(old): old}
+    sema = [r for r in doc["runs"] if r["row"] == "semacdr"]
+    assert {r["semantics"] for r in sema} == {paper_table.fingerprint(old)}
+    done = paper_table.done_keys(doc)
+    assert ("semacdr", "kitchen:food", 42) not in done  # to be trained again on the new inputs
+    assert ("sasrec", "kitchen:food", 42) in done and ("cd-sasrec", "kitchen:food", 43) in done
+    text = render(paper_table.tables_doc(doc), paper_table.ROWS, paper_table.BASELINES)
+    assert "| SemaCDR |" not in text and "| SASRec |" in text
+    assert "2 run(s) of semantic rows trained on earlier semantic inputs" in text
+    paper_table.record_semantics(doc, new)  # the same inputs again: nothing retired
+    assert list(doc["earlier_semantics"]) == [paper_table.fingerprint(old)]
 
 
 def test_a_restarted_job_skips_finished_runs_and_appends_the_rest(tmp_path, monkeypatch):
