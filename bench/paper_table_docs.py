@@ -130,6 +130,18 @@ def direction_table(runs: list[dict], rows, baselines: Sequence[str], direction:
     return lines
 
 
+def _cache_note(stage: dict) -> str:
+    """Whether the stage's LLM answers came from the store's cache (its wall time is then no measure of
+    the LLM's work)."""
+    summary = stage.get("summary") or {}
+    stats = ((summary.get("provenance") or {}).get("params") or {}).get("stats") or {}
+    cached = stats.get("cached_calls", summary.get("cached", 0)) or 0
+    fresh = stats.get("llm_calls")
+    if cached and fresh == 0:
+        return f"all {cached} LLM answers from the cache of an earlier run"
+    return f"{cached} LLM answers from the cache" if cached else ""
+
+
 def render(doc: dict, rows, baselines: Sequence[str]) -> str:
     runs = doc.get("runs", [])
     directions = sorted({r["direction"] for r in runs}, key=lambda d: (d != "kitchen:food", d)) or [
@@ -170,8 +182,11 @@ def render(doc: dict, rows, baselines: Sequence[str]) -> str:
     if stages:
         order = ["taxonomy induce", "annotate food", "annotate kitchen", "embed food", "embed kitchen"]
         names = [k for k in order if k in stages] + sorted(k for k in stages if k not in order)
-        out += ["| stage | wall | threads |", "|---|---:|---:|"]
-        out += [f"| {k} | {stages[k]['seconds']:.0f} s | {stages[k].get('threads', '–')} |" for k in names]
+        out += ["| stage | wall | threads | note |", "|---|---:|---:|---|"]
+        out += [
+            f"| {k} | {stages[k]['seconds']:.0f} s | {stages[k].get('threads', '–')} | {_cache_note(stages[k])} |"
+            for k in names
+        ]
         out.append("")
     machines = {(m.get("cpu"), m.get("threads")) for m in (doc.get("machine") or {}).values()}
     if machines:

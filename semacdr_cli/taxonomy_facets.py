@@ -11,7 +11,8 @@ questions:
    "none"/"various"), merge near-duplicates within a facet (same key, one inside the other, or
    difflib >= 0.8), keep at most 15 per facet, most frequent first;
 4. the K facets whose answers vary most across clusters (distinct values x share of clusters
-   answered) become the categories, their answers the subcategories; validated as any taxonomy.
+   answered) become the categories, their answers the subcategories, skipping a facet whose values
+   mostly repeat a chosen one's (`choose_facets`); validated as any taxonomy.
 The result depends on the items: other data give other answers, other facets and other values.
 """
 
@@ -31,6 +32,7 @@ from semacdr_cli.errors import SemacdrError
 from semacdr_cli.llm.base import Backend, Constraint, SamplingConfig
 from semacdr_cli.prompting import _find, load_template, sha256_text
 from semacdr_cli.store import Store
+from semacdr_cli.store.interactions import domain_titles
 from semacdr_cli.taxonomy import (
     _LLM,
     MAX_SUBCATEGORIES,
@@ -63,8 +65,12 @@ def load_facets(prompts_dir: str | None = None) -> list[dict]:
     try:
         facets = json.loads(text)["facets"]
         assert all(isinstance(f["name"], str) and isinstance(f["question"], str) for f in facets)
+        assert all(isinstance(w, str) for f in facets for w in f.get("exclude", []))
     except (ValueError, KeyError, TypeError, AssertionError):
-        raise SemacdrError('expected {"facets": [{"name": ..., "question": ...}, ...]}', path=where) from None
+        raise SemacdrError(
+            'expected {"facets": [{"name": ..., "question": ..., "exclude": [words, optional]}, ...]}',
+            path=where,
+        ) from None
     return facets
 
 
@@ -89,8 +95,14 @@ _GROUPING = {
 
 
 def clean_answer(text: str, *, domains: list[str], facet: str, title_keys: list[str], instructions: str = "",
-                 min_title_words: int = 2) -> str | None:  # fmt: skip
-    """The answer as a subcategory name, or None when it is no usable value."""
+                 min_title_words: int = 2, exclude: frozenset[str] = frozenset(),
+                 brands: frozenset[str] = frozenset(), vocabulary: frozenset[str] = frozenset()
+                 ) -> str | None:  # fmt: skip
+    """The answer as a subcategory name, or None when it is no usable value. ``exclude``: words that
+    disqualify a value of this facet (the vocabulary's ``exclude``, e.g. colours for an audience);
+    ``brands``: name keys that read as makers' names in the domains' titles (`brand_keys`);
+    ``vocabulary``: the words of those titles and of the other answers (a "Non-..." value must negate
+    one of them)."""
     t = " ".join(html.unescape(text).replace('"', " ").split()).strip(" .,:;!?-*")
     t = re.sub(r"\[[^\]]*\]", " ", t).strip()  # copied "[domain]" tags
     for _ in range(3):
@@ -107,8 +119,14 @@ def clean_answer(text: str, *, domains: list[str], facet: str, title_keys: list[
         return None
     if len(key.split()) >= min_title_words and any(f" {key} " in f" {tk} " for tk in title_keys):
         return None  # a title fragment, not a shared property
-    if set(key.split()) & {"a", "an", "the"}:
-        return None  # a phrase ("Create A Unique", "On A Specific"), not a name
+    if key in brands or key.split()[0] in brands:
+        return None
+    if vocabulary and key.startswith("non ") and key.split()[1] not in vocabulary:
+        return None  # "Non-Gharma": the negation of a word no item uses  # "Rubbermaid", "Black & Decker": a maker, not a property items of both domains share
+    if set(key.split()) & {"a", "an", "the", "who", "whom", "that", "which"}:
+        return None  # a phrase ("Create A Unique", "People Who Use"), not a name
+    if toks & exclude:
+        return None  # "Black Users" as an audience, "Black" as a material: a colour, not a value of the facet
     if (
         key.split()[-1] in _DANGLING
         or key.split()[0] in _GROUPING
@@ -116,6 +134,32 @@ def clean_answer(text: str, *, domains: list[str], facet: str, title_keys: list[
     ):
         return None  # cut mid-phrase ("To Create A"), or words copied from the instructions
     return name
+
+
+def answer_words(answers: list[str | None]) -> frozenset[str]:
+    """The words of the LLM's answers, except those it only ever negates ("Non-Gharma" alone does not
+    make "gharma" a word; "Fiction" elsewhere makes "Non-Fiction" a value)."""
+    words = set()
+    for a in answers:
+        toks = name_key(html.unescape(a or "")).split()
+        words |= {w for i, w in enumerate(toks) if i == 0 or toks[i - 1] != "non"}
+    return frozenset(words)
+
+
+def brand_keys(titles: list[str], max_words: int = 3) -> frozenset[str]:
+    """The word n-grams (as name keys) that read as brands: each starts at least two titles and, where
+    it occurs in a title at all, is nearly always the title's first words (a maker's name leads a
+    product title; "coffee" or "black" occur anywhere)."""
+    starts: Counter = Counter()
+    anywhere: Counter = Counter()
+    for title in titles:
+        words = name_key(html.unescape(title or "")).split()
+        for n in range(1, max_words + 1):
+            grams = {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+            anywhere.update(grams)
+            if len(words) >= n:
+                starts[" ".join(words[:n])] += 1
+    return frozenset(g for g, c in starts.items() if c >= 2 and c >= 0.8 * anywhere[g])
 
 
 def merge_values(values: list[str]) -> list[tuple[str, int]]:
@@ -185,6 +229,30 @@ def _choose_names(backend, template, clusters, f, generated: list[str | None], t
     return out
 
 
+def choose_facets(ranked: list[dict], per_facet: dict[str, dict], k: int) -> list[dict]:
+    """K facets, most varied first (``ranked``), skipping a facet whose values are mostly ones a chosen
+    facet already has (no two facets alike); if fewer than K pass, the rest by how many new values
+    each adds (greedy)."""
+
+    def keys(f: dict) -> list[str]:
+        return [name_key(v) for v, _ in per_facet[f["name"]]["values"]]
+
+    chosen: list[dict] = []
+    taken: set[str] = set()
+    for f in ranked:
+        if len(chosen) < k and 2 * sum(v not in taken for v in keys(f)) >= len(keys(f)):
+            chosen.append(f)
+            taken |= set(keys(f))
+    pool = [f for f in ranked if f not in chosen]
+    while pool and len(chosen) < k:
+        best = max(pool, key=lambda f: (sum(v not in taken for v in keys(f)) * per_facet[f["name"]]["answered"],
+                                        per_facet[f["name"]]["score"]))  # fmt: skip
+        pool.remove(best)
+        chosen.append(best)
+        taken |= set(keys(best))
+    return [f for f in ranked if f in chosen]  # in ranked order
+
+
 def induce_facets(store: Store, dataset_id: int, backend: Backend, config: TaxonomyConfig, progress=None
                   ) -> tuple[list[dict] | None, dict[str, Any], dict[str, str]]:  # fmt: skip
     """(categories or None when fewer than K facets qualify, stats, prompt hashes)."""
@@ -248,7 +316,12 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
             progress("name clusters", done[0], len(chats))
 
     answers = llm(chats, Constraint(), tick)
-    title_keys = [name_key(r["title"] or "") for _, r in rows]
+    title_keys = [name_key(html.unescape(r["title"] or "")) for _, r in rows]
+    all_titles = [t for d in domains for t in domain_titles(store, store.domain(dataset_id, d)["id"])]
+    brands = brand_keys(all_titles)
+    vocabulary = frozenset(w for t in all_titles for w in name_key(html.unescape(t)).split()) | answer_words(
+        answers
+    )
     terms = cluster_terms([[html.unescape(r["title"] or "") for _, r in c["rows"]] for c in clusters])
     instructions = name_key(
         re.sub(r"\{\{\w+\}\}", " ", template.text) + " " + " ".join(f["question"] for f in facets)
@@ -263,7 +336,9 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
 
         def value(text: str | None, f: dict = f, example: str = example) -> str | None:
             v = clean_answer(text or "", domains=domains, facet=f["name"], title_keys=title_keys,
-                             instructions=instructions, min_title_words=3 if f.get("from_items") else 2)  # fmt: skip
+                             instructions=instructions, min_title_words=3 if f.get("from_items") else 2,
+                             exclude=frozenset(w.lower() for w in f.get("exclude", ())), brands=brands,
+                             vocabulary=vocabulary)  # fmt: skip
             return v if v and name_key(v) != example else None
 
         values = [value(zero) or value(one) for zero, one in raw]
@@ -280,18 +355,7 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
         return not per_facet[f["name"]]["errors"]
 
     ranked = sorted((f for f in facets if usable(f)), key=lambda f: -per_facet[f["name"]]["score"])
-    chosen, taken = [], set()  # greedy: a facet counts only values no chosen facet has (no two facets alike)
-    pool = list(ranked)
-    while pool and len(chosen) < config.k:
-
-        def fresh(f: dict, taken: set = taken) -> float:
-            vals = per_facet[f["name"]]["values"]
-            return sum(name_key(v) not in taken for v, _ in vals) * per_facet[f["name"]]["answered"]
-
-        best = max(pool, key=lambda f: (fresh(f), per_facet[f["name"]]["score"]))
-        pool.remove(best)
-        chosen.append(best)
-        taken |= {name_key(v) for v, _ in per_facet[best["name"]]["values"]}
+    chosen = choose_facets(ranked, per_facet, config.k)
     cats = [
         {"name": f["name"], "subcategories": [v for v, _ in per_facet[f["name"]]["values"]]} for f in chosen
     ]

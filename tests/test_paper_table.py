@@ -43,6 +43,16 @@ def doc():
     }
 
 
+def test_a_stage_whose_llm_answers_came_from_the_cache_says_so(doc):
+    doc["stages"]["taxonomy induce"]["summary"] = {
+        "provenance": {"params": {"stats": {"llm_calls": 0, "cached_calls": 352}}}
+    }
+    doc["stages"]["annotate food"] = {"seconds": 300.0, "threads": 1, "summary": {"cached": 6}}
+    text = render(doc, paper_table.ROWS, paper_table.BASELINES)
+    assert "taxonomy induce | 101 s | 2 | all 352 LLM answers from the cache of an earlier run |" in text
+    assert "annotate food | 300 s | 1 | 6 LLM answers from the cache |" in text
+
+
 def test_the_tables_hold_each_rows_mean_and_sample_std_and_flag_capped_runs(doc):
     text = render(doc, paper_table.ROWS, paper_table.BASELINES)
     sema = next(line for line in text.splitlines() if line.startswith("| SemaCDR |"))
@@ -50,7 +60,7 @@ def test_the_tables_hold_each_rows_mean_and_sample_std_and_flag_capped_runs(doc)
     assert "hit the cap" in sema  # one of its runs did
     sas = next(line for line in text.splitlines() if line.startswith("| SASRec |"))
     assert "converged" in sas and "| 2 |" in sas
-    assert "Test CPU (avx2)" in text and "taxonomy induce | 101 s" in text
+    assert "Test CPU (avx2)" in text and "taxonomy induce | 101 s | 2 |  |" in text
     assert "Food → Kitchen" not in text  # no run in that direction: no table for it
 
 

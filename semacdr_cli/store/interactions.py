@@ -202,6 +202,12 @@ def domain_item_ids(store: Store, domain_id: int) -> list[int]:
     return [r[0] for r in store.query("SELECT id FROM items WHERE domain_id = ? ORDER BY id", (domain_id,))]
 
 
+def domain_titles(store: Store, domain_id: int) -> list[str]:
+    """Every item title of a domain (raw, as imported), by item id."""
+    q = "SELECT coalesce(title, '') FROM items WHERE domain_id = ? ORDER BY id"
+    return [r[0] for r in store.query(q, (domain_id,))]
+
+
 def overlapped_users(store: Store, dataset_id: int) -> int:
     """Users with interactions in every domain of the dataset."""
     n_domains = store.one("SELECT count(*) FROM domains WHERE dataset_id = ?", (dataset_id,))[0]
