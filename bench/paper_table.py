@@ -239,7 +239,7 @@ def run_all(args) -> None:
 def tables_doc(doc: dict) -> dict:
     """The document the tables are rendered from: the runs that count now, and how many do not."""
     shown = [r for r in doc["runs"] if current(doc, r)]
-    return {**doc, "runs": shown, "stale_runs": len(doc["runs"]) - len(shown)}
+    return {**doc, "runs": shown, "stale_runs": [r for r in doc["runs"] if not current(doc, r)]}
 
 
 def write_docs(results: Path, docs: Path) -> None:

@@ -64,7 +64,9 @@ def paired_p(a: dict[int, float], b: dict[int, float]) -> tuple[int, float | Non
     return len(seeds), float(ttest_rel([a[s] for s in seeds], [b[s] for s in seeds]).pvalue)
 
 
-def direction_table(runs: list[dict], rows, baselines: Sequence[str], direction: str) -> list[str]:
+def direction_table(
+    runs: list[dict], rows, baselines: Sequence[str], direction: str, note: str = ""
+) -> list[str]:
     src, tgt = direction.split(":")
     mine = [r for r in runs if r["direction"] == direction]
     by_row = {key: [r for r in mine if r["row"] == key] for key, *_ in rows}
@@ -81,7 +83,7 @@ def direction_table(runs: list[dict], rows, baselines: Sequence[str], direction:
         "Stopping",
     ]
     lines = [
-        f"### {src.title()} → {tgt.title()}",
+        f"### {src.title()} → {tgt.title()}{note}",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
@@ -157,12 +159,17 @@ def render(doc: dict, rows, baselines: Sequence[str]) -> str:
     ]
     for d in directions:
         out += direction_table(runs, rows, baselines, d)
-    if doc.get("stale_runs"):
+    stale = doc.get("stale_runs") or []
+    if stale:
         out += [
-            f"{doc['stale_runs']} run(s) of semantic rows trained on earlier semantic inputs (another taxonomy "
-            "or other labels; `earlier_semantics` in the file) are kept in the file and left out of these tables.",
+            f"{len(stale)} run(s) of semantic rows were trained on earlier semantic inputs (another taxonomy or "
+            "other labels; `earlier_semantics` in the file). They are kept, not mixed into the tables above, and "
+            "shown here beside the same baselines.",
             "",
         ]
+        base = [r for r in runs if r["row"] in baselines]
+        for d in sorted({r["direction"] for r in stale}, key=lambda d: (d != "kitchen:food", d)):
+            out += direction_table(base + stale, rows, baselines, d, note=", earlier semantic inputs")
     sem = doc.get("semantics")
     if sem:
         tax = sem.get("taxonomy") or {}
