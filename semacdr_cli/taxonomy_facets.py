@@ -123,6 +123,8 @@ def clean_answer(text: str, *, domains: list[str], facet: str, title_keys: list[
         return None
     if vocabulary and key.startswith("non ") and key.split()[1] not in vocabulary:
         return None  # "Non-Gharma": the negation of a word no item uses  # "Rubbermaid", "Black & Decker": a maker, not a property items of both domains share
+    if len(set(key.split())) < len(key.split()):
+        return None  # a loop ("Articulated Articulated Articulated"), not a name
     if set(key.split()) & {"a", "an", "the", "who", "whom", "that", "which"}:
         return None  # a phrase ("Create A Unique", "People Who Use"), not a name
     if toks & exclude:

@@ -127,6 +127,7 @@ def test_a_facets_excluded_words_a_relative_clause_and_a_negated_unknown_word_ar
     assert clean(" Black Users", exclude=exclude) is None
     assert clean(" Home Cooks", exclude=exclude) == "Home Cooks"
     assert clean(" People Who Use") is None and clean(" Items That Hold") is None
+    assert clean(" Articulated Articulated Articulated") is None  # a loop
     vocabulary = frozenset({"gmo", "organic", "tea"})
     assert clean(" Non-GMO", facet="Kind", vocabulary=vocabulary) == "Non-Gmo"
     assert clean(" Non-Gharma", facet="Kind", vocabulary=vocabulary) is None
