@@ -148,20 +148,26 @@ def sparse_matmul(a: torch.Tensor, h: torch.Tensor, a_t: torch.Tensor | None = N
 
 
 class _SparseRowsMatmul(torch.autograd.Function):
-    """``a[rows] @ h`` for a constant symmetric sparse CSR ``a``: only the rows asked for are computed,
-    and the backward uses a[rows]^T g = a[:, rows] g = a (P g), with P g the gradient scattered into
-    the asked rows of a zero matrix (symmetry again, so no transpose is ever built)."""
+    """``(a[rows] @ h, h[rows])`` for a constant symmetric sparse CSR ``a``: only the rows asked for are
+    computed. The backward uses a[rows]^T g = a[:, rows] g = a (P g), with P g the gradient scattered
+    into the asked rows of a zero matrix (symmetry again, so no transpose is ever built), and adds the
+    gather's gradient into that same result (one full-size gradient for ``h``, not two and a sum)."""
 
     @staticmethod
     def forward(ctx, a, rows, h):
         ctx.a, ctx.rows = a, rows
-        return csr_rows(a, rows) @ h
+        return csr_rows(a, rows) @ h, h[rows]
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, g_ax, g_rows):
         a, rows = ctx.a, ctx.rows
-        full = grad.new_zeros(a.shape[1], grad.shape[1]).index_copy_(0, rows, grad)
-        return None, None, a @ full
+        ref = g_ax if g_ax is not None else g_rows
+        if g_ax is None:
+            return None, None, ref.new_zeros(a.shape[1], ref.shape[1]).index_add_(0, rows, g_rows)
+        grad = a @ ref.new_zeros(a.shape[1], ref.shape[1]).index_copy_(0, rows, g_ax)
+        if g_rows is not None:
+            grad.index_add_(0, rows, g_rows)
+        return None, None, grad
 
 
 def csr_rows(a: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -198,8 +204,9 @@ class GCN(nn.Module):
         if rows is None:
             out = self.act(self.lin(sparse_matmul(adj, h)))  # adj: symmetric normalised, CSR
             return h + out if self.residual else out
-        out = self.act(self.lin(_SparseRowsMatmul.apply(adj, rows, h)))
-        return h[rows] + out if self.residual else out
+        ax, h_rows = _SparseRowsMatmul.apply(adj, rows, h)
+        out = self.act(self.lin(ax))
+        return h_rows + out if self.residual else out
 
 
 class CrossAttentionFusion(nn.Module):
