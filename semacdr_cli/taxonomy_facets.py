@@ -22,6 +22,7 @@ import difflib
 import html
 import itertools
 import json
+import random
 import re
 import time
 from collections import Counter
@@ -74,6 +75,8 @@ def load_facets(prompts_dir: str | None = None) -> list[dict]:
     return facets
 
 
+TITLE_SAMPLE = 20_000  # titles per domain read for brands and the vocabulary of "Non-..." values
+
 _DANGLING = {"a", "an", "the", "of", "to", "for", "and", "with", "in", "on", "who", "that", "which", "is", "are", "by",
              "from", "as", "at", "or", "be", "about", "what", "how", "these", "this", "those"}  # fmt: skip
 
@@ -120,9 +123,9 @@ def clean_answer(text: str, *, domains: list[str], facet: str, title_keys: list[
     if len(key.split()) >= min_title_words and any(f" {key} " in f" {tk} " for tk in title_keys):
         return None  # a title fragment, not a shared property
     if key in brands or key.split()[0] in brands:
-        return None
+        return None  # "Rubbermaid", "Black & Decker": a maker, not a property items of both domains share
     if vocabulary and key.startswith("non ") and key.split()[1] not in vocabulary:
-        return None  # "Non-Gharma": the negation of a word no item uses  # "Rubbermaid", "Black & Decker": a maker, not a property items of both domains share
+        return None  # "Non-Gharma": the negation of a word no item uses
     if len(set(key.split())) < len(key.split()):
         return None  # a loop ("Articulated Articulated Articulated"), not a name
     if set(key.split()) & {"a", "an", "the", "who", "whom", "that", "which"}:
@@ -319,7 +322,10 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
 
     answers = llm(chats, Constraint(), tick)
     title_keys = [name_key(html.unescape(r["title"] or "")) for _, r in rows]
-    all_titles = [t for d in domains for t in domain_titles(store, store.domain(dataset_id, d)["id"])]
+    all_titles = []  # brands and vocabulary from at most TITLE_SAMPLE titles per domain (seeded)
+    for d in domains:
+        titles = domain_titles(store, store.domain(dataset_id, d)["id"])
+        all_titles += random.Random(config.seed).sample(titles, min(TITLE_SAMPLE, len(titles)))
     brands = brand_keys(all_titles)
     vocabulary = frozenset(w for t in all_titles for w in name_key(html.unescape(t)).split()) | answer_words(
         answers
