@@ -92,16 +92,16 @@ def fingerprint(semantics: dict | None) -> str | None:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def current(doc: dict, run: dict) -> bool:
-    """Whether a run belongs in the tables: any run of a row without semantics; a semantic row's run
-    only when it was trained on the semantic inputs the file now records."""
-    if run["row"] not in SEMANTIC_ROWS:
-        return True
-    return run.get("semantics", fingerprint(doc.get("semantics"))) == fingerprint(doc.get("semantics"))
+def current_runs(doc: dict) -> list[dict]:
+    """The runs that belong in the tables: any run of a row without semantics; a semantic row's run
+    only when it was trained on the semantic inputs the file now records (an untagged one predates
+    the fingerprints and counts as trained on them)."""
+    fp = fingerprint(doc.get("semantics"))
+    return [r for r in doc["runs"] if r["row"] not in SEMANTIC_ROWS or r.get("semantics", fp) == fp]
 
 
 def done_keys(doc: dict) -> set[tuple[str, str, int]]:
-    return {(r["row"], r["direction"], r["seed"]) for r in doc["runs"] if current(doc, r)}
+    return {(r["row"], r["direction"], r["seed"]) for r in current_runs(doc)}
 
 
 def record_semantics(doc: dict, semantics: dict) -> None:
@@ -238,8 +238,8 @@ def run_all(args) -> None:
 
 def tables_doc(doc: dict) -> dict:
     """The document the tables are rendered from: the runs that count now, and how many do not."""
-    shown = [r for r in doc["runs"] if current(doc, r)]
-    return {**doc, "runs": shown, "stale_runs": [r for r in doc["runs"] if not current(doc, r)]}
+    shown = current_runs(doc)
+    return {**doc, "runs": shown, "stale_runs": [r for r in doc["runs"] if r not in shown]}
 
 
 def write_docs(results: Path, docs: Path) -> None:

@@ -144,9 +144,14 @@ def _cache_note(stage: dict) -> str:
     return f"{cached} LLM answers from the cache" if cached else ""
 
 
+def _directions(runs: list[dict]) -> list[str]:
+    """The directions the runs cover, Kitchen → Food first."""
+    return sorted({r["direction"] for r in runs}, key=lambda d: (d != "kitchen:food", d))
+
+
 def render(doc: dict, rows, baselines: Sequence[str]) -> str:
     runs = doc.get("runs", [])
-    directions = sorted({r["direction"] for r in runs}, key=lambda d: (d != "kitchen:food", d)) or [
+    directions = _directions(runs) or [
         "kitchen:food",
         "food:kitchen",
     ]
@@ -168,7 +173,7 @@ def render(doc: dict, rows, baselines: Sequence[str]) -> str:
             "",
         ]
         base = [r for r in runs if r["row"] in baselines]
-        for d in sorted({r["direction"] for r in stale}, key=lambda d: (d != "kitchen:food", d)):
+        for d in _directions(stale):
             out += direction_table(base + stale, rows, baselines, d, note=", earlier semantic inputs")
     sem = doc.get("semantics")
     if sem:
