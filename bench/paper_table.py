@@ -129,7 +129,7 @@ def prepare(store: str, out: Path, distill: int, threads: int) -> None:
         ("embed food", ["embed", "--domain", "food"]),
         ("embed kitchen", ["embed", "--domain", "kitchen"]),
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "SEMACDR_THREADS": str(threads)}
     for name, args in steps:
         t0 = time.perf_counter()
         proc = subprocess.run([*cli, "--json", *args], capture_output=True, text=True, env=env, check=False)
@@ -148,7 +148,8 @@ def prepare(store: str, out: Path, distill: int, threads: int) -> None:
 
 
 def semantic_inputs(store: str) -> dict:
-    """What the semantic rows were trained on: the taxonomy and, per domain, how its items were labelled."""
+    """What the semantic rows were trained on: the taxonomy and, per domain, how its items were labelled,
+    with digests of the labels and of the texts the vectors encode."""
     from collections import Counter
 
     from semacdr_cli.store import Store
@@ -166,15 +167,35 @@ def semantic_inputs(store: str) -> dict:
             "domains": {},
         }
         for d in s.domains(ds["id"]):
-            methods = Counter(r["method"] for r in sem.domain_label_rows(s, d["id"], tax["id"]))
-            out["domains"][d["name"]] = {**sem.domain_semantic_counts(s, d["id"]), "methods": dict(methods)}
+            rows = sem.domain_label_rows(s, d["id"], tax["id"])
+            texts = s.query(
+                "SELECT i.external_id, e.model, e.text_hash FROM embeddings e JOIN items i ON i.id = e.item_id "
+                "WHERE i.domain_id = ? ORDER BY i.external_id, e.model",
+                (d["id"],),
+            )
+            out["domains"][d["name"]] = {
+                **sem.domain_semantic_counts(s, d["id"]),
+                "methods": dict(Counter(r["method"] for r in rows)),
+                # which labels each item got and which text each vector encodes, so two stores whose
+                # LLMs answered differently are told apart even where the counts agree
+                "labels_digest": digest((r["external_id"], r["labels"]) for r in rows),
+                "texts_digest": digest(tuple(r) for r in texts),
+            }
     return out
+
+
+def digest(rows) -> str:
+    """A short hash of rows, independent of their order."""
+    h = hashlib.sha256()
+    for row in sorted(rows):
+        h.update(json.dumps(row).encode())
+    return h.hexdigest()[:12]
 
 
 # -- training ----------------------------------------------------------------------------------------
 def run_all(args) -> None:
     from trainer import api
-    from trainer.threads import machine
+    from trainer.threads import apply_threads, machine
 
     by_key = {r[0]: r for r in ROWS}
     wanted = [r[0] for r in ROWS] if args.rows == "all" else args.rows.split(",")
@@ -183,6 +204,7 @@ def run_all(args) -> None:
         sys.exit(f"--rows: unknown {', '.join(unknown)} (known: {', '.join(by_key)})")
     rows = [by_key[k] for k in wanted]  # trained in this order (the tables keep ROWS' order)
     directions = args.directions.split(",")
+    apply_threads(args.threads)  # before machine() reads torch's threads: the ones every run here uses
     with locked(args.out) as doc:
         doc["store"] = str(args.store)
         doc.setdefault("machine", {})[f"pid{os.getpid()}"] = {**machine(), "threads": args.threads}

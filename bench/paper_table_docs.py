@@ -173,8 +173,13 @@ def render(doc: dict, rows, baselines: Sequence[str]) -> str:
             "",
         ]
         base = [r for r in runs if r["row"] in baselines]
-        for d in _directions(stale):
-            out += direction_table(base + stale, rows, baselines, d, note=", earlier semantic inputs")
+        inputs = list(dict.fromkeys(r.get("semantics") for r in stale))[::-1]  # newest first
+        for fp in inputs:  # one table per set of inputs: runs on different labels are never averaged
+            mine = [r for r in stale if r.get("semantics") == fp]
+            for d in _directions(mine):
+                out += direction_table(
+                    base + mine, rows, baselines, d, note=f", earlier semantic inputs `{fp}`"
+                )
     sem = doc.get("semantics")
     if sem:
         tax = sem.get("taxonomy") or {}

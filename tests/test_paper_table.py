@@ -121,11 +121,29 @@ def test_new_semantic_inputs_retire_the_semantic_runs_of_the_old_ones_and_keep_t
     assert ("sasrec", "kitchen:food", 42) in done and ("cd-sasrec", "kitchen:food", 43) in done
     text = render(paper_table.tables_doc(doc), paper_table.ROWS, paper_table.BASELINES)
     current_part, earlier = text.split("2 run(s) of semantic rows were trained on earlier semantic inputs")
-    assert "### Kitchen → Food, earlier semantic inputs" in earlier
+    assert f"### Kitchen → Food, earlier semantic inputs `{paper_table.fingerprint(old)}`" in earlier
     assert "| SemaCDR |" not in current_part and "| SASRec |" in current_part
     assert "| SemaCDR | 2 |" in earlier and "RelaImpr of SemaCDR" in earlier  # still beside the baselines
     paper_table.record_semantics(doc, new)  # the same inputs again: nothing retired
     assert list(doc["earlier_semantics"]) == [paper_table.fingerprint(old)]
+
+
+def test_runs_on_two_earlier_sets_of_semantic_inputs_get_a_table_each_and_are_never_averaged(doc):
+    first = {"taxonomy": {"origin": "induced", "categories": {"Genre": ["Art", "Fiction"]}}}
+    second = {"taxonomy": {"origin": "induced", "categories": {"Kind": ["Tea", "Pans"]}}}
+    doc["semantics"] = first
+    paper_table.record_semantics(doc, second)  # the two semacdr runs now belong to `first`
+    doc["runs"].append({**_run("semacdr", 42, 0.20, 0.40), "semantics": paper_table.fingerprint(second)})
+    paper_table.record_semantics(doc, {"taxonomy": {"origin": "induced", "categories": {"Mood": ["Calm"]}}})
+    text = render(paper_table.tables_doc(doc), paper_table.ROWS, paper_table.BASELINES)
+    tables = text.split("### Kitchen → Food, earlier semantic inputs")[1:]
+    assert [t.split("`")[1] for t in tables] == [
+        paper_table.fingerprint(second),
+        paper_table.fingerprint(first),
+    ]
+    newer, older = (next(line for line in t.splitlines() if line.startswith("| SemaCDR |")) for t in tables)
+    assert "| SemaCDR | 1 |" in newer and "0.2000" in newer
+    assert "| SemaCDR | 2 |" in older and "0.2000" not in older
 
 
 def test_a_restarted_job_skips_finished_runs_and_appends_the_rest(tmp_path, monkeypatch):
@@ -158,3 +176,28 @@ def test_a_restarted_job_skips_finished_runs_and_appends_the_rest(tmp_path, monk
     assert doc["machine"] and all("cpu" in m for m in doc["machine"].values())
     paper_table.run_all(args)  # nothing left to do
     assert len(trained) == 1
+
+
+def test_two_stores_whose_llm_labelled_the_same_items_differently_have_different_semantic_inputs(tmp_path):
+    from semantic_fixtures import make_store
+
+    from semacdr_cli.store import semantic as sem
+
+    def labelled(path, pick):
+        store = make_store(path)
+        tax = sem.get_taxonomy(store, 1)
+        subs = [s["id"] for c in sem.taxonomy_tree(store, tax["id"]) for s in c["subcategories"]]
+        with store.transaction() as c:
+            for item in store.query("SELECT id FROM items"):
+                labels = [subs[pick(item["id"]) % len(subs)]]
+                row = {"item_id": item["id"], "taxonomy_id": tax["id"], "status": "ok", "labels": labels,
+                       "attempts": 1, "model": "m", "backend": "b", "prompt_hash": "p", "schema_hash": "s"}  # fmt: skip
+                sem.upsert_annotation(c, row, labels)
+        store.close()
+        return paper_table.semantic_inputs(str(path))
+
+    same = labelled(tmp_path / "a.db", lambda i: i)
+    other = labelled(tmp_path / "b.db", lambda i: i + 1)
+    assert same["domains"]["food"]["methods"] == other["domains"]["food"]["methods"] == {"generate": 8}
+    assert paper_table.fingerprint(same) == paper_table.fingerprint(labelled(tmp_path / "c.db", lambda i: i))
+    assert paper_table.fingerprint(same) != paper_table.fingerprint(other)
