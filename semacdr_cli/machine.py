@@ -43,6 +43,12 @@ def busy_cores(sample_s: float = 0.25) -> float:
         return 0.0
 
 
+def free_cores() -> int:
+    """The cores this process may use minus those other processes keep busy now, at least 1: what a
+    thread pool should take (a pool that shares a core with a busy process waits on its slowest thread)."""
+    return max(1, available_cores() - round(busy_cores()))
+
+
 @functools.cache
 def _cpuinfo() -> tuple[str, frozenset[str]]:
     name, flags = platform.processor() or platform.machine() or "unknown", frozenset()

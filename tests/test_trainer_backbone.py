@@ -221,14 +221,20 @@ def test_threads_are_applied_and_recorded_with_the_run(store, tmp_path):
     assert torch.get_num_threads() == 2
 
 
-def test_automatic_threads_leave_out_the_busy_cores(monkeypatch):
-    monkeypatch.setattr(threads, "available_cores", lambda: 2)
-    monkeypatch.setattr(threads, "busy_cores", lambda: 1.1)
-    assert threads.choose_threads(0) == 1
-    monkeypatch.setattr(threads, "busy_cores", lambda: 3.0)
-    assert threads.choose_threads(0) == 1  # never fewer than one
-    monkeypatch.setattr(threads, "busy_cores", lambda: 0.2)
-    assert threads.choose_threads(0) == 2 and threads.choose_threads(3) == 3
+def test_automatic_threads_leave_out_the_busy_cores_for_training_and_for_the_llm(monkeypatch):
+    from semacdr_cli import machine
+    from semacdr_cli.llm.transformers_backend import default_threads
+
+    monkeypatch.delenv("SEMACDR_THREADS", raising=False)
+    monkeypatch.setattr(machine, "available_cores", lambda: 2)
+    monkeypatch.setattr(machine, "busy_cores", lambda: 1.1)  # a training job on one of two cores
+    assert threads.choose_threads(0) == 1 and default_threads() == 1
+    monkeypatch.setattr(machine, "busy_cores", lambda: 3.0)
+    assert threads.choose_threads(0) == 1 and default_threads() == 1  # never fewer than one
+    monkeypatch.setattr(machine, "busy_cores", lambda: 0.2)
+    assert threads.choose_threads(0) == 2 and threads.choose_threads(3) == 3 and default_threads() == 2
+    monkeypatch.setenv("SEMACDR_THREADS", "3")
+    assert default_threads() == 3
 
 
 def test_cd_sasrec_trains_its_source_table_through_its_own_objective(store):

@@ -13,14 +13,14 @@ from __future__ import annotations
 import os
 import platform
 
-from semacdr_cli.machine import available_cores, busy_cores, cpu_model
+from semacdr_cli.machine import available_cores, cpu_model, free_cores
 
 
 def choose_threads(requested: int = 0) -> int:
     """``requested`` when > 0, else the cores not in use (at least 1)."""
     if requested > 0:
         return requested
-    return max(1, available_cores() - round(busy_cores()))
+    return free_cores()
 
 
 def apply_threads(requested: int = 0) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.llm.base import Chat, Constraint, Generation, Question, SamplingConfig, Scores
 from semacdr_cli.llm.grammar import GrammarCache, check_constraint
-from semacdr_cli.machine import available_cores, cpu_flags
+from semacdr_cli.machine import cpu_flags, free_cores
 
 DEFAULT_SAMPLING = SamplingConfig()  # frozen: safe as a shared default
 
@@ -22,21 +22,16 @@ DTYPES = ("auto", "bfloat16", "float32", "float16")
 
 
 def default_threads() -> int:
-    """torch threads for CPU inference: `$SEMACDR_THREADS`, else every usable core, except on an
-    already saturated machine (1-minute load >= cores), where one thread is used: OpenMP threads
-    fighting other processes for the cores ran ~9x slower than a single thread (docs/llm.md)."""
+    """torch threads for CPU inference: `$SEMACDR_THREADS`, else the cores no other process keeps busy
+    (at least one): OpenMP threads fighting other processes for the cores ran ~9x slower than a single
+    thread (docs/llm.md)."""
     env = os.environ.get("SEMACDR_THREADS")
     if env:
         try:
             return max(1, int(env))
         except ValueError as exc:
             raise SemacdrError(f"SEMACDR_THREADS must be an integer, got '{env}'") from exc
-    cores = available_cores()
-    try:
-        busy = os.getloadavg()[0] >= cores
-    except OSError:  # pragma: no cover
-        busy = False
-    return 1 if busy and cores > 1 else cores
+    return free_cores()
 
 
 def cpu_has_bf16() -> bool:
