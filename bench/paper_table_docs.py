@@ -136,7 +136,9 @@ def _cache_note(stage: dict) -> str:
     """Whether the stage's LLM answers came from the store's cache (its wall time is then no measure of
     the LLM's work)."""
     summary = stage.get("summary") or {}
-    stats = ((summary.get("provenance") or {}).get("params") or {}).get("stats") or {}
+    stats = (
+        summary.get("this_run") or ((summary.get("provenance") or {}).get("params") or {}).get("stats") or {}
+    )
     cached = stats.get("cached_calls", summary.get("cached", 0)) or 0
     fresh = stats.get("llm_calls")
     if cached and fresh == 0:

@@ -319,7 +319,7 @@ def induce_taxonomy(
     params = {"config": config.as_dict(), "hashes": hashes, "stats": stats}
     fallback = bool(notes.get("padded_categories") or notes.get("padded_subcategories"))
     stats["fallback"] = fallback
-    tax_id, version = sem.insert_taxonomy(
+    tax_id, version, stats["kept"] = sem.insert_taxonomy_unless_latest(
         store,
         dataset_id,
         merged,
@@ -355,7 +355,7 @@ def _induce_by_facets(store, dataset_id, backend, config, progress, domains) -> 
         cats, origin, path = fallback_categories(config.k), "fallback", "fallback-seed-list"
     stats["path"], stats["fallback"] = path, origin == "fallback"
     params = {"config": config.as_dict(), "hashes": hashes, "stats": stats}
-    tax_id, version = sem.insert_taxonomy(
+    tax_id, version, stats["kept"] = sem.insert_taxonomy_unless_latest(
         store, dataset_id, cats, origin=origin, domains=domains, model=backend.model, backend=backend.name,
         prompt_hash=sha256_text("".join(hashes.values())), schema_hash=None, params=params,
     )  # fmt: skip

@@ -10,6 +10,7 @@ from semantic_fixtures import make_store
 
 from semacdr_cli.config import TaxonomyConfig
 from semacdr_cli.errors import SemacdrError
+from semacdr_cli.store import semantic as sem
 from semacdr_cli.taxonomy import (
     consolidate_proposals,
     induce_taxonomy,
@@ -138,18 +139,21 @@ def test_deterministic_consolidation_merges_similar_names_and_is_stable():
     assert all(c["name"] != "Kitchen" for c in a)
 
 
-def test_induction_is_seeded_and_rerun_reuses_cached_answers(tmp_path):
+def test_a_rerun_reuses_cached_answers_and_keeps_the_identical_latest_version_and_its_annotations(tmp_path):
     store = make_store(tmp_path / "s.db")
     first = FakeBackend(model="seeded")
     r1 = induce_taxonomy(store, 1, first, cfg())
+    assert not r1.stats["kept"]
     second = FakeBackend(model="seeded", responder=lambda c, k: "{")
     r2 = induce_taxonomy(store, 1, second, cfg())
-    assert second.calls == [] and r2.categories == r1.categories and r2.version == r1.version + 1
+    assert second.calls == [] and r2.categories == r1.categories
+    assert (r2.taxonomy_id, r2.version, r2.stats["kept"]) == (r1.taxonomy_id, r1.version, True)
+    assert [v["version"] for v in sem.taxonomy_versions(store, 1)] == [1, r1.version]  # fixture's, induced
     prompts1 = [c[-1]["content"] for c, _ in first.calls if "Propose" in c[-1]["content"]]
     other = FakeBackend(model="seeded-2")
-    induce_taxonomy(store, 1, other, cfg(seed=1))
+    r3 = induce_taxonomy(store, 1, other, cfg(seed=1))
     prompts2 = [c[-1]["content"] for c, _ in other.calls if "Propose" in c[-1]["content"]]
-    assert prompts1 != prompts2
+    assert prompts1 != prompts2 and r3.version == r1.version + 1 and not r3.stats["kept"]  # another model
 
 
 def test_same_source_and_target_is_an_error(tmp_path):

@@ -145,6 +145,7 @@ def induce(
         finally:
             llm.close()
         doc = taxonomy_document(store, ds["id"], result.version)
+        doc["this_run"] = result.stats  # the stored provenance is the first run's when the version was kept
     if json_out:
         print_json(doc)
     else:
@@ -152,8 +153,10 @@ def induce(
         st = result.stats
         how = (f"{st['clusters']} clusters x {st['facets_asked']} facet questions" if st.get("method") == "facets"
                else f"{st['proposals']} proposed categories from {st['minibatches']} minibatches")  # fmt: skip
+        stored = (f"identical to the latest version {result.version}, kept (its annotations stay valid)"
+                  if st.get("kept") else f"stored as version {result.version}")  # fmt: skip
         console.print(
-            f"stored as version {result.version} via {result.path}: {how}, {st['llm_calls']} LLM calls "
+            f"{stored} via {result.path}: {how}, {st['llm_calls']} LLM calls "
             f"({st['cached_calls']} cached), {st['tokens_out']} output tokens, {st['seconds']} s",
             markup=False,
         )

@@ -70,6 +70,25 @@ def insert_taxonomy(
     return tax_id, version
 
 
+def insert_taxonomy_unless_latest(store: Store, dataset_id: int, categories: list[dict], *, origin: str,
+                                  model: str | None, prompt_hash: str | None, **kw) -> tuple[int, int, bool]:  # fmt: skip
+    """As `insert_taxonomy`, except when the dataset's latest version has the same origin, model, prompts
+    and categories (names and subcategories, in order): that version is kept, and the annotations made
+    against it stay valid. Returns (taxonomy id, version, kept)."""
+    latest = store.one(
+        "SELECT * FROM taxonomies WHERE dataset_id = ? ORDER BY version DESC LIMIT 1", (dataset_id,)
+    )
+    if latest and (latest["origin"], latest["model"], latest["prompt_hash"]) == (origin, model, prompt_hash):
+        tree = [
+            (c["name"], [x["name"] for x in c["subcategories"]]) for c in taxonomy_tree(store, latest["id"])
+        ]
+        if tree == [(c["name"], list(c["subcategories"])) for c in categories]:
+            return latest["id"], latest["version"], True
+    tax_id, version = insert_taxonomy(store, dataset_id, categories, origin=origin, model=model,
+                                      prompt_hash=prompt_hash, **kw)  # fmt: skip
+    return tax_id, version, False
+
+
 def get_taxonomy(store: Store, dataset_id: int, version: int | None = None) -> sqlite3.Row:
     """The taxonomy row of `version` (default: the latest); a one-line error when there is none."""
     if version is None:
