@@ -51,6 +51,13 @@ def test_a_stage_whose_llm_answers_came_from_the_cache_says_so(doc):
     text = render(doc, paper_table.ROWS, paper_table.BASELINES)
     assert "taxonomy induce | 101 s | 2 | all 352 LLM answers from the cache of an earlier run |" in text
     assert "annotate food | 300 s | 1 | 6 LLM answers from the cache |" in text
+    # a re-run that kept the identical stored version: its own statistics count, not the first run's
+    doc["stages"]["taxonomy induce"]["summary"] = {
+        "provenance": {"params": {"stats": {"llm_calls": 352, "cached_calls": 0}}},
+        "this_run": {"llm_calls": 0, "cached_calls": 352, "kept": True},
+    }
+    text = render(doc, paper_table.ROWS, paper_table.BASELINES)
+    assert "taxonomy induce | 101 s | 2 | all 352 LLM answers from the cache of an earlier run |" in text
 
 
 def test_the_tables_hold_each_rows_mean_and_sample_std_and_flag_capped_runs(doc):
