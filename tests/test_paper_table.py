@@ -81,6 +81,20 @@ def test_relaimpr_is_over_the_best_baseline_per_metric(doc):
     assert cells[3] == f"{(0.58 / 0.54 - 1) * 100:+.1f} % vs cd-sasrec"
 
 
+def test_the_table_2_plug_in_is_compared_with_the_best_baseline_and_with_its_own_backbone(doc):
+    doc["runs"] += [_run("sasrec-semantics", 42, 0.35, 0.55), _run("sasrec-semantics", 43, 0.36, 0.56)]
+    text = render(doc, paper_table.ROWS, paper_table.BASELINES)
+    label = "SASRec + semantic component (Table 2 plug-in)"
+    over_best = next(
+        line for line in text.splitlines() if f"RelaImpr of {label} over the best baseline" in line
+    )
+    over_base = next(line for line in text.splitlines() if f"RelaImpr of {label} over sasrec" in line)
+    assert f"{(0.355 / 0.34 - 1) * 100:+.1f} % vs cd-sasrec" in over_best  # N@10 means
+    assert f"{(0.355 / 0.31 - 1) * 100:+.1f} % vs sasrec" in over_base
+    p_row = text.splitlines()[text.splitlines().index(over_base) + 1]
+    assert p_row.startswith("| p, paired t-test over 2 seeds | ") and "–" not in p_row  # seeds 42 and 43
+
+
 def test_paired_test_pairs_seeds_and_needs_two_of_them():
     assert paired_p({1: 0.5}, {1: 0.4}) == (1, None)
     n, p = paired_p({1: 0.50, 2: 0.61, 3: 0.55}, {1: 0.40, 2: 0.50, 3: 0.47, 9: 0.1})
