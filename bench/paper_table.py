@@ -168,11 +168,7 @@ def semantic_inputs(store: str) -> dict:
         }
         for d in s.domains(ds["id"]):
             rows = sem.domain_label_rows(s, d["id"], tax["id"])
-            texts = s.query(
-                "SELECT i.external_id, e.model, e.text_hash FROM embeddings e JOIN items i ON i.id = e.item_id "
-                "WHERE i.domain_id = ? ORDER BY i.external_id, e.model",
-                (d["id"],),
-            )
+            texts = sem.domain_vector_texts(s, d["id"])
             out["domains"][d["name"]] = {
                 **sem.domain_semantic_counts(s, d["id"]),
                 "methods": dict(Counter(r["method"] for r in rows)),

@@ -360,6 +360,15 @@ def domain_label_rows(store: Store, domain_id: int, taxonomy_id: int) -> list[sq
     )
 
 
+def domain_vector_texts(store: Store, domain_id: int) -> list[sqlite3.Row]:
+    """Every vector of a domain: item external id, model, hash of the text it encodes."""
+    return store.query(
+        "SELECT i.external_id, e.model, e.text_hash FROM embeddings e JOIN items i ON i.id = e.item_id "
+        "WHERE i.domain_id = ? ORDER BY i.external_id, e.model",
+        (domain_id,),
+    )
+
+
 def annotated_item_ids(store: Store, domain_id: int, taxonomy_id: int, method: str | None = None) -> set[int]:
     sql = ("SELECT a.item_id FROM annotations a JOIN items i ON i.id = a.item_id "
            "WHERE i.domain_id = ? AND a.taxonomy_id = ? AND a.status = 'ok'")  # fmt: skip
