@@ -203,3 +203,13 @@ def test_markup_and_number_debris_from_a_small_model_is_not_a_category():
     assert drop_malformed({"name": "Id} {{category}}", "subcategories": ["A", "B", "C"]}) is None
     errors = validate_categories([{"name": "Home", "subcategories": ["Description", "Title=", "Kitchen"]}])
     assert any("markup" in e for e in errors)
+
+
+def test_an_identical_taxonomy_for_other_domains_is_a_new_version(tmp_path):
+    store = make_store(tmp_path / "s.db", taxonomy=None)
+    cats = [{"name": "Occasion", "subcategories": ["Everyday", "Holiday"]}]
+    kw = {"origin": "induced", "model": "m", "prompt_hash": "p"}
+    first = sem.insert_taxonomy_unless_latest(store, 1, cats, domains=["food", "kitchen"], **kw)
+    again = sem.insert_taxonomy_unless_latest(store, 1, cats, domains=["food", "kitchen"], **kw)
+    other = sem.insert_taxonomy_unless_latest(store, 1, cats, domains=["kitchen", "food"], **kw)
+    assert first[1:] == (1, False) and again == (first[0], 1, True) and other[1:] == (2, False)

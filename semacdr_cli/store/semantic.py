@@ -72,13 +72,17 @@ def insert_taxonomy(
 
 def insert_taxonomy_unless_latest(store: Store, dataset_id: int, categories: list[dict], *, origin: str,
                                   model: str | None, prompt_hash: str | None, **kw) -> tuple[int, int, bool]:  # fmt: skip
-    """As `insert_taxonomy`, except when the dataset's latest version has the same origin, model, prompts
-    and categories (names and subcategories, in order): that version is kept, and the annotations made
-    against it stay valid. Returns (taxonomy id, version, kept)."""
+    """As `insert_taxonomy`, except when the dataset's latest version has the same origin, model, prompts,
+    domains and categories (names and subcategories, in order): that version is kept, and the
+    annotations made against it stay valid. Returns (taxonomy id, version, kept)."""
     latest = store.one(
         "SELECT * FROM taxonomies WHERE dataset_id = ? ORDER BY version DESC LIMIT 1", (dataset_id,)
     )
-    if latest and (latest["origin"], latest["model"], latest["prompt_hash"]) == (origin, model, prompt_hash):
+    same = (origin, model, prompt_hash, kw.get("domains"))
+    if (
+        latest
+        and (latest["origin"], latest["model"], latest["prompt_hash"], loads(latest["domains"])) == same
+    ):
         tree = [
             (c["name"], [x["name"] for x in c["subcategories"]]) for c in taxonomy_tree(store, latest["id"])
         ]
