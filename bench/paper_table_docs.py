@@ -107,10 +107,9 @@ def direction_table(
         if key not in RELAIMPR or not ours:
             continue
         impr_rows += _relaimpr(label, ours, base_runs, "the best baseline")
-        if key in PLUGIN_BASE and by_row.get(PLUGIN_BASE[key]):  # Table 2: the plug-in over its own backbone
-            impr_rows += _relaimpr(
-                label, ours, {PLUGIN_BASE[key]: by_row[PLUGIN_BASE[key]]}, PLUGIN_BASE[key]
-            )
+        backbone = PLUGIN_BASE.get(key)
+        if backbone and by_row.get(backbone):  # Table 2: the plug-in over its own backbone
+            impr_rows += _relaimpr(label, ours, {backbone: by_row[backbone]}, backbone)
     if impr_rows:
         head = ["", "N@5", "N@10", "HR@5", "HR@10", "full N@10", "full HR@10"]
         tested = any(r.startswith("| p, paired") for r in impr_rows)

@@ -75,9 +75,7 @@ def insert_taxonomy_unless_latest(store: Store, dataset_id: int, categories: lis
     """As `insert_taxonomy`, except when the dataset's latest version has the same origin, model, prompts,
     domains and categories (names and subcategories, in order): that version is kept, and the
     annotations made against it stay valid. Returns (taxonomy id, version, kept)."""
-    latest = store.one(
-        "SELECT * FROM taxonomies WHERE dataset_id = ? ORDER BY version DESC LIMIT 1", (dataset_id,)
-    )
+    latest = _latest_taxonomy(store, dataset_id)
     same = (origin, model, prompt_hash, kw.get("domains"))
     if (
         latest
@@ -93,12 +91,16 @@ def insert_taxonomy_unless_latest(store: Store, dataset_id: int, categories: lis
     return tax_id, version, False
 
 
+def _latest_taxonomy(store: Store, dataset_id: int) -> sqlite3.Row | None:
+    return store.one(
+        "SELECT * FROM taxonomies WHERE dataset_id = ? ORDER BY version DESC LIMIT 1", (dataset_id,)
+    )
+
+
 def get_taxonomy(store: Store, dataset_id: int, version: int | None = None) -> sqlite3.Row:
     """The taxonomy row of `version` (default: the latest); a one-line error when there is none."""
     if version is None:
-        row = store.one(
-            "SELECT * FROM taxonomies WHERE dataset_id = ? ORDER BY version DESC LIMIT 1", (dataset_id,)
-        )
+        row = _latest_taxonomy(store, dataset_id)
         if row is None:
             raise SemacdrError(
                 "this dataset has no taxonomy yet; run `semacdr taxonomy induce --source A --target B` "
