@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 RESULTS = ROOT / "bench" / "results" / "food-kitchen.json"
 DOCS = ROOT / "docs" / "results.md"
+FIGURE = Path("figures") / "food-kitchen-seeds.png"  # beside DOCS
 DIRECTIONS = ("kitchen:food", "food:kitchen")  # source:target
 
 # key, label, model, ablation switches, config overrides. Baselines first (RelaImpr is over the best of
@@ -261,7 +262,9 @@ def tables_doc(doc: dict) -> dict:
 
 
 def write_docs(results: Path, docs: Path) -> None:
+    """The tables between docs' markers, and the per-seed figure beside them (FIGURE)."""
     from paper_table_docs import BEGIN, END, render
+    from paper_table_plot import seed_plot
 
     doc = json.loads(results.read_text()) if results.exists() else {"runs": [], "stages": {}}
     text = docs.read_text()
@@ -269,8 +272,11 @@ def write_docs(results: Path, docs: Path) -> None:
         sys.exit(f"{docs}: the markers {BEGIN} / {END} are missing")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    docs.write_text(head + BEGIN + "\n" + render(tables_doc(doc), ROWS, BASELINES) + END + tail)
+    shown = tables_doc(doc)
+    docs.write_text(head + BEGIN + "\n" + render(shown, ROWS, BASELINES) + END + tail)
     print(f"wrote {docs}")
+    if shown["runs"]:
+        print(f"wrote {seed_plot(shown['runs'], ROWS, BASELINES, docs.parent / FIGURE)['path']}")
 
 
 def main() -> None:

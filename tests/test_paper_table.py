@@ -117,6 +117,30 @@ def test_docs_are_rewritten_only_between_the_markers(doc, tmp_path):
     assert "old numbers" not in text and "| SemaCDR |" in text
 
 
+def test_the_figure_draws_one_dot_per_current_run_and_leaves_out_runs_on_earlier_inputs(doc, tmp_path):
+    doc["semantics"] = {"taxonomy": {"origin": "induced"}, "domains": {}}
+    for r in doc["runs"]:
+        if r["row"] == "semacdr":
+            r["semantics"] = paper_table.fingerprint(doc["semantics"])
+    doc["runs"].append({**_run("semacdr", 44, 0.9, 0.9), "semantics": "old"})  # earlier inputs
+    doc["runs"].append(_run("sasrec", 42, 0.2, 0.3, direction="food:kitchen"))
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps(doc))
+    docs = tmp_path / "results.md"
+    docs.write_text(f"{BEGIN}\n{END}\n")
+    paper_table.write_docs(results, docs)
+    from paper_table_plot import seed_plot
+
+    drawn = seed_plot(
+        paper_table.tables_doc(doc)["runs"], paper_table.ROWS, paper_table.BASELINES, tmp_path / "f.png"
+    )
+    assert (docs.parent / paper_table.FIGURE).read_bytes()[:4] == b"\x89PNG"
+    assert (
+        drawn["points"] == 7
+    )  # 6 Kitchen -> Food runs + 1 Food -> Kitchen; the earlier-input run is not drawn
+    assert drawn["rows"] == {"kitchen:food": ["sasrec", "cd-sasrec", "semacdr"], "food:kitchen": ["sasrec"]}
+
+
 def test_the_committed_results_page_is_what_the_committed_results_file_renders():
     results = ROOT / "bench" / "results" / "food-kitchen.json"
     page = (ROOT / "docs" / "results.md").read_text()
