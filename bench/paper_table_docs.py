@@ -160,14 +160,14 @@ def _cache_note(stage: dict) -> str:
     return f"{cached} LLM answers from the cache" if cached else ""
 
 
-def _directions(runs: list[dict]) -> list[str]:
+def directions_of(runs: list[dict]) -> list[str]:
     """The directions the runs cover, Kitchen → Food first."""
     return sorted({r["direction"] for r in runs}, key=lambda d: (d != "kitchen:food", d))
 
 
 def render(doc: dict, rows, baselines: Sequence[str]) -> str:
     runs = doc.get("runs", [])
-    directions = _directions(runs) or [
+    directions = directions_of(runs) or [
         "kitchen:food",
         "food:kitchen",
     ]
@@ -192,7 +192,7 @@ def render(doc: dict, rows, baselines: Sequence[str]) -> str:
         inputs = list(dict.fromkeys(r.get("semantics") for r in stale))[::-1]  # newest first
         for fp in inputs:  # one table per set of inputs: runs on different labels are never averaged
             mine = [r for r in stale if r.get("semantics") == fp]
-            for d in _directions(mine):
+            for d in directions_of(mine):
                 out += direction_table(
                     base + mine, rows, baselines, d, note=f", earlier semantic inputs `{fp}`"
                 )

@@ -11,6 +11,8 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
+from paper_table_docs import directions_of
+
 PANELS = (
     ("sampled", "ndcg@10", "sampled NDCG@10 (100 negatives)"),
     ("full", "ndcg@10", "full-ranking NDCG@10"),
@@ -31,7 +33,7 @@ def seed_plot(runs: list[dict], rows, baselines: Sequence[str], out: str | Path)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    directions = sorted({r["direction"] for r in runs}, key=lambda d: (d != "kitchen:food", d))
+    directions = directions_of(runs)
     if not directions:
         raise ValueError("no runs to draw")
     shown = {
