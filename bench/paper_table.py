@@ -261,8 +261,9 @@ def tables_doc(doc: dict) -> dict:
     return {**doc, "runs": shown, "stale_runs": [r for r in doc["runs"] if r not in shown]}
 
 
-def write_docs(results: Path, docs: Path) -> None:
-    """The tables between docs' markers, and the per-seed figure beside them (FIGURE)."""
+def write_docs(results: Path, docs: Path) -> dict | None:
+    """The tables between docs' markers, and the per-seed figure beside them (FIGURE); returns what
+    the figure drew (None without runs)."""
     from paper_table_docs import BEGIN, END, render
     from paper_table_plot import seed_plot
 
@@ -275,8 +276,11 @@ def write_docs(results: Path, docs: Path) -> None:
     shown = tables_doc(doc)
     docs.write_text(head + BEGIN + "\n" + render(shown, ROWS, BASELINES) + END + tail)
     print(f"wrote {docs}")
-    if shown["runs"]:
-        print(f"wrote {seed_plot(shown['runs'], ROWS, BASELINES, docs.parent / FIGURE)['path']}")
+    if not shown["runs"]:
+        return None
+    drawn = seed_plot(shown["runs"], ROWS, BASELINES, SEMANTIC_ROWS, docs.parent / FIGURE)
+    print(f"wrote {drawn['path']}")
+    return drawn
 
 
 def main() -> None:

@@ -20,13 +20,9 @@ PANELS = (
 BASELINE_COLOR, PLAIN_COLOR, SEMANTIC_COLOR = "#7f7f7f", "#1f77b4", "#ff7f0e"
 
 
-def _color(key: str, baselines: Sequence[str]) -> str:
-    if key in baselines:
-        return BASELINE_COLOR
-    return PLAIN_COLOR if key.startswith("no-semantics") else SEMANTIC_COLOR
-
-
-def seed_plot(runs: list[dict], rows, baselines: Sequence[str], out: str | Path) -> dict:
+def seed_plot(
+    runs: list[dict], rows, baselines: Sequence[str], semantic_rows: set[str], out: str | Path
+) -> dict:
     """One panel per (direction, protocol): a dot per seed, a bar at each row's mean, and a dashed
     line at the best baseline's mean. Returns what it drew: ``path``, ``points`` (runs drawn) and the rows shown
     per direction (top to bottom)."""
@@ -49,7 +45,8 @@ def seed_plot(runs: list[dict], rows, baselines: Sequence[str], out: str | Path)
         squeeze=False,
         gridspec_kw={"height_ratios": [max(len(shown[d]), 1) for d in directions]},
     )
-    points = 0
+    color = {k: BASELINE_COLOR if k in baselines else SEMANTIC_COLOR if k in semantic_rows else PLAIN_COLOR
+             for k, *_ in rows}  # fmt: skip
     for i, d in enumerate(directions):
         src, tgt = (s.title() for s in d.split(":"))
         labels = shown[d]
@@ -58,12 +55,14 @@ def seed_plot(runs: list[dict], rows, baselines: Sequence[str], out: str | Path)
             best = None
             for y, (key, _) in enumerate(labels):
                 vals = [r[protocol][metric] for r in runs if r["row"] == key and r["direction"] == d]
-                color = _color(key, baselines)
-                ax.scatter(vals, [y] * len(vals), s=22, color=color, alpha=0.75, zorder=3)
+                ax.scatter(vals, [y] * len(vals), s=22, color=color[key], alpha=0.75, zorder=3)
                 ax.plot(
-                    [statistics.fmean(vals)] * 2, [y - 0.3, y + 0.3], color=color, linewidth=2.2, zorder=2
+                    [statistics.fmean(vals)] * 2,
+                    [y - 0.3, y + 0.3],
+                    color=color[key],
+                    linewidth=2.2,
+                    zorder=2,
                 )
-                points += len(vals) if j == 0 else 0  # a run is one dot in each panel
                 if key in baselines:
                     best = max(best or 0.0, statistics.fmean(vals))
             if best is not None:
@@ -76,4 +75,5 @@ def seed_plot(runs: list[dict], rows, baselines: Sequence[str], out: str | Path)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", facecolor="white")
+    points = sum(1 for r in runs if r["row"] in color)  # a run is one dot in each panel
     return {"path": str(out), "points": points, "rows": {d: [k for k, _ in v] for d, v in shown.items()}}

@@ -128,16 +128,10 @@ def test_the_figure_draws_one_dot_per_current_run_and_leaves_out_runs_on_earlier
     results.write_text(json.dumps(doc))
     docs = tmp_path / "results.md"
     docs.write_text(f"{BEGIN}\n{END}\n")
-    paper_table.write_docs(results, docs)
-    from paper_table_plot import seed_plot
-
-    drawn = seed_plot(
-        paper_table.tables_doc(doc)["runs"], paper_table.ROWS, paper_table.BASELINES, tmp_path / "f.png"
-    )
+    drawn = paper_table.write_docs(results, docs)
     assert (docs.parent / paper_table.FIGURE).read_bytes()[:4] == b"\x89PNG"
-    assert (
-        drawn["points"] == 7
-    )  # 6 Kitchen -> Food runs + 1 Food -> Kitchen; the earlier-input run is not drawn
+    # 6 Kitchen -> Food runs + 1 Food -> Kitchen; the earlier-input run is not drawn
+    assert drawn["points"] == 7
     assert drawn["rows"] == {"kitchen:food": ["sasrec", "cd-sasrec", "semacdr"], "food:kitchen": ["sasrec"]}
 
 
