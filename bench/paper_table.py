@@ -11,7 +11,8 @@ both protocols and the warm/cold breakdown. Each finished run is appended to ``-
 run interrupted mid-training resumes from its last checkpoint: the trainer resumes an unfinished run
 with the same config) and two jobs (``--threads 1`` each, different ``--rows``) can share the file.
 ``--prepare`` runs the semantic inputs through the CLI (taxonomy induce with the bundled model,
-annotate --distill, embed) and records their wall times. ``--docs`` writes the generated tables
+annotate --distill, embed; each domain's stages side by side when the cores allow) and records
+their wall times and what ran beside them. ``--docs`` writes the generated tables
 (paper_table_docs.render) between the markers of docs/results.md; no number there is typed by hand.
 """
 
@@ -93,6 +94,34 @@ def fingerprint(semantics: dict | None) -> str | None:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def reads(key: str) -> tuple[str, ...]:
+    """Which parts of the semantic inputs a row's model reads: ``labels`` (the taxonomy and every
+    item's labels: the domain-agnostic view) and ``texts`` (the texts the item vectors encode: the
+    inner view); the trainer loads neither for a view an ablation switches off."""
+    [(_, _, _, ablation, _)] = [r for r in ROWS if r[0] == key]
+    parts = [] if "no-semantics" in ablation else ["labels", "texts"]
+    if "no-agnostic-semantics" in ablation:
+        parts.remove("labels")
+    if "no-inner-semantics" in ablation:
+        parts.remove("texts")
+    return tuple(parts)
+
+
+def part_of(semantics: dict, part: str):
+    """The part of the semantic inputs a view reads (see ``reads``)."""
+    domains = semantics.get("domains") or {}
+    if part == "labels":
+        keep = ("annotated", "failed", "methods", "labels_digest")
+        return semantics.get("taxonomy"), {d: {k: v.get(k) for k in keep} for d, v in sorted(domains.items())}
+    return {d: {k: v.get(k) for k in ("embedded", "texts_digest")} for d, v in sorted(domains.items())}
+
+
+def unmatched_parts(key: str, recorded: dict, store: dict) -> list[str]:
+    """The parts a row reads where the store's inputs differ from the recorded ones: a row can add runs
+    beside the recorded inputs from any store whose parts that row reads are the same."""
+    return [p for p in reads(key) if part_of(recorded, p) != part_of(store, p)]
+
+
 def current_runs(doc: dict) -> list[dict]:
     """The runs that belong in the tables: any run of a row without semantics; a semantic row's run
     only when it was trained on the semantic inputs the file now records (an untagged one predates
@@ -120,30 +149,53 @@ def record_semantics(doc: dict, semantics: dict) -> None:
 
 
 # -- semantic inputs -------------------------------------------------------------------------------
-def prepare(store: str, out: Path, distill: int, threads: int) -> None:
-    """Taxonomy (bundled model, facets), every item labelled (--distill) and embedded, each timed."""
-    cli = [sys.executable, "-m", "semacdr_cli", "--db", store]
-    steps = [
-        ("taxonomy induce", ["taxonomy", "induce", "--source", "kitchen", "--target", "food"]),
-        ("annotate food", ["annotate", "--domain", "food", "--distill", str(distill)]),
-        ("annotate kitchen", ["annotate", "--domain", "kitchen", "--distill", str(distill)]),
-        ("embed food", ["embed", "--domain", "food"]),
-        ("embed kitchen", ["embed", "--domain", "kitchen"]),
+def prepare_stages(distill: int) -> list[list[tuple[str, list[str]]]]:
+    """The CLI commands behind the semantic inputs, in groups: the stages of a group (one per domain)
+    do not depend on each other and run side by side when the cores allow."""
+    return [
+        [("taxonomy induce", ["taxonomy", "induce", "--source", "kitchen", "--target", "food"])],
+        [
+            (f"annotate {d}", ["annotate", "--domain", d, "--distill", str(distill)])
+            for d in ("food", "kitchen")
+        ],
+        [(f"embed {d}", ["embed", "--domain", d]) for d in ("food", "kitchen")],
     ]
+
+
+def prepare(store: str, out: Path, distill: int, threads: int) -> None:
+    """Taxonomy (bundled model, facets), every item labelled (--distill) and embedded, each timed; a
+    group's stages run side by side (``threads`` each) when the machine has the cores for them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from semacdr_cli.machine import available_cores
+
+    cli = [sys.executable, "-m", "semacdr_cli", "--db", store]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "SEMACDR_THREADS": str(threads)}
-    for name, args in steps:
+
+    def stage(args: list[str]) -> tuple[subprocess.CompletedProcess, float]:
         t0 = time.perf_counter()
         proc = subprocess.run([*cli, "--json", *args], capture_output=True, text=True, env=env, check=False)
-        seconds = round(time.perf_counter() - t0, 1)
-        if proc.returncode != 0:
-            sys.exit(f"{name}: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'failed'}")
-        try:
-            summary = json.loads(proc.stdout)
-        except ValueError:
-            summary = {}
-        with locked(out) as doc:
-            doc["stages"][name] = {"seconds": seconds, "summary": summary, "threads": threads}
-        print(f"{name:<18} {seconds:8.1f} s", flush=True)
+        return proc, round(time.perf_counter() - t0, 1)
+
+    for group in prepare_stages(distill):
+        batches = [group] if available_cores() >= threads * len(group) else [[s] for s in group]
+        for batch in batches:
+            with ThreadPoolExecutor(len(batch)) as pool:
+                done = list(zip(batch, pool.map(stage, [args for _, args in batch]), strict=True))
+            for (name, _), (proc, seconds) in done:
+                if proc.returncode != 0:
+                    last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
+                    sys.exit(f"{name}: {last}")
+                try:
+                    summary = json.loads(proc.stdout)
+                except ValueError:
+                    summary = {}
+                entry = {"seconds": seconds, "summary": summary, "threads": threads}
+                if len(batch) > 1:  # its wall time was measured beside these (they shared the machine)
+                    entry["beside"] = [other for other, _ in batch if other != name]
+                with locked(out) as doc:
+                    doc["stages"][name] = entry
+                print(f"{name:<18} {seconds:8.1f} s", flush=True)
     with locked(out) as doc:
         record_semantics(doc, semantic_inputs(store))
 
@@ -202,17 +254,24 @@ def run_all(args) -> None:
     rows = [by_key[k] for k in wanted]  # trained in this order (the tables keep ROWS' order)
     directions = args.directions.split(",")
     apply_threads(args.threads)  # before machine() reads torch's threads: the ones every run here uses
+    machine_key = f"pid{os.getpid()}"  # each run names the machine entry it was trained on
     with locked(args.out) as doc:
         doc["store"] = str(args.store)
-        doc.setdefault("machine", {})[f"pid{os.getpid()}"] = {**machine(), "threads": args.threads}
+        doc.setdefault("machine", {})[machine_key] = {**machine(), "threads": args.threads}
         semantic_fp = fingerprint(doc.get("semantics"))
-    if any(r[0] in SEMANTIC_ROWS for r in rows) and (
-        semantic_fp is None or fingerprint(semantic_inputs(args.store)) != semantic_fp
-    ):
-        sys.exit(
-            "the store's semantic inputs are not the ones the results file records: run with --prepare "
-            "(or point --store at the store they came from)"
-        )
+        recorded = doc.get("semantics")
+    store_fp = None
+    if any(r[0] in SEMANTIC_ROWS for r in rows):
+        store_inputs = semantic_inputs(args.store)
+        store_fp = fingerprint(store_inputs)
+        differ = {r[0]: unmatched_parts(r[0], recorded, store_inputs) for r in rows if recorded}
+        if semantic_fp is None or any(differ.values()):
+            which = "; ".join(f"{k} reads {' and '.join(v)}, which differ" for k, v in differ.items() if v)
+            sys.exit(
+                "the store's semantic inputs are not the ones the results file records"
+                + (f" ({which})" if which else "")
+                + ": run with --prepare (or point --store at the store they came from)"
+            )
     todo = [(row, d, args.first_seed + k) for k in range(args.seeds) for d in directions for row in rows]
     for (key, label, model, ablation, overrides), direction, seed in todo:
         with locked(args.out) as doc:
@@ -240,9 +299,12 @@ def run_all(args) -> None:
             "train": (run.get("metrics") or {}).get("train", {}),
             "wall_seconds": round(time.perf_counter() - t0, 1),
             "threads": args.threads,
+            "machine": machine_key,
         }
         if key in SEMANTIC_ROWS:
-            record["semantics"] = semantic_fp
+            record["semantics"] = semantic_fp  # the parts it reads are those inputs' (checked above)
+            if store_fp != semantic_fp:  # the store differs in a part this row does not read
+                record["store_semantics"] = store_fp
         with locked(args.out) as doc:
             if (key, direction, seed) not in done_keys(doc):
                 doc["runs"].append(record)

@@ -160,6 +160,12 @@ def _cache_note(stage: dict) -> str:
     return f"{cached} LLM answers from the cache" if cached else ""
 
 
+def _stage_note(stage: dict) -> str:
+    """The cache note, and which stages ran side by side with this one."""
+    beside = ", ".join(stage.get("beside") or [])
+    return "; ".join(x for x in (_cache_note(stage), f"side by side with {beside}" if beside else "") if x)
+
+
 def directions_of(runs: list[dict]) -> list[str]:
     """The directions the runs cover, Kitchen → Food first."""
     return sorted({r["direction"] for r in runs}, key=lambda d: (d != "kitchen:food", d))
@@ -217,7 +223,7 @@ def render(doc: dict, rows, baselines: Sequence[str]) -> str:
         names = [k for k in order if k in stages] + sorted(k for k in stages if k not in order)
         out += ["| stage | wall | threads | note |", "|---|---:|---:|---|"]
         out += [
-            f"| {k} | {stages[k]['seconds']:.0f} s | {stages[k].get('threads', '–')} | {_cache_note(stages[k])} |"
+            f"| {k} | {stages[k]['seconds']:.0f} s | {stages[k].get('threads', '–')} | {_stage_note(stages[k])} |"
             for k in names
         ]
         out.append("")

@@ -60,6 +60,48 @@ def test_a_stage_whose_llm_answers_came_from_the_cache_says_so(doc):
     assert "taxonomy induce | 101 s | 2 | all 352 LLM answers from the cache of an earlier run |" in text
 
 
+def test_prepare_runs_each_domains_stages_side_by_side_when_the_cores_allow_and_says_so(
+    tmp_path, monkeypatch
+):
+    import subprocess
+    import threading
+
+    import semacdr_cli.machine
+
+    running, overlapped, lock = set(), [], threading.Lock()
+
+    def fake_run(cmd, **kw):  # a CLI stage: notes which stages were running at the same moment
+        name = " ".join(cmd[cmd.index("--json") + 1 :][:3])
+        with lock:
+            running.add(name)
+            overlapped.append(frozenset(running))
+        threading.Event().wait(0.05)
+        with lock:
+            running.discard(name)
+        assert kw["env"]["SEMACDR_THREADS"] == "1"
+        return subprocess.CompletedProcess(cmd, 0, stdout=json.dumps({"done": 1}), stderr="")
+
+    monkeypatch.setattr(paper_table.subprocess, "run", fake_run)
+    monkeypatch.setattr(paper_table, "semantic_inputs", lambda store: {"taxonomy": {}, "domains": {}})
+    out = tmp_path / "fk.json"
+    monkeypatch.setattr(semacdr_cli.machine, "available_cores", lambda: 2)
+    paper_table.prepare("s.db", out, distill=10, threads=1)
+    stages = json.loads(out.read_text())["stages"]
+    assert stages["annotate food"]["beside"] == ["annotate kitchen"]
+    assert stages["embed kitchen"]["beside"] == ["embed food"]
+    assert "beside" not in stages["taxonomy induce"]
+    assert max(len(s) for s in overlapped) == 2
+    text = render({"runs": [], "stages": stages}, paper_table.ROWS, paper_table.BASELINES)
+    assert "| annotate food | 0 s | 1 | side by side with annotate kitchen |" in text
+    # one core: one stage at a time, and no stage claims a neighbour
+    overlapped.clear()
+    out.unlink()
+    monkeypatch.setattr(semacdr_cli.machine, "available_cores", lambda: 1)
+    paper_table.prepare("s.db", out, distill=10, threads=1)
+    assert max(len(s) for s in overlapped) == 1
+    assert not any("beside" in s for s in json.loads(out.read_text())["stages"].values())
+
+
 def test_the_tables_hold_each_rows_mean_and_sample_std_and_flag_capped_runs(doc):
     text = render(doc, paper_table.ROWS, paper_table.BASELINES)
     sema = next(line for line in text.splitlines() if line.startswith("| SemaCDR |"))
@@ -185,7 +227,53 @@ def test_runs_on_two_earlier_sets_of_semantic_inputs_get_a_table_each_and_are_ne
     assert "| SemaCDR | 2 |" in older and "0.2000" not in older
 
 
-def test_a_restarted_job_skips_finished_runs_and_appends_the_rest(tmp_path, monkeypatch):
+def test_a_store_whose_item_texts_differ_may_add_runs_only_of_rows_that_read_no_texts(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from trainer import api
+
+    def inputs(food_texts):
+        domain = {"annotated": 5, "failed": 0, "methods": {"score": 5}, "labels_digest": "L", "embedded": 5}
+        return {
+            "taxonomy": {"origin": "induced", "categories": {"Genre": ["A", "B"]}},
+            "domains": {
+                "food": {**domain, "texts_digest": food_texts},
+                "kitchen": {**domain, "texts_digest": "K"},
+            },
+        }
+
+    recorded, store = inputs("T1"), inputs("T2")  # the same labels; one domain's texts differ
+    out = tmp_path / "fk.json"
+    fp = paper_table.fingerprint(recorded)
+    out.write_text(json.dumps({"runs": [], "stages": {}, "semantics": {**recorded, "fingerprint": fp}}))
+    monkeypatch.setattr(paper_table, "semantic_inputs", lambda s: store)
+    trained = []
+    monkeypatch.setattr(api, "train", lambda s, **kw: trained.append(kw["ablation"]) or [{"id": 1}])
+    m = {"ndcg@5": 0.1, "ndcg@10": 0.2, "hr@5": 0.3, "hr@10": 0.4}
+    monkeypatch.setattr(
+        api, "evaluate", lambda s, r: {"sampled": m, "full": m, "breakdown": {}, "training": [{}]}
+    )
+
+    def args(rows):
+        return SimpleNamespace(
+            out=out, store="s.db", rows=rows, directions="kitchen:food", seeds=1, first_seed=42,
+            epochs=None, runs_dir=str(tmp_path / "runs"), threads=1,
+        )  # fmt: skip
+
+    for rows in ("semacdr", "no-agnostic", "sasrec-semantics"):  # they read the item vectors' texts
+        with pytest.raises(SystemExit, match=f"{rows} reads .*texts, which differ"):
+            paper_table.run_all(args(rows))
+    assert trained == []
+    paper_table.run_all(args("no-inner"))  # labels only: the same as the recorded inputs'
+    [run] = json.loads(out.read_text())["runs"]
+    assert trained == [["no-inner-semantics"]]
+    assert run["semantics"] == fp and run["store_semantics"] == paper_table.fingerprint(store) != fp
+    assert run in paper_table.current_runs(json.loads(out.read_text()))
+
+
+def test_a_restarted_job_skips_finished_runs_and_appends_the_rest_each_naming_its_machine(
+    tmp_path, monkeypatch
+):
     from types import SimpleNamespace
 
     from trainer import api
@@ -213,6 +301,8 @@ def test_a_restarted_job_skips_finished_runs_and_appends_the_rest(tmp_path, monk
     doc = json.loads(out.read_text())
     assert sorted(r["row"] for r in doc["runs"]) == ["cd-sasrec", "sasrec"]
     assert doc["machine"] and all("cpu" in m for m in doc["machine"].values())
+    [new] = [r for r in doc["runs"] if r["row"] == "cd-sasrec"]
+    assert doc["machine"][new["machine"]]["threads"] == 1  # the new run names the machine it ran on
     paper_table.run_all(args)  # nothing left to do
     assert len(trained) == 1
 

@@ -45,7 +45,13 @@ SeedOption = Annotated[
     int, typer.Option("--seed", rich_help_panel="LLM", help="Sampling and sampling-of-items seed.")
 ]
 TemperatureOption = Annotated[
-    float, typer.Option("--temperature", rich_help_panel="LLM", help="0 = greedy (reproducible).")
+    float,
+    typer.Option(
+        "--temperature",
+        rich_help_panel="LLM",
+        help="0 = greedy: the same answers for the same batches (in bf16 a resumed run batches items "
+        "differently, which can change some descriptions).",
+    ),
 ]
 RepetitionPenaltyOption = Annotated[
     float,

@@ -17,7 +17,7 @@ Chat = list[Message]
 class SamplingConfig:
     """Sampling parameters; part of every cache key and of every row's provenance."""
 
-    temperature: float = 0.0  # greedy by default: reproducible annotations
+    temperature: float = 0.0  # greedy by default: reproducible for the same batches (bf16 rounding)
     top_p: float = 1.0
     max_tokens: int = 256
     seed: int = 0
