@@ -182,10 +182,10 @@ def prepare(store: str, out: Path, distill: int, threads: int) -> None:
         for batch in batches:
             with ThreadPoolExecutor(len(batch)) as pool:
                 done = list(zip(batch, pool.map(stage, [args for _, args in batch]), strict=True))
+            failed = [(name, proc) for (name, _), (proc, _) in done if proc.returncode != 0]
             for (name, _), (proc, seconds) in done:
                 if proc.returncode != 0:
-                    last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
-                    sys.exit(f"{name}: {last}")
+                    continue  # reported below, once the stages beside it are recorded
                 try:
                     summary = json.loads(proc.stdout)
                 except ValueError:
@@ -196,6 +196,11 @@ def prepare(store: str, out: Path, distill: int, threads: int) -> None:
                 with locked(out) as doc:
                     doc["stages"][name] = entry
                 print(f"{name:<18} {seconds:8.1f} s", flush=True)
+            if failed:
+                name, proc = failed[0]
+                sys.exit(
+                    f"{name}: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'failed'}"
+                )
     with locked(out) as doc:
         record_semantics(doc, semantic_inputs(store))
 

@@ -60,7 +60,7 @@ def test_a_stage_whose_llm_answers_came_from_the_cache_says_so(doc):
     assert "taxonomy induce | 101 s | 2 | all 352 LLM answers from the cache of an earlier run |" in text
 
 
-def test_prepare_runs_each_domains_stages_side_by_side_when_the_cores_allow_and_says_so(
+def test_prepare_runs_each_domains_stages_side_by_side_when_the_cores_allow_and_stops_at_a_failed_one(
     tmp_path, monkeypatch
 ):
     import subprocess
@@ -100,6 +100,19 @@ def test_prepare_runs_each_domains_stages_side_by_side_when_the_cores_allow_and_
     paper_table.prepare("s.db", out, distill=10, threads=1)
     assert max(len(s) for s in overlapped) == 1
     assert not any("beside" in s for s in json.loads(out.read_text())["stages"].values())
+    # a stage that fails stops the job with its name, after the stage beside it is recorded
+    out.unlink()
+    monkeypatch.setattr(semacdr_cli.machine, "available_cores", lambda: 2)
+
+    def failing_run(cmd, **kw):
+        if "kitchen" in cmd and "annotate" in cmd:
+            return subprocess.CompletedProcess(cmd, 1, stdout="", stderr="error: kitchen broke")
+        return fake_run(cmd, **kw)
+
+    monkeypatch.setattr(paper_table.subprocess, "run", failing_run)
+    with pytest.raises(SystemExit, match="annotate kitchen: error: kitchen broke"):
+        paper_table.prepare("s.db", out, distill=10, threads=1)
+    assert sorted(json.loads(out.read_text())["stages"]) == ["annotate food", "taxonomy induce"]
 
 
 def test_the_tables_hold_each_rows_mean_and_sample_std_and_flag_capped_runs(doc):
