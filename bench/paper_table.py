@@ -79,12 +79,6 @@ def locked(path: Path):
         os.replace(tmp, path)
 
 
-SEMANTIC_ROWS = {
-    key for key, _, model, ablation, overrides in ROWS
-    if (model == "semacdr" and "no-semantics" not in ablation) or overrides.get("semantics")
-}  # fmt: skip
-
-
 def fingerprint(semantics: dict | None) -> str | None:
     """A short hash of the semantic inputs (taxonomy and how each domain was labelled): runs of the
     semantic rows count only beside the inputs they were trained on."""
@@ -95,16 +89,17 @@ def fingerprint(semantics: dict | None) -> str | None:
 
 
 def reads(key: str) -> tuple[str, ...]:
-    """Which parts of the semantic inputs a row's model reads: ``labels`` (the taxonomy and every
-    item's labels: the domain-agnostic view) and ``texts`` (the texts the item vectors encode: the
-    inner view); the trainer loads neither for a view an ablation switches off."""
-    [(_, _, _, ablation, _)] = [r for r in ROWS if r[0] == key]
-    parts = [] if "no-semantics" in ablation else ["labels", "texts"]
-    if "no-agnostic-semantics" in ablation:
-        parts.remove("labels")
-    if "no-inner-semantics" in ablation:
-        parts.remove("texts")
-    return tuple(parts)
+    """Which parts of the semantic inputs a row's model reads, as the trainer's own switches say:
+    ``labels`` (the taxonomy and every item's labels: the domain-agnostic view) and ``texts`` (the
+    texts the item vectors encode: the inner view); the trainer loads neither for a view it does not use."""
+    from trainer.config import TrainConfig
+
+    [(_, _, model, ablation, overrides)] = [r for r in ROWS if r[0] == key]
+    cfg = TrainConfig(model=model, ablation=ablation, semantics=bool(overrides.get("semantics")))
+    return tuple(part for part, used in (("labels", cfg.use_agnostic), ("texts", cfg.use_inner)) if used)
+
+
+SEMANTIC_ROWS = {key for key, *_ in ROWS if reads(key)}  # rows that read any semantic input
 
 
 def part_of(semantics: dict, part: str):
@@ -263,8 +258,8 @@ def run_all(args) -> None:
     with locked(args.out) as doc:
         doc["store"] = str(args.store)
         doc.setdefault("machine", {})[machine_key] = {**machine(), "threads": args.threads}
-        semantic_fp = fingerprint(doc.get("semantics"))
         recorded = doc.get("semantics")
+    semantic_fp = fingerprint(recorded)
     store_fp = None
     if any(r[0] in SEMANTIC_ROWS for r in rows):
         store_inputs = semantic_inputs(args.store)
