@@ -35,6 +35,7 @@ class AnnotateSummary:
     taxonomy_version: int
     model: str
     backend: str
+    threads: int | None = None  # torch threads of a CPU backend; under bf16 the answers depend on it
     in_scope: int = 0  # items considered (the first --limit of the domain by --order, or all)
     skipped: int = 0  # already annotated before this run
     done: int = 0  # stored ok in this run

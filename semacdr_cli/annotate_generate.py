@@ -79,6 +79,7 @@ class _Annotator:
             taxonomy_version=self.taxonomy["version"],
             model=backend.model,
             backend=backend.name,
+            threads=getattr(backend, "threads", None),
         )
 
     def _schema(self, exclude: dict[str, set[str]] | None = None) -> dict:
@@ -187,7 +188,11 @@ class _Annotator:
             "backend": self.backend.name,
             "prompt_hash": self.template.hash,
             "schema_hash": self.schema_hash,
-            "sampling": {**self.sampling.as_dict(), "retries": self.cfg.retries},
+            "sampling": {
+                **self.sampling.as_dict(),
+                "retries": self.cfg.retries,
+                "threads": self.summary.threads,
+            },
             "tokens_in": w.tokens_in,
             "tokens_out": w.tokens_out,
             "seconds": round(w.seconds, 4),

@@ -34,7 +34,7 @@ def run_scored(store: Store, dataset_id: int, backend: Backend, config: Annotate
     if not tree:
         raise SemacdrError(f"taxonomy version {taxonomy['version']} has no categories")
     summary = AnnotateSummary(domain=config.domain, taxonomy_version=taxonomy["version"], model=backend.model,
-                              backend=backend.name, method="score")  # fmt: skip
+                              backend=backend.name, method="score", threads=getattr(backend, "threads", None))  # fmt: skip
     labeler = ScoreLabeler(store, taxonomy, tree, backend, config, summary, domain["id"])
     if config.distill:
         distill_domain(store, domain["id"], taxonomy, tree, labeler, config, progress, summary)

@@ -231,7 +231,8 @@ class ScoreLabeler:
             "backend": self.backend.name, "prompt_hash": self.prompt_hash, "schema_hash": "score",
             "sampling": {"method": "score", "calibration": self.cfg.calibration, "threshold": self.cfg.label_threshold,
                          "max_labels": self.cfg.max_labels_per_category,
-                         "describe": self.describe_sampling.as_dict() if self.cfg.describe else None},
+                         "describe": self.describe_sampling.as_dict() if self.cfg.describe else None,
+                         "threads": self.summary.threads},
             "attempts": 1, "seconds": round(seconds, 4), "method": "score", "tokens_in": tokens_in,
             "tokens_out": tokens_out,
         }  # fmt: skip

@@ -1,7 +1,8 @@
 """Inner-domain semantic embeddings (paper §2.3.1): sentence-transformers over each item's text.
 
 The text is `title + enriched description` from the item's newest ok annotation, or
-`title + raw description` when the item has no annotation (counted as `fallback_text`). Vectors are
+`title + raw description` when it has none, or when that newest one has no description (filtered as
+garbage, or distilled); these are counted as `fallback_text`. Vectors are
 stored as float32 with the model name and dimension; an item whose text hash (model + text) is
 unchanged is skipped, so a re-run only encodes what changed. Batches commit one by one.
 """

