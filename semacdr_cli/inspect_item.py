@@ -78,6 +78,7 @@ def inspect_item(store: Store, ref: str, dataset_id: int | None = None, k: int =
             c: {x: dist.get(c, {}).get(x) for x in subs} for c, subs in out["labels"].items()
         }
         out["provenance"] = {
+            "annotation_id": ann["id"],
             "method": ann["method"],
             "taxonomy_origin": sem.taxonomy_origin(store, ann["taxonomy_id"]),
             "taxonomy_version": ann["taxonomy_version"],
@@ -95,13 +96,18 @@ def inspect_item(store: Store, ref: str, dataset_id: int | None = None, k: int =
         }
     nearest, model = nearest_other_domain(store, item["id"], item["dataset_id"], item["domain"], k)
     embs = emb.item_embeddings(store, item["id"])
+    chosen = next((e for e in embs if e["model"] == model), None)
     out["embedding"] = (
         {
             "model": model,
-            "dim": next(e["dim"] for e in embs if e["model"] == model),
+            "dim": chosen["dim"],
             "models": [e["model"] for e in embs],
+            # what the vector encodes: an annotation's enriched description, or the item's own text
+            "encodes": f"title + description of annotation {chosen['annotation_id']}"
+            if chosen["annotation_id"]
+            else "title + raw description",
         }
-        if model
+        if chosen
         else None
     )
     out["nearest"] = nearest

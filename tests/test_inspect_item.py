@@ -65,6 +65,7 @@ def test_inspect_by_external_id_shows_labels_description_provenance_and_nearest_
     assert p["taxonomy_version"] == 1 and p["backend"] == "fake" and p["model"] == "fake-model"
     assert len(p["prompt_hash"]) == 64 and p["sampling"]["temperature"] == 0.0
     assert info["nearest"] and all(n["domain"] == "kitchen" for n in info["nearest"])
+    assert info["embedding"]["encodes"] == f"title + description of annotation {p['annotation_id']}"
     assert info["nearest"][0]["title"] == "Manual Coffee Grinder Ceramic Burr"
     cos = [n["cosine"] for n in info["nearest"]]
     assert cos == sorted(cos, reverse=True)
@@ -75,6 +76,7 @@ def test_inspect_by_store_id_shows_the_failure_reason(store):
     info = inspect_item(store, str(row["id"]))
     assert info["status"] == "failed" and "not valid JSON" in info["failure_reason"]
     assert info["labels"] == {}
+    assert info["embedding"]["encodes"] == "title + raw description"  # a failed annotation has no description
 
 
 def test_inspect_cli_json_and_unknown_item_error(store, tmp_path):

@@ -77,7 +77,10 @@ def item(
             markup=False,
         )
     if info["nearest"]:
-        t = Table(title=f"nearest items of the other domain ({info['embedding']['model']})")
+        e = info["embedding"]
+        t = Table(
+            title=f"nearest items of the other domain ({e['model']}, this item's vector: {e['encodes']})"
+        )
         for col in ("cosine", "domain", "id", "external id", "title"):
             t.add_column(col)
         for n in info["nearest"]:
