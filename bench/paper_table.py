@@ -129,18 +129,34 @@ def done_keys(doc: dict) -> set[tuple[str, str, int]]:
     return {(r["row"], r["direction"], r["seed"]) for r in current_runs(doc)}
 
 
-def record_semantics(doc: dict, semantics: dict) -> None:
+def record_semantics(doc: dict, semantics: dict, old_stages: dict | None = None) -> None:
     """Make ``semantics`` the file's semantic inputs. Earlier ones that differ are kept under
-    ``earlier_semantics`` and the runs trained on them keep their fingerprint, so they stay in the
-    file but leave the tables (a new store's taxonomy or labels are other inputs)."""
+    ``earlier_semantics`` (with ``old_stages``, the stage times they were built in) and the runs
+    trained on them keep their fingerprint, so they stay in the file but leave the tables."""
     old = doc.get("semantics")
     old_fp = fingerprint(old)
     for r in doc["runs"]:
         if r["row"] in SEMANTIC_ROWS and "semantics" not in r and old_fp:
             r["semantics"] = old_fp
     if old and old_fp != fingerprint(semantics):
-        doc.setdefault("earlier_semantics", {})[old_fp] = old
+        doc.setdefault("earlier_semantics", {})[old_fp] = {
+            **old,
+            **({"stages": old_stages} if old_stages else {}),
+        }
     doc["semantics"] = {**semantics, "fingerprint": fingerprint(semantics)}
+
+
+def refuse_new_inputs(out: Path) -> None:
+    """--prepare makes the store's inputs the file's; it stops when semantic runs rest on the recorded
+    ones (a rebuild of the same inputs adds runs without it: docs/results.md, bench/restore_texts.py)."""
+    doc = json.loads(out.read_text()) if out.exists() else {"runs": []}
+    kept = [r for r in current_runs(doc) if r["row"] in SEMANTIC_ROWS] if doc.get("semantics") else []
+    if kept:
+        sys.exit(
+            f"{out}: {len(kept)} runs of semantic rows rest on the inputs it records, and --prepare would"
+            " replace those inputs (the runs would leave the tables). To add runs, rebuild the store"
+            " without --prepare (docs/results.md); to start new inputs, add --new-inputs"
+        )
 
 
 # -- semantic inputs -------------------------------------------------------------------------------
@@ -172,6 +188,7 @@ def prepare(store: str, out: Path, distill: int, threads: int) -> None:
         proc = subprocess.run([*cli, "--json", *args], capture_output=True, text=True, env=env, check=False)
         return proc, round(time.perf_counter() - t0, 1)
 
+    previous = json.loads(out.read_text()).get("stages") if out.exists() else None
     for group in prepare_stages(distill):
         batches = [group] if available_cores() >= threads * len(group) else [[s] for s in group]
         for batch in batches:
@@ -197,7 +214,7 @@ def prepare(store: str, out: Path, distill: int, threads: int) -> None:
                     f"{name}: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'failed'}"
                 )
     with locked(out) as doc:
-        record_semantics(doc, semantic_inputs(store))
+        record_semantics(doc, semantic_inputs(store), previous)
 
 
 def semantic_inputs(store: str) -> dict:
@@ -360,6 +377,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--prepare", action="store_true", help="taxonomy, labels and vectors first (timed)")
     p.add_argument("--distill", type=int, default=1000)
+    p.add_argument("--new-inputs", action="store_true", help="let --prepare replace inputs runs rest on")
     p.add_argument("--docs", action="store_true", help="regenerate docs/results.md from --out and stop")
     args = p.parse_args()
     if args.docs:
@@ -368,6 +386,8 @@ def main() -> None:
     if not args.store:
         p.error("--store is required (a store with Food-Kitchen imported)")
     if args.prepare:
+        if not args.new_inputs:
+            refuse_new_inputs(args.out)
         prepare(args.store, args.out, args.distill, args.threads)
     run_all(args)
     write_docs(args.out, DOCS)

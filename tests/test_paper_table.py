@@ -222,6 +222,26 @@ def test_new_semantic_inputs_retire_the_semantic_runs_of_the_old_ones_and_keep_t
     assert list(doc["earlier_semantics"]) == [paper_table.fingerprint(old)]
 
 
+def test_prepare_stops_before_replacing_inputs_that_semantic_runs_rest_on_and_keeps_their_stage_times(
+    doc, tmp_path, monkeypatch
+):
+    old = {"taxonomy": {"origin": "induced", "categories": {"Genre": ["Art", "Fiction"]}}, "domains": {}}
+    doc["semantics"] = old
+    out = tmp_path / "fk.json"
+    out.write_text(json.dumps(doc))
+    monkeypatch.setattr(paper_table, "prepare", lambda *a: pytest.fail("stages ran"))
+    monkeypatch.setattr(sys, "argv", ["paper_table.py", "--store", "s.db", "--out", str(out), "--prepare"])
+    with pytest.raises(SystemExit, match="2 runs of semantic rows rest on the inputs it records"):
+        paper_table.main()
+    baselines_only = {**doc, "runs": [r for r in doc["runs"] if r["row"] not in paper_table.SEMANTIC_ROWS]}
+    out.write_text(json.dumps(baselines_only))
+    paper_table.refuse_new_inputs(out)  # nothing rests on the inputs: new ones may replace them
+    stages = {"annotate food": {"seconds": 390.5, "threads": 1}}
+    new = {**old, "taxonomy": {"origin": "induced", "categories": {"Kind": ["Tea", "Pans"]}}}
+    paper_table.record_semantics(doc, new, stages)  # what --new-inputs does once the stages ran
+    assert doc["earlier_semantics"][paper_table.fingerprint(old)]["stages"] == stages
+
+
 def test_runs_on_two_earlier_sets_of_semantic_inputs_get_a_table_each_and_are_never_averaged(doc):
     first = {"taxonomy": {"origin": "induced", "categories": {"Genre": ["Art", "Fiction"]}}}
     second = {"taxonomy": {"origin": "induced", "categories": {"Kind": ["Tea", "Pans"]}}}
