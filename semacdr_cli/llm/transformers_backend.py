@@ -86,7 +86,7 @@ class TransformersBackend:
         self.device = _resolve_device(device)
         if self.device == "cpu":
             torch.set_num_threads(threads or default_threads())
-        # recorded with every run: under bf16 the answers depend on it (docs/llm.md, "Reproducibility")
+        # recorded with every run: under bf16 the answers depend on it (docs/llm.md, `transformers` backend)
         self.threads = torch.get_num_threads() if self.device == "cpu" else None
         self.model = str(model_path)
         self.dtype = dtype = resolve_dtype(dtype, self.device)
