@@ -58,6 +58,7 @@ class AnnotateSummary:
     distill_agreement: dict = field(default_factory=dict)  # held-out agreement with the LLM per category
     failures_by_reason: dict = field(default_factory=dict)
     guard: list = field(default_factory=list)  # degenerate categories found at the end (warnings)
+    warnings: list = field(default_factory=list)  # e.g. a domain continued with other LLM threads
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -223,12 +224,23 @@ def prepare_annotation(store: Store, dataset_id: int, config: AnnotateConfig) ->
     get_taxonomy(store, dataset_id, config.taxonomy_version)
 
 
+def earlier_threads(store: Store, dataset_id: int, config: AnnotateConfig) -> set[int]:
+    """The LLM threads recorded on the domain's LLM-labelled items of the job's taxonomy so far."""
+    from semacdr_cli.store import semantic as sem
+
+    tax = sem.get_taxonomy(store, dataset_id, config.taxonomy_version)
+    rows = sem.domain_annotations(store, store.domain(dataset_id, config.domain)["id"], tax["id"])
+    found = ((sem.loads(r["sampling"]) or {}).get("threads") for r in rows if r["method"] != "distilled")
+    return {t for t in found if isinstance(t, int)}
+
+
 def annotate_domain(store: Store, dataset_id: int, backend: Backend, config: AnnotateConfig,
                     progress: Progress | None = None) -> AnnotateSummary:  # fmt: skip
     """Annotate the items of `config.domain` against a taxonomy version; resumable and idempotent
     (the job is prepared, i.e. validated, first)."""
     prepare_annotation(store, dataset_id, config)
     t0 = time.perf_counter()
+    earlier = earlier_threads(store, dataset_id, config)
     if config.method == "score":
         from semacdr_cli.annotate_jobs import run_scored
 
@@ -243,6 +255,12 @@ def annotate_domain(store: Store, dataset_id: int, backend: Backend, config: Ann
     from semacdr_cli.label_stats import degenerate_categories
 
     s.guard = degenerate_categories(store, dataset_id, config.domain, config.taxonomy_version)
+    if s.threads is not None and s.done + s.failed and earlier - {s.threads}:
+        s.warnings.append(
+            f"{config.domain}: earlier items of this taxonomy were labelled with {'/'.join(map(str, sorted(earlier)))}"
+            f" LLM thread(s), this run's with {s.threads}; under bf16 the answers depend on the threads, so set"
+            " $SEMACDR_THREADS to continue a domain as it began (docs/llm.md)"
+        )
     s.seconds = round(time.perf_counter() - t0, 3)
     new = s.done + s.failed + s.distilled
     s.items_per_s = round(new / s.seconds, 3) if s.seconds > 0 else 0.0

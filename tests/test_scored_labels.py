@@ -94,6 +94,21 @@ def test_scored_labels_store_probabilities_inside_the_taxonomy_and_the_backend_t
         assert all(sum(d.values()) == pytest.approx(1.0, abs=1e-3) for d in dist.values())
 
 
+def test_continuing_a_domain_with_other_llm_threads_warns_and_with_the_same_threads_does_not(tmp_path):
+    store = make_store(tmp_path / "s.db")
+    fake = FakeScoringBackend()
+    fake.threads = 2
+    first = annotate_domain(store, 1, fake, cfg(limit=3))
+    assert first.done == 3 and first.warnings == []
+    same = annotate_domain(store, 1, fake, cfg(limit=5))
+    assert same.done == 2 and same.warnings == []
+    fake.threads = 1
+    other = annotate_domain(store, 1, fake, cfg())
+    assert other.done == 3 and len(other.warnings) == 1
+    assert "labelled with 2 LLM thread(s), this run's with 1" in other.warnings[0]
+    assert annotate_domain(store, 1, fake, cfg()).warnings == []  # nothing left to label: nothing mixed
+
+
 def test_one_failing_prompt_in_a_chunk_leaves_the_others_stored(tmp_path):
     titles = ["Green Tea", "Dark Chocolate", "BAD item that breaks the backend", "Olive Oil", "Pasta"]
     store = make_store(tmp_path / "s.db", food=titles)

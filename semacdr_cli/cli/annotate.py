@@ -290,6 +290,8 @@ def register(app: typer.Typer) -> None:
             _summary_table(summary)
         for line in summary.guard:
             err_console.print(f"warning: degenerate labels: {line}", markup=False)
+        for line in summary.warnings:
+            err_console.print(f"warning: {line}", markup=False)
         if summary.guard and strict:
             raise SemacdrError(
                 f"{len(summary.guard)} degenerate categories (--strict); see `semacdr labels stats`"
