@@ -23,8 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from paper_table import semantic_inputs
 
 from semacdr_cli.config import EmbedConfig
-from semacdr_cli.embed import embedding_text, load_encoder, resolve_embed_model
-from semacdr_cli.prompting import sha256_text
+from semacdr_cli.embed import embedding_text, load_encoder, resolve_embed_model, source_text, text_hash
 from semacdr_cli.store import Store
 from semacdr_cli.store import embeddings as emb
 from semacdr_cli.store import semantic as sem
@@ -53,10 +52,10 @@ def restore(store_path: str, texts: dict) -> int:
         described = emb.annotation_descriptions(store, (s["annotation_id"] for s in sources))
         rows = []
         for s in sources:
-            own = described.get(s["annotation_id"]) if s["annotation_id"] else None
-            desc = kept.get(external[s["item_id"]], own)
-            text = embedding_text(s["title"], desc or s["raw_description"])
-            rows.append((s["item_id"], text, s["annotation_id"] if own and desc == own else None))
+            text, ann = source_text(s, described)
+            if external[s["item_id"]] in kept:  # the description session 7's store encoded
+                text, ann = embedding_text(s["title"], kept[external[s["item_id"]]]), None
+            rows.append((s["item_id"], text, ann))
         bs = cfg.batch_size
         batches = [rows[i : i + bs] for i in range(0, len(rows), bs)]
         touched = [b for b in batches if any(external[item] in kept for item, _, _ in b)]
@@ -66,7 +65,7 @@ def restore(store_path: str, texts: dict) -> int:
                                   normalize_embeddings=cfg.normalize, show_progress_bar=False)  # fmt: skip
             vecs = np.asarray(vecs, dtype="<f4")
             with store.transaction() as conn:
-                emb.write_embeddings(conn, name, [(item, vecs[n].tobytes(), vecs.shape[1], sha256_text(f"{name}\n{text}"), ann)
+                emb.write_embeddings(conn, name, [(item, vecs[n].tobytes(), vecs.shape[1], text_hash(name, text), ann)
                                                   for n, (item, text, ann) in enumerate(batch)])  # fmt: skip
     return sum(len(b) for b in touched)
 

@@ -85,6 +85,19 @@ def embedding_text(title: str | None, description: str | None) -> str:
     return f"{title}. {description}" if description else title
 
 
+def source_text(source, descriptions: dict[int, str]) -> tuple[str, int | None]:
+    """What one item's vector encodes (an `embedding_sources` row): its text, and the id of the
+    annotation whose enriched description it holds (None: title + raw description)."""
+    enriched = descriptions.get(source["annotation_id"]) if source["annotation_id"] else None
+    text = embedding_text(source["title"], enriched if enriched else source["raw_description"])
+    return text, source["annotation_id"] if enriched else None
+
+
+def text_hash(model: str, text: str) -> str:
+    """The stored hash of a vector's text: a re-run skips an item whose hash is unchanged."""
+    return sha256_text(f"{model}\n{text}")
+
+
 def embed_domain(store: Store, dataset_id: int, config: EmbedConfig, progress: Progress | None = None,
                  encoder=None) -> EmbedSummary:  # fmt: skip
     """Encode and store the vectors of one domain's items; unchanged texts are skipped."""
@@ -100,13 +113,12 @@ def embed_domain(store: Store, dataset_id: int, config: EmbedConfig, progress: P
     existing = emb.embedding_hashes(store, domain["id"], name)
     todo = []
     for r in sources:
-        enriched = descriptions.get(r["annotation_id"]) if r["annotation_id"] else None
-        text = embedding_text(r["title"], enriched if enriched else r["raw_description"])
-        h = sha256_text(f"{name}\n{text}")
+        text, ann = source_text(r, descriptions)
+        h = text_hash(name, text)
         if existing.get(r["item_id"]) == h:
             summary.unchanged += 1
             continue
-        todo.append((r["item_id"], text, h, r["annotation_id"] if enriched else None))
+        todo.append((r["item_id"], text, h, ann))
     summary.fallback_text = sum(1 for t in todo if t[3] is None)
     if todo:
         model = encoder if encoder is not None else load_encoder(folder, config.device)
@@ -162,7 +174,7 @@ def item_text_vectors(store: Store, domain_id: int, item_ids: list[int] | None =
     todo = []
     for r in rows:
         text = embedding_text(r["title"], r["raw_description"])
-        h = sha256_text(f"{key}\n{text}")
+        h = text_hash(key, text)
         if existing.get(r["item_id"]) != h:
             todo.append((r["item_id"], text, h))
     if todo:
