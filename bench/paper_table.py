@@ -272,9 +272,9 @@ def run_all(args) -> None:
     directions = args.directions.split(",")
     apply_threads(args.threads)  # before machine() reads torch's threads: the ones every run here uses
     machine_key = f"pid{os.getpid()}"  # each run names the machine entry it was trained on
+    machine_entry = {**machine(), "threads": args.threads}  # written with this job's first run
     with locked(args.out) as doc:
         doc["store"] = str(args.store)
-        doc.setdefault("machine", {})[machine_key] = {**machine(), "threads": args.threads}
         recorded = doc.get("semantics")
     semantic_fp = fingerprint(recorded)
     store_fp = None
@@ -325,6 +325,7 @@ def run_all(args) -> None:
         with locked(args.out) as doc:
             if (key, direction, seed) not in done_keys(doc):
                 doc["runs"].append(record)
+                doc.setdefault("machine", {})[machine_key] = machine_entry
         tr = record["train"]
         print(
             f"  NDCG@10 {result['sampled']['ndcg@10']:.4f} HR@10 {result['sampled']['hr@10']:.4f} "
