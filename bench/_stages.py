@@ -54,7 +54,7 @@ def stage_breakdown(model, data, cfg, steps: int = 20) -> dict[str, float]:
         t = time.perf_counter()
         batch = [
             collate([data.train[i] for i in chunk], data.n_target, rng)
-            for chunk in micro_batches(idx, data.train, cfg.micro_batches)
+            for chunk in micro_batches(idx, data.train, cfg.micro_batches, cfg.micro_batch_cost)
         ]
         times["collation"] += time.perf_counter() - t
         t = time.perf_counter()

@@ -46,6 +46,7 @@ class DemoConfig:
     # "model" or "model:ablation"; the report's first table compares them (mean ± std over ``seeds``)
     models: tuple[str, ...] = ("sasrec", "semacdr:no-semantics", "semacdr")
     seeds: int = 3  # seeds per model (seed, seed + 1, ...)
+    jobs: int = 0  # seeds trained side by side (0: one per free core; the demo's models are small)
     dataset: str | None = None  # None: "demo", or "demo-<size>" for other sizes
 
     def sizes(self) -> dict[str, Any]:
@@ -191,7 +192,7 @@ def run_demo(
                     group = trainer.train(
                         store, source=cfg.source, target=cfg.target, model=model, seed=cfg.seed,
                         ablation=[ablation] if ablation else None, epochs=epochs, repeat=cfg.seeds,
-                        dataset=cfg.dataset, runs_dir=out / "runs", device="cpu",
+                        dataset=cfg.dataset, runs_dir=out / "runs", device="cpu", jobs=cfg.jobs,
                     )  # fmt: skip
                     runs[spec] = [r["id"] for r in group]
                     t.detail["runs"] = runs[spec]

@@ -328,3 +328,14 @@ def test_a_training_step_convolves_only_the_rows_its_batch_reads_with_the_same_l
     for name, p in model.named_parameters():
         if p.grad is not None:
             assert torch.allclose(grads[name], p.grad, atol=1e-6), name
+
+
+def test_micro_batches_are_cut_only_where_the_padding_saved_outweighs_the_cost_of_a_piece():
+    from trainer.loop import _least_padding_cuts
+
+    even = np.full(64, 20)  # equal lengths: no cut saves padding, so any cost keeps one piece
+    assert _least_padding_cuts(even, 4, piece_cost=1) == [0, 64]
+    assert len(_least_padding_cuts(even, 4, piece_cost=0)) == 5  # cost 0: the pieces asked for
+    tail = np.sort(np.r_[np.full(60, 5), [200, 200, 200, 200]])  # a few long histories among short ones
+    assert _least_padding_cuts(tail, 4, piece_cost=100) == [0, 60, 64]  # saves 11,700 tokens for 100
+    assert _least_padding_cuts(tail, 4, piece_cost=20_000) == [0, 64]  # not worth a piece at that cost

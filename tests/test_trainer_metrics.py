@@ -44,10 +44,16 @@ def test_eval_negatives_take_every_allowed_item_when_fewer_exist():
     assert sorted(negs.tolist()) == [1, 3, 5, 6, 7, 8, 9, 10]
 
 
-def test_training_negatives_avoid_excluded_items():
+def test_training_negatives_avoid_each_rows_own_excluded_items():
     rng = np.random.default_rng(0)
-    out = sample_excluding(rng, 6, np.array([1, 2, 3, 4, 5]), 200)
-    assert set(out.tolist()) == {6}
+    excludes = [np.array([5, 1, 2, 3, 4]), np.array([6, 2]), np.zeros(0, np.int64)]
+    rows = np.repeat([0, 1, 2], 300)
+    out = sample_excluding(rng, 6, excludes, rows)
+    assert set(out[rows == 0].tolist()) == {6}
+    assert set(out[rows == 1].tolist()) == {1, 3, 4, 5}
+    assert set(out[rows == 2].tolist()) == {1, 2, 3, 4, 5, 6}
+    with pytest.raises(ValueError, match="every item"):
+        sample_excluding(rng, 2, [np.array([1, 2])], np.array([0]))
 
 
 def test_ties_with_the_held_out_item_count_against_it():

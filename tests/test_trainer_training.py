@@ -92,23 +92,26 @@ def test_train_cli_learns_well_above_random_and_reloads_to_identical_metrics(sto
 
 
 def test_interrupted_run_resumes_where_it_stopped_and_matches_an_uninterrupted_one(store, tmp_path):
-    common = {"target": "food", "model": "sasrec", "epochs": 3, "progress": False, "overrides": SMALL}
+    common = {"target": "food", "model": "sasrec", "epochs": 4, "progress": False,
+              "overrides": {**SMALL, "eval_every": 2}}  # fmt: skip
     [ref] = api.train(store, runs_dir=tmp_path / "a", seed=5, **common)
 
     class Stop(KeyboardInterrupt):
         pass
 
-    def stop_after_first(record):
-        if record["epoch"] == 0:
+    def stop_after_third(record):
+        if record["epoch"] == 2:
             raise Stop
 
     with pytest.raises(Stop):
-        api.train(store, runs_dir=tmp_path / "b", seed=5, on_epoch=stop_after_first, **common)
-    # the same command again picks the unfinished run up from its last checkpoint
+        api.train(store, runs_dir=tmp_path / "b", seed=5, on_epoch=stop_after_third, **common)
+    [folder] = (tmp_path / "b").glob("run-*")
+    assert json.loads((folder / "state.json").read_text())["epoch"] == 1  # the checkpoint: its validation
+    # the same command again picks the unfinished run up from its last checkpoint and trains epoch 2 again
     [resumed] = api.train(store, runs_dir=tmp_path / "b", seed=5, **common)
     folder = tmp_path / "b" / f"run-{resumed['id']:04d}"
     epochs = [json.loads(line)["epoch"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
-    assert epochs == [0, 1, 2]
+    assert epochs == [0, 1, 2, 3]
     a = load_file(str(tmp_path / "a" / f"run-{ref['id']:04d}" / "last.safetensors"))
     b = load_file(str(folder / "last.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -175,3 +178,20 @@ def test_two_stores_sharing_a_runs_folder_never_resume_each_others_runs(tmp_path
     dirs = sorted(p.name for p in runs.iterdir())
     assert len(dirs) == 2 and dirs[0] == "run-0001" and dirs[1].startswith("run-0001-")
     assert api.evaluate(second, b)["model"] == "cd-sasrec"
+
+
+def test_seeds_trained_side_by_side_match_the_same_seeds_trained_in_turn(store, tmp_path):
+    common = {"target": "food", "model": "sasrec", "epochs": 2, "repeat": 2, "progress": False,
+              "overrides": {**SMALL, "threads": 1}}  # fmt: skip
+    in_turn = api.train(store, runs_dir=tmp_path / "a", seed=7, **common)
+    seen = []
+    side = api.train(store, runs_dir=tmp_path / "b", seed=7, jobs=2, on_epoch=seen.append, **common)
+    assert [r["seed"] for r in side] == [7, 8] and all(r["status"] == "finished" for r in side)
+    assert len(seen) == 4  # every epoch record of both runs reached the caller
+    for a, b in zip(in_turn, side, strict=True):
+        assert b["metrics"]["test"] == a["metrics"]["test"]  # same seed, same threads: same model
+        assert json.loads((Path(b["run_dir"]) / "versions.json").read_text())["jobs"] == 2
+    res = runner.invoke(
+        app, ["train", "--db", store, "--target", "food", "--model", "sasrec", "--jobs", "-1"]
+    )
+    assert res.exit_code != 0 and "--jobs" in res.output and "Traceback" not in res.output

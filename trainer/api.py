@@ -97,12 +97,15 @@ def train(
     progress: bool = True,
     on_epoch=None,
     overrides: dict | None = None,
+    jobs: int = 1,
 ) -> list[dict]:
     """Train ``repeat`` seeds (seed, seed+1, ...); return their run records. ``resume`` continues a
-    run from its last checkpoint; an unfinished run with the same config is resumed automatically."""
+    run from its last checkpoint; an unfinished run with the same config is resumed automatically.
+    ``jobs``: seeds trained side by side, each in a process of its own with its share of the cores
+    (0: one per free core); ``on_epoch`` then sees each run's epoch records as they arrive."""
     with opened(store) as s:
         return _train(s, source, target, model, ablation, config_path, seed, epochs, device, dataset, repeat,
-                      runs_dir, resume, progress, on_epoch, overrides)  # fmt: skip
+                      runs_dir, resume, progress, on_epoch, overrides, jobs)  # fmt: skip
 
 
 def _prepare(store, source, target, model, ablation, config_path, seed, epochs, device, dataset, repeat,
@@ -138,49 +141,87 @@ def _prepare(store, source, target, model, ablation, config_path, seed, epochs, 
 
 
 def _train(store, source, target, model, ablation, config_path, seed, epochs, device, dataset, repeat,
-           runs_dir, resume, progress, on_epoch, overrides) -> list[dict]:  # fmt: skip
+           runs_dir, resume, progress, on_epoch, overrides, jobs=1) -> list[dict]:  # fmt: skip
     """Prepare (validate), then run: load the data once, train and evaluate each seed, write through
-    the store."""
-    from trainer.loop import distributed, fit
+    the store; with ``jobs`` > 1 the seeds train side by side in processes of their own."""
+    from trainer.loop import distributed
     from trainer.threads import apply_threads
 
     cfgs, group = _prepare(store, source, target, model, ablation, config_path, seed, epochs, device, dataset,
                            repeat, resume, overrides)  # fmt: skip
-    apply_threads(cfgs[0][0].threads)  # before torch starts its pools
+    rank, world = distributed()
+    jobs, threads = _jobs(jobs, cfgs, world, store)
+    apply_threads(threads)  # before torch starts its pools; side by side, each run's share (recorded so)
     import torch
 
-    rank, world = distributed()
-    ids = []
-    data = None
+    ids, todo, setup = [], [], None
     for cfg, row in cfgs:
-        if data is None:
-            data, graphs, dev, build_model = _setup(store, cfg)
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed % (2**32))
-        net = build_model(cfg, data, graphs)
         if row is None:
-            run_id = _register(store, cfg, data, group, Path(runs_dir), rank, world)
+            if setup is None:
+                setup = _setup(store, cfg)
+            run_id = _register(store, cfg, setup[0], group, Path(runs_dir), rank, world, jobs)
             run_dir = Path(q.get_run(store, run_id)["run_dir"])
         else:
             run_id, run_dir = int(row["id"]), Path(row["run_dir"])
-        try:
-            summary = fit(net, data, cfg, run_dir, device=dev, progress=progress, on_epoch=on_epoch)
-        except Exception:  # an interrupt (KeyboardInterrupt) leaves the run resumable
-            if rank == 0:
-                q.finish_run(store, run_id, status="failed", best_epoch=None, metrics=None)
-            raise
-        if rank == 0:
-            from trainer.evaluate import evaluate_model
-
-            metrics = {s: evaluate_model(net, data, cfg, s, device=dev) for s in ("valid", "test")}
-            metrics["train"] = summary
-            (run_dir / "eval.json").write_text(json.dumps(metrics, indent=2))
-            q.finish_run(store, run_id, status="finished", best_epoch=summary["best_epoch"], metrics=metrics)
         ids.append(run_id)
+        todo.append((cfg, run_id, run_dir))
+    if jobs > 1:
+        from trainer.parallel import train_side_by_side
+
+        train_side_by_side(store.path, todo, jobs, threads, progress, on_epoch)
+    else:
+        for cfg, run_id, run_dir in todo:
+            if setup is None:
+                setup = _setup(store, cfg)
+            torch.manual_seed(cfg.seed)
+            np.random.seed(cfg.seed % (2**32))
+            fit_run(store, cfg, run_id, run_dir, setup, progress=progress, on_epoch=on_epoch, rank=rank)
     return [q.get_run(store, i) or {"id": i} for i in ids]
 
 
-def _register(store: Store, cfg: TrainConfig, data, group, runs_dir: Path, rank: int, world: int) -> int:
+def _jobs(jobs: int, cfgs: list, world: int, store: Store) -> tuple[int, int]:
+    """(runs side by side, torch threads per run): ``jobs`` 0 is one run per free core; one at a time
+    under torchrun, on a GPU, for one seed or a store without a file."""
+    from trainer.threads import choose_threads
+
+    cfg = cfgs[0][0]
+    if jobs < 0:
+        raise SemacdrError("--jobs: must be 0 (one per free core) or more")
+    cores = choose_threads(0)
+    if jobs == 0:
+        jobs = 1 if cfg.device.startswith("cuda") else cores
+    jobs = min(jobs, len(cfgs))
+    if world > 1 or not Path(str(store.path)).is_file():
+        jobs = 1
+    return jobs, cfg.threads or max(1, cores // jobs)
+
+
+def fit_run(store: Store, cfg: TrainConfig, run_id: int, run_dir: Path, setup: tuple, *, progress=True,
+            on_epoch=None, rank: int = 0) -> None:  # fmt: skip
+    """Train one registered run (model built from the current torch seed), evaluate it on the
+    validation and test splits and record it in the store."""
+    from trainer.loop import fit
+
+    data, graphs, dev, build_model = setup
+    net = build_model(cfg, data, graphs)
+    try:
+        summary = fit(net, data, cfg, run_dir, device=dev, progress=progress, on_epoch=on_epoch)
+    except Exception:  # an interrupt (KeyboardInterrupt) leaves the run resumable
+        if rank == 0:
+            q.finish_run(store, run_id, status="failed", best_epoch=None, metrics=None)
+        raise
+    if rank == 0:
+        from trainer.evaluate import evaluate_model
+
+        metrics = {s: evaluate_model(net, data, cfg, s, device=dev) for s in ("valid", "test")}
+        metrics["train"] = summary
+        (run_dir / "eval.json").write_text(json.dumps(metrics, indent=2))
+        q.finish_run(store, run_id, status="finished", best_epoch=summary["best_epoch"], metrics=metrics)
+
+
+def _register(
+    store: Store, cfg: TrainConfig, data, group, runs_dir: Path, rank: int, world: int, jobs: int = 1
+) -> int:
     """Rank 0 registers the run and writes its folder; other ranks learn the id from it."""
     run_id = None
     if rank == 0:
@@ -197,7 +238,7 @@ def _register(store: Store, cfg: TrainConfig, data, group, runs_dir: Path, rank:
             config=cfg.to_dict(),
             taxonomy_id=data.taxonomy_id,
             embedding_model=data.embedding_model,
-            versions=versions(),
+            versions={**versions(), "jobs": jobs},
         )
         run_dir = (runs_dir / f"run-{run_id:04d}").resolve()
         if run_dir.exists() and any(run_dir.iterdir()):
@@ -206,7 +247,9 @@ def _register(store: Store, cfg: TrainConfig, data, group, runs_dir: Path, rank:
         run_dir.mkdir(parents=True, exist_ok=True)
         q.set_run_dir(store, run_id, str(run_dir))
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-        (run_dir / "versions.json").write_text(json.dumps({**versions(), "seed": cfg.seed}, indent=2))
+        (run_dir / "versions.json").write_text(
+            json.dumps({**versions(), "seed": cfg.seed, "jobs": jobs}, indent=2)
+        )
         (run_dir / "data.json").write_text(json.dumps(data.summary(), indent=2))
     if world > 1:
         import torch.distributed as dist

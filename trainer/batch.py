@@ -37,8 +37,7 @@ def collate(
     }
     if rng is not None:
         neg = np.zeros_like(t_pos)
-        for k, r in enumerate(records):
-            n = int((r.t_pos > 0).sum())
-            neg[k, :n] = sample_excluding(rng, n_target, r.seen, n)
+        rows, cols = np.nonzero(t_pos > 0)
+        neg[rows, cols] = sample_excluding(rng, n_target, [r.seen for r in records], rows)
         batch["t_neg"] = neg
     return {k: torch.from_numpy(v).to(device) for k, v in batch.items()}

@@ -60,7 +60,8 @@ class TrainConfig:
     loss: str = "auto"  # auto: bpr for semacdr (Eq. 13), softmax for the baselines | bpr | bce | softmax
     loss_norm: str = "instance"  # instance: every target step weighs the same | batch: mean per batch
     batching: str = "shuffle"  # shuffle: random users per batch | bucket: similar lengths together
-    micro_batches: int = 4  # a batch computed in this many length-sorted pieces (less padding, same loss)
+    micro_batches: int = 4  # a batch computed in at most this many length-sorted pieces (same loss)
+    micro_batch_cost: int = 1000  # padded tokens (users x length) one more piece must save; 0: always cut
     source_objective: bool = True  # cd-sasrec: next-source-item loss for the source table
     semantics: bool = False  # sasrec / cd-sasrec: plug in the multi-view semantic component (Table 2)
     lam: float = 0.1  # weight of the contrastive term (App. E)
@@ -186,6 +187,8 @@ class TrainConfig:
             raise SemacdrError("select_metric: PROTOCOL:METRIC, e.g. sampled:ndcg@10 or full:ndcg@10")
         if self.eval_every < 1:
             raise SemacdrError("eval_every: must be at least 1")
+        if self.micro_batch_cost < 0:
+            raise SemacdrError("micro_batch_cost: must be 0 or more")
         if self.threads < 0:
             raise SemacdrError("--threads: must be 0 (automatic) or more")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):

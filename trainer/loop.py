@@ -1,11 +1,11 @@
 """The training loop: epochs of recommendation-loss (+ contrastive) steps over shuffled batches
 computed as length-sorted micro-batches, a validation every ``eval_every`` epochs on
 ``select_metric`` for early stopping (patience counted in validations), the best checkpoint in
-safetensors, a resumable last checkpoint, and DistributedDataParallel when started under
-``torchrun`` with several processes.
+safetensors, a resumable last checkpoint (written at every validation), and DistributedDataParallel
+when started under ``torchrun`` with several processes.
 
 Every epoch seeds numpy and torch from (seed, epoch), so a resumed run continues exactly where an
-uninterrupted one would be.
+uninterrupted one would be: the epochs after its last validation are trained again, identically.
 
 Run folder files written here: ``model.safetensors`` (best), ``last.safetensors`` +
 ``optimizer.pt`` (tensors only, loaded with ``weights_only=True``) + ``state.json`` (resume point),
@@ -96,37 +96,40 @@ def make_batches(order: np.ndarray, records, config, rng: np.random.Generator) -
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def micro_batches(idx: np.ndarray, records, parts: int) -> list[np.ndarray]:
+def micro_batches(idx: np.ndarray, records, parts: int, piece_cost: int = 0) -> list[np.ndarray]:
     """The users of one batch cut into at most ``parts`` groups of similar length: sorted by length,
-    then cut where the padded area (sum over groups of users x longest sequence) is smallest, so the
-    few long sequences of a batch do not pad the many short ones. Which users form the batch does not
-    change, nor (with per-instance normalisation) its loss."""
+    then cut where the padded area (sum over groups of users x longest sequence) plus ``piece_cost``
+    per group is smallest, so the few long sequences of a batch do not pad the many short ones, and
+    short, even sequences are not cut into pieces whose per-call cost outweighs the padding they save.
+    Which users form the batch does not change, nor (with per-instance normalisation) its loss."""
     if parts <= 1 or len(idx) <= parts:
         return [idx]
     lengths = np.asarray([len(records[i].m_in) + len(records[i].t_in) + len(records[i].s_in) for i in idx])
     order = np.argsort(lengths, kind="stable")
-    bounds = _least_padding_cuts(lengths[order], parts)
+    bounds = _least_padding_cuts(lengths[order], parts, piece_cost)
     return [idx[order[a:b]] for a, b in itertools.pairwise(bounds)]
 
 
-def _least_padding_cuts(sorted_lengths: np.ndarray, parts: int) -> list[int]:
-    """Boundaries 0 = b0 < ... < b_parts = n of ascending ``sorted_lengths`` minimising the padded area
-    sum_g (b_g - b_{g-1}) * sorted_lengths[b_g - 1] (a dynamic programme over the cut positions; more
-    groups never pad more, so it uses all ``parts``)."""
+def _least_padding_cuts(sorted_lengths: np.ndarray, parts: int, piece_cost: float = 0) -> list[int]:
+    """Boundaries 0 = b0 < ... < b_k = n, k <= ``parts``, of ascending ``sorted_lengths`` minimising
+    sum_g (b_g - b_{g-1}) * sorted_lengths[b_g - 1] + k * ``piece_cost`` (a dynamic programme over the
+    cut positions). More groups never pad more, so with ``piece_cost`` 0 it uses all ``parts``."""
     n = len(sorted_lengths)
     ends = np.arange(n + 1)
     longest = np.concatenate([[0], sorted_lengths]).astype(np.float64)  # longest[j]: length at end j
     area = (ends[:, None] - ends[None, :]) * longest[:, None]  # area[j, i]: users i..j-1 as one group
     area[ends[None, :] >= ends[:, None]] = np.inf  # a group is not empty
     best = np.where(ends == 0, 0.0, np.inf)  # best[j]: least area of the first j users in k groups
-    back = []
-    for _ in range(parts):
+    back, total = [], []
+    for k in range(1, parts + 1):
         cost = best[None, :] + area
         arg = cost.argmin(1)
         back.append(arg)
         best = cost[ends, arg]
+        total.append(best[n] + k * piece_cost)
+    k = parts if piece_cost <= 0 else int(np.argmin(total)) + 1  # the fewest groups among the cheapest
     bounds = [n]
-    for arg in reversed(back):
+    for arg in reversed(back[:k]):
         bounds.append(int(arg[bounds[-1]]))
     return bounds[::-1]
 
@@ -180,6 +183,8 @@ def fit(
         state |= json.loads((run_dir / STATE).read_text())
         load_weights(model, run_dir / LAST)
         optimizer.load_state_dict(torch.load(run_dir / OPTIM, map_location=device, weights_only=True))
+    if rank == 0:  # epochs after the last checkpoint are trained again: their lines go
+        _keep_metrics_through(run_dir / METRICS, state["epoch"])
     ddp = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -206,7 +211,7 @@ def fit(
             for idx in batches:
                 parts = [
                     collate([data.train[i] for i in chunk], data.n_target, rng, device)
-                    for chunk in micro_batches(idx, data.train, config.micro_batches)
+                    for chunk in micro_batches(idx, data.train, config.micro_batches, config.micro_batch_cost)
                 ]
                 out = ddp(parts)
                 optimizer.zero_grad(set_to_none=True)
@@ -244,13 +249,14 @@ def fit(
             run_dir.mkdir(parents=True, exist_ok=True)
             if improved:
                 save_weights(model, run_dir / BEST)
-            save_weights(model, run_dir / LAST)
-            torch.save(optimizer.state_dict(), run_dir / OPTIM)
+            if "valid" in record:  # the resume point, written at validations (the last epoch validates)
+                save_weights(model, run_dir / LAST)
+                torch.save(optimizer.state_dict(), run_dir / OPTIM)
+                tmp = run_dir / (STATE + ".tmp")
+                tmp.write_text(json.dumps(state))
+                os.replace(tmp, run_dir / STATE)
             with open(run_dir / METRICS, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
-            tmp = run_dir / (STATE + ".tmp")
-            tmp.write_text(json.dumps(state))
-            os.replace(tmp, run_dir / STATE)
         if world > 1:
             import torch.distributed as dist
 
@@ -269,6 +275,18 @@ def fit(
         "stopped_early": bool(state.get("stopped")),
         "hit_cap": not state.get("stopped") and epochs_run >= config.epochs,
     }
+
+
+def _keep_metrics_through(path: Path, epoch: int) -> None:
+    """Drop the lines of ``path`` (metrics.jsonl) for epochs after ``epoch``."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line)["epoch"] <= epoch]
+    if len(kept) != len(lines):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        os.replace(tmp, path)
 
 
 class _NoBar:

@@ -38,6 +38,10 @@ def register(app: typer.Typer) -> None:
             int,
             typer.Option("--seeds", min=1, help="Training seeds per model (the report shows mean ± std)."),
         ] = _D.seeds,
+        jobs: Annotated[
+            int,
+            typer.Option("--jobs", min=0, help="Seeds trained side by side (0: one per free core)."),
+        ] = _D.jobs,
         db: str = DEFAULT_DB_PATH,
         json_out: bool = False,
     ) -> None:
@@ -58,7 +62,7 @@ def register(app: typer.Typer) -> None:
         from semacdr_cli.pipeline import DemoConfig, run_demo
 
         cfg = DemoConfig(out=out, size=size, backend=backend, model=model, base_url=base_url,
-                         batch_size=batch_size, seed=seed, seeds=seeds, epochs=epochs)  # fmt: skip
+                         batch_size=batch_size, seed=seed, seeds=seeds, epochs=epochs, jobs=jobs)  # fmt: skip
         cfg.sizes()  # validate --size before anything runs
 
         def announce(name: str) -> None:

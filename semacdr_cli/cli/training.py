@@ -103,6 +103,14 @@ def register(app: typer.Typer) -> None:
                 help="Train N seeds (seed, seed+1, ...) as one group; eval reports mean ± sample std.",
             ),
         ] = 5,
+        jobs: Annotated[
+            int,
+            typer.Option(
+                "--jobs",
+                help="Seeds trained side by side, each process with its share of the cores (0: one per free "
+                "core). Small models finish sooner side by side on a CPU.",
+            ),
+        ] = 1,
         runs_dir: Annotated[str, typer.Option("--runs-dir", help="Folder of the run folders.")] = "runs",
         resume: Annotated[
             int | None, typer.Option("--resume", help="Continue run RUN from its last checkpoint.")
@@ -145,6 +153,7 @@ def register(app: typer.Typer) -> None:
                 resume=resume,
                 progress=not json_out,
                 overrides={"threads": threads} if threads is not None else None,
+                jobs=jobs,
             )
         if not api.is_main_process():
             return
