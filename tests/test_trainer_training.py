@@ -107,6 +107,8 @@ def test_interrupted_run_resumes_where_it_stopped_and_matches_an_uninterrupted_o
         api.train(store, runs_dir=tmp_path / "b", seed=5, on_epoch=stop_after_third, **common)
     [folder] = (tmp_path / "b").glob("run-*")
     assert json.loads((folder / "state.json").read_text())["epoch"] == 1  # the checkpoint: its validation
+    with open(folder / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 3, "lo')  # a line cut short by a kill
     # the same command again picks the unfinished run up from its last checkpoint and trains epoch 2 again
     [resumed] = api.train(store, runs_dir=tmp_path / "b", seed=5, **common)
     folder = tmp_path / "b" / f"run-{resumed['id']:04d}"

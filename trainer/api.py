@@ -63,7 +63,7 @@ def run_id_of(run) -> int:
     return int(run["id"]) if isinstance(run, dict) else int(run)
 
 
-def _setup(store: Store, cfg: TrainConfig):
+def _setup(store: Store, cfg: TrainConfig, build_graphs: bool = True):
     from trainer import data as data_mod
     from trainer import graphs
     from trainer.loop import resolve_device
@@ -72,7 +72,7 @@ def _setup(store: Store, cfg: TrainConfig):
     data = data_mod.load(store, cfg)
     g = (
         graphs.build(data, simple=cfg.has("simple-graph"), edges=cfg.graph_edges)
-        if cfg.model == "semacdr"
+        if cfg.model == "semacdr" and build_graphs
         else {}
     )
     device = resolve_device(cfg.device)
@@ -157,8 +157,8 @@ def _train(store, source, target, model, ablation, config_path, seed, epochs, de
     ids, todo, setup = [], [], None
     for cfg, row in cfgs:
         if row is None:
-            if setup is None:
-                setup = _setup(store, cfg)
+            if setup is None:  # side by side, each process builds its own graphs
+                setup = _setup(store, cfg, build_graphs=jobs == 1)
             run_id = _register(store, cfg, setup[0], group, Path(runs_dir), rank, world, jobs)
             run_dir = Path(q.get_run(store, run_id)["run_dir"])
         else:
@@ -187,12 +187,12 @@ def _jobs(jobs: int, cfgs: list, world: int, store: Store) -> tuple[int, int]:
     cfg = cfgs[0][0]
     if jobs < 0:
         raise SemacdrError("--jobs: must be 0 (one per free core) or more")
+    if jobs == 1 or len(cfgs) == 1 or world > 1 or not Path(str(store.path)).is_file():
+        return 1, cfg.threads  # 0: apply_threads takes the free cores
     cores = choose_threads(0)
     if jobs == 0:
         jobs = 1 if cfg.device.startswith("cuda") else cores
     jobs = min(jobs, len(cfgs))
-    if world > 1 or not Path(str(store.path)).is_file():
-        jobs = 1
     return jobs, cfg.threads or max(1, cores // jobs)
 
 

@@ -282,11 +282,18 @@ def _keep_metrics_through(path: Path, epoch: int) -> None:
     if not path.exists():
         return
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [line for line in lines if line.strip() and json.loads(line)["epoch"] <= epoch]
+    kept = [line for line in lines if _epoch_of(line) <= epoch]  # a line cut short by a kill goes too
     if len(kept) != len(lines):
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(kept), encoding="utf-8")
         os.replace(tmp, path)
+
+
+def _epoch_of(line: str) -> float:
+    try:
+        return json.loads(line)["epoch"] if line.endswith("\n") else float("inf")
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
 
 
 class _NoBar:
