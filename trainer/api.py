@@ -26,6 +26,8 @@ from semacdr_cli.errors import SemacdrError
 from semacdr_cli.store import Store
 from semacdr_cli.store import training as q
 from trainer.config import TrainConfig, load_config
+from trainer.run import fit_run
+from trainer.run import setup as _setup
 
 
 def versions() -> dict:
@@ -61,22 +63,6 @@ def opened(store: Store | str | Path):
 def run_id_of(run) -> int:
     """A run's id from its id or its record."""
     return int(run["id"]) if isinstance(run, dict) else int(run)
-
-
-def _setup(store: Store, cfg: TrainConfig, build_graphs: bool = True):
-    from trainer import data as data_mod
-    from trainer import graphs
-    from trainer.loop import resolve_device
-    from trainer.models import build_model
-
-    data = data_mod.load(store, cfg)
-    g = (
-        graphs.build(data, simple=cfg.has("simple-graph"), edges=cfg.graph_edges)
-        if cfg.model == "semacdr" and build_graphs
-        else {}
-    )
-    device = resolve_device(cfg.device)
-    return data, g, device, build_model
 
 
 def train(
@@ -194,29 +180,6 @@ def _jobs(jobs: int, cfgs: list, world: int, store: Store) -> tuple[int, int]:
         jobs = 1 if cfg.device.startswith("cuda") else cores
     jobs = min(jobs, len(cfgs))
     return jobs, cfg.threads or max(1, cores // jobs)
-
-
-def fit_run(store: Store, cfg: TrainConfig, run_id: int, run_dir: Path, setup: tuple, *, progress=True,
-            on_epoch=None, rank: int = 0) -> None:  # fmt: skip
-    """Train one registered run (model built from the current torch seed), evaluate it on the
-    validation and test splits and record it in the store."""
-    from trainer.loop import fit
-
-    data, graphs, dev, build_model = setup
-    net = build_model(cfg, data, graphs)
-    try:
-        summary = fit(net, data, cfg, run_dir, device=dev, progress=progress, on_epoch=on_epoch)
-    except Exception:  # an interrupt (KeyboardInterrupt) leaves the run resumable
-        if rank == 0:
-            q.finish_run(store, run_id, status="failed", best_epoch=None, metrics=None)
-        raise
-    if rank == 0:
-        from trainer.evaluate import evaluate_model
-
-        metrics = {s: evaluate_model(net, data, cfg, s, device=dev) for s in ("valid", "test")}
-        metrics["train"] = summary
-        (run_dir / "eval.json").write_text(json.dumps(metrics, indent=2))
-        q.finish_run(store, run_id, status="finished", best_epoch=summary["best_epoch"], metrics=metrics)
 
 
 def _register(

@@ -47,16 +47,17 @@ def _run(store_path: str, cfg_dict: dict, run_id: int, run_dir: str, threads: in
     import numpy as np
     import torch
 
-    from trainer import api
+    from semacdr_cli.store import Store
     from trainer.config import TrainConfig
+    from trainer.run import fit_run, setup
 
     cfg = TrainConfig.from_dict(cfg_dict).validate()
-    with api.opened(store_path) as store:
-        setup = api._setup(store, cfg)
+    with Store(store_path, create=False) as store:
+        inputs = setup(store, cfg)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed % (2**32))
-        api.fit_run(store, cfg, run_id, Path(run_dir), setup, progress=False,
-                    on_epoch=lambda record: inbox.put((run_id, record)))  # fmt: skip
+        fit_run(store, cfg, run_id, Path(run_dir), inputs, progress=False,
+                on_epoch=lambda record: inbox.put((run_id, record)))  # fmt: skip
 
 
 class _Lines:

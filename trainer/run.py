@@ -1,0 +1,52 @@
+"""One run: its inputs read from the store (data, graphs, device, model builder) and its training,
+evaluation and record; what ``api.train`` does for each seed, in turn or in a process of its own
+(``trainer.parallel``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from semacdr_cli.store import Store
+from semacdr_cli.store import training as q
+from trainer.config import TrainConfig
+
+
+def setup(store: Store, cfg: TrainConfig, build_graphs: bool = True):
+    """(data, graphs, device, build_model) of a config; ``build_graphs`` False skips the graphs."""
+    from trainer import data as data_mod
+    from trainer import graphs
+    from trainer.loop import resolve_device
+    from trainer.models import build_model
+
+    data = data_mod.load(store, cfg)
+    g = (
+        graphs.build(data, simple=cfg.has("simple-graph"), edges=cfg.graph_edges)
+        if cfg.model == "semacdr" and build_graphs
+        else {}
+    )
+    device = resolve_device(cfg.device)
+    return data, g, device, build_model
+
+
+def fit_run(store: Store, cfg: TrainConfig, run_id: int, run_dir: Path, setup: tuple, *, progress=True,
+            on_epoch=None, rank: int = 0) -> None:  # fmt: skip
+    """Train one registered run (model built from the current torch seed), evaluate it on the
+    validation and test splits and record it in the store."""
+    from trainer.loop import fit
+
+    data, graphs, dev, build_model = setup
+    net = build_model(cfg, data, graphs)
+    try:
+        summary = fit(net, data, cfg, run_dir, device=dev, progress=progress, on_epoch=on_epoch)
+    except Exception:  # an interrupt (KeyboardInterrupt) leaves the run resumable
+        if rank == 0:
+            q.finish_run(store, run_id, status="failed", best_epoch=None, metrics=None)
+        raise
+    if rank == 0:
+        from trainer.evaluate import evaluate_model
+
+        metrics = {s: evaluate_model(net, data, cfg, s, device=dev) for s in ("valid", "test")}
+        metrics["train"] = summary
+        (run_dir / "eval.json").write_text(json.dumps(metrics, indent=2))
+        q.finish_run(store, run_id, status="finished", best_epoch=summary["best_epoch"], metrics=metrics)
