@@ -138,7 +138,6 @@ def _train(store, source, target, model, ablation, config_path, seed, epochs, de
     rank, world = distributed()
     jobs, threads = _jobs(jobs, cfgs, world, store)
     apply_threads(threads)  # before torch starts its pools; side by side, each run's share (recorded so)
-    import torch
 
     ids, todo, setup = [], [], None
     for cfg, row in cfgs:
@@ -159,8 +158,6 @@ def _train(store, source, target, model, ablation, config_path, seed, epochs, de
         for cfg, run_id, run_dir in todo:
             if setup is None:
                 setup = _setup(store, cfg)
-            torch.manual_seed(cfg.seed)
-            np.random.seed(cfg.seed % (2**32))
             fit_run(store, cfg, run_id, run_dir, setup, progress=progress, on_epoch=on_epoch, rank=rank)
     return [q.get_run(store, i) or {"id": i} for i in ids]
 
@@ -173,7 +170,7 @@ def _jobs(jobs: int, cfgs: list, world: int, store: Store) -> tuple[int, int]:
     cfg = cfgs[0][0]
     if jobs < 0:
         raise SemacdrError("--jobs: must be 0 (one per free core) or more")
-    if jobs == 1 or len(cfgs) == 1 or world > 1 or not Path(str(store.path)).is_file():
+    if jobs == 1 or len(cfgs) == 1 or world > 1 or not store.path.is_file():
         return 1, cfg.threads  # 0: apply_threads takes the free cores
     cores = choose_threads(0)
     if jobs == 0:
@@ -188,6 +185,7 @@ def _register(
     """Rank 0 registers the run and writes its folder; other ranks learn the id from it."""
     run_id = None
     if rank == 0:
+        recorded = {**versions(), "jobs": jobs}
         run_id = q.create_run(
             store,
             dataset_id=data.dataset_id,
@@ -201,7 +199,7 @@ def _register(
             config=cfg.to_dict(),
             taxonomy_id=data.taxonomy_id,
             embedding_model=data.embedding_model,
-            versions={**versions(), "jobs": jobs},
+            versions=recorded,
         )
         run_dir = (runs_dir / f"run-{run_id:04d}").resolve()
         if run_dir.exists() and any(run_dir.iterdir()):
@@ -210,9 +208,7 @@ def _register(
         run_dir.mkdir(parents=True, exist_ok=True)
         q.set_run_dir(store, run_id, str(run_dir))
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-        (run_dir / "versions.json").write_text(
-            json.dumps({**versions(), "seed": cfg.seed, "jobs": jobs}, indent=2)
-        )
+        (run_dir / "versions.json").write_text(json.dumps({**recorded, "seed": cfg.seed}, indent=2))
         (run_dir / "data.json").write_text(json.dumps(data.summary(), indent=2))
     if world > 1:
         import torch.distributed as dist

@@ -44,19 +44,13 @@ def _run(store_path: str, cfg_dict: dict, run_id: int, run_dir: str, threads: in
     from trainer.threads import apply_threads
 
     apply_threads(threads)
-    import numpy as np
-    import torch
-
     from semacdr_cli.store import Store
     from trainer.config import TrainConfig
     from trainer.run import fit_run, setup
 
     cfg = TrainConfig.from_dict(cfg_dict).validate()
     with Store(store_path, create=False) as store:
-        inputs = setup(store, cfg)
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed % (2**32))
-        fit_run(store, cfg, run_id, Path(run_dir), inputs, progress=False,
+        fit_run(store, cfg, run_id, Path(run_dir), setup(store, cfg), progress=False,
                 on_epoch=lambda record: inbox.put((run_id, record)))  # fmt: skip
 
 

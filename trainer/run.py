@@ -31,11 +31,16 @@ def setup(store: Store, cfg: TrainConfig, build_graphs: bool = True):
 
 def fit_run(store: Store, cfg: TrainConfig, run_id: int, run_dir: Path, setup: tuple, *, progress=True,
             on_epoch=None, rank: int = 0) -> None:  # fmt: skip
-    """Train one registered run (model built from the current torch seed), evaluate it on the
-    validation and test splits and record it in the store."""
+    """Train one registered run (model built after seeding torch and numpy with its seed), evaluate it
+    on the validation and test splits and record it in the store."""
+    import numpy as np
+    import torch
+
     from trainer.loop import fit
 
     data, graphs, dev, build_model = setup
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % (2**32))
     net = build_model(cfg, data, graphs)
     try:
         summary = fit(net, data, cfg, run_dir, device=dev, progress=progress, on_epoch=on_epoch)
