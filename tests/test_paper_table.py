@@ -363,3 +363,35 @@ def test_two_stores_whose_llm_labelled_the_same_items_differently_have_different
     assert same["domains"]["food"]["methods"] == other["domains"]["food"]["methods"] == {"generate": 8}
     assert paper_table.fingerprint(same) == paper_table.fingerprint(labelled(tmp_path / "c.db", lambda i: i))
     assert paper_table.fingerprint(same) != paper_table.fingerprint(other)
+
+
+def test_ab_table_pairs_each_arm_with_paper_by_seed_and_never_across_semantic_inputs():
+    import ab
+
+    def rec(arm, seed, sampled, full, inputs="fp1"):
+        return {
+            "arm": arm, "direction": "kitchen:food", "seed": seed, "semantics": inputs,
+            "sampled": {"ndcg@10": sampled, "hr@10": sampled + 0.1}, "full": {"ndcg@10": full},
+            "train": {"epochs": 40, "hit_cap": False},
+        }  # fmt: skip
+
+    doc = {
+        "runs": [
+            rec("paper", 42, 0.30, 0.050),
+            rec("paper", 43, 0.32, 0.052),
+            rec("paper", 44, 0.31, 0.049),
+            rec("fixes", 42, 0.33, 0.070),
+            rec("fixes", 43, 0.36, 0.071),
+            rec("fixes", 44, 0.34, 0.069),
+            rec("fixes", 45, 0.99, 0.990, inputs="fp0"),  # other inputs: never in the table
+        ]
+    }
+    doc["runs"].insert(0, doc["runs"].pop())  # the latest inputs are the last run's
+    rows = {r["arm"]: r for r in ab.table(doc, "kitchen:food")}
+    assert rows["fixes"]["seeds"] == [42, 43, 44]
+    sampled = rows["fixes"]["sampled ndcg@10"]
+    assert sampled["change_pct"] == pytest.approx(100 * ((0.33 + 0.36 + 0.34) / 3 / 0.31 - 1))
+    assert sampled["pairs"] == 3 and sampled["p"] < 0.01
+    assert "change_pct" not in rows["paper"]["sampled ndcg@10"]
+    text = ab.markdown(doc)
+    assert "| `fixes` |" in text and "+10.8 %" in text

@@ -84,18 +84,20 @@ def train(
     on_epoch=None,
     overrides: dict | None = None,
     jobs: int = 1,
+    preset: str | None = None,
 ) -> list[dict]:
     """Train ``repeat`` seeds (seed, seed+1, ...); return their run records. ``resume`` continues a
     run from its last checkpoint; an unfinished run with the same config is resumed automatically.
     ``jobs``: seeds trained side by side, each in a process of its own with its share of the cores
-    (0: one per free core); ``on_epoch`` then sees each run's epoch records as they arrive."""
+    (0: one per free core); ``on_epoch`` then sees each run's epoch records as they arrive. ``preset``:
+    a named set of keys (``trainer.presets``) under the config file's and the other arguments."""
     with opened(store) as s:
         return _train(s, source, target, model, ablation, config_path, seed, epochs, device, dataset, repeat,
-                      runs_dir, resume, progress, on_epoch, overrides, jobs)  # fmt: skip
+                      runs_dir, resume, progress, on_epoch, overrides, jobs, preset)  # fmt: skip
 
 
 def _prepare(store, source, target, model, ablation, config_path, seed, epochs, device, dataset, repeat,
-             resume, overrides) -> tuple[list, str | None]:  # fmt: skip
+             resume, overrides, preset=None) -> tuple[list, str | None]:  # fmt: skip
     """Read and validate: the (config, unfinished run or None) pairs to train and the group id,
     before any data is loaded or a model is built."""
     if resume is not None:
@@ -104,11 +106,11 @@ def _prepare(store, source, target, model, ablation, config_path, seed, epochs, 
             raise SemacdrError(f"--resume: no run {resume} in the store")
         if row["status"] == "finished":
             raise SemacdrError(f"--resume: run {resume} has already finished")
-        return [(TrainConfig.from_dict(row["config"]).validate(), row)], row["group_id"]
+        return [(TrainConfig.stored(row["config"]).validate(), row)], row["group_id"]
     if repeat < 1:
         raise SemacdrError("--repeat: must be at least 1")
     base = load_config(
-        config_path, source=source, target=target, model=model, seed=seed, epochs=epochs, device=device,
+        config_path, preset, source=source, target=target, model=model, seed=seed, epochs=epochs, device=device,
         dataset=dataset, ablation=ablation or None, **(overrides or {}),
     )  # fmt: skip
     ds_id = store.dataset(base.dataset)["id"]
@@ -127,14 +129,14 @@ def _prepare(store, source, target, model, ablation, config_path, seed, epochs, 
 
 
 def _train(store, source, target, model, ablation, config_path, seed, epochs, device, dataset, repeat,
-           runs_dir, resume, progress, on_epoch, overrides, jobs=1) -> list[dict]:  # fmt: skip
+           runs_dir, resume, progress, on_epoch, overrides, jobs=1, preset=None) -> list[dict]:  # fmt: skip
     """Prepare (validate), then run: load the data once, train and evaluate each seed, write through
     the store; with ``jobs`` > 1 the seeds train side by side in processes of their own."""
     from trainer.loop import distributed
     from trainer.threads import apply_threads
 
     cfgs, group = _prepare(store, source, target, model, ablation, config_path, seed, epochs, device, dataset,
-                           repeat, resume, overrides)  # fmt: skip
+                           repeat, resume, overrides, preset)  # fmt: skip
     rank, world = distributed()
     jobs, threads = _jobs(jobs, cfgs, world, store)
     apply_threads(threads)  # before torch starts its pools; side by side, each run's share (recorded so)
@@ -250,7 +252,7 @@ def load_run(store: Store | str | Path, run=None, setup: tuple | None = None):
                 if run is not None
                 else "the store holds no runs; run `semacdr train` first"
             )
-        cfg = TrainConfig.from_dict(row["config"]).validate()
+        cfg = TrainConfig.stored(row["config"]).validate()
         ckpt = Path(row["run_dir"]) / BEST
         if not ckpt.exists():
             raise SemacdrError("the run has no checkpoint (did it train an epoch?)", path=str(ckpt))

@@ -22,8 +22,11 @@ def collate(
     n_target: int,
     rng: np.random.Generator | None = None,
     device: str | torch.device = "cpu",
+    negatives: int = 1,
 ) -> dict[str, torch.Tensor]:
-    """A batch of records; with ``rng`` one BPR negative per positive (never an item the user trained on)."""
+    """A batch of records; with ``rng`` ``negatives`` uniform negatives per positive (never an item the
+    user trained on; ``t_neg`` (B, L), or (B, L, N) for several) and the users' training windows
+    (``t_seen``, the target items of the graph's cliques)."""
     t_pos = _pad([r.t_pos for r in records])
     batch = {
         "t_in": _pad([r.t_in for r in records]),
@@ -36,8 +39,15 @@ def collate(
         "last": np.asarray([len(r.t_in) - 1 for r in records], np.int64),
     }
     if rng is not None:
-        neg = np.zeros_like(t_pos)
         rows, cols = np.nonzero(t_pos > 0)
-        neg[rows, cols] = sample_excluding(rng, n_target, [r.seen for r in records], rows)
+        excludes = [r.seen for r in records]
+        if negatives == 1:
+            neg = np.zeros_like(t_pos)
+            neg[rows, cols] = sample_excluding(rng, n_target, excludes, rows)
+        else:
+            neg = np.zeros((*t_pos.shape, negatives), np.int64)
+            drawn = sample_excluding(rng, n_target, excludes, np.repeat(rows, negatives))
+            neg[rows, cols] = drawn.reshape(len(rows), negatives)
         batch["t_neg"] = neg
+        batch["t_seen"] = _pad([r.seen for r in records]) if records else np.zeros((0, 0), np.int64)
     return {k: torch.from_numpy(v).to(device) for k, v in batch.items()}

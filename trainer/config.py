@@ -13,6 +13,7 @@ from pathlib import Path
 from semacdr_cli.config_files import fits, read_toml
 from semacdr_cli.errors import SemacdrError
 from trainer.models import REGISTRY
+from trainer.presets import LEGACY, PRESETS
 
 MODELS = tuple(REGISTRY)  # the model registry of trainer/models/__init__.py
 # one switch per row of the paper's Table 3
@@ -51,13 +52,25 @@ class TrainConfig:
     # Eq. 6: "source-mixed" = users link to their source items only, so a user's node never carries the
     # target items it is trained to predict ("Graph signal" in docs/trainer.md); "window" = paper-literal
     graph_edges: str = "source-mixed"
+    # the target item graph (Eq. 5) in training steps, whose cliques come from the training windows:
+    # keep (paper) | leave-batch-out: the batch's users' own window edges removed for that step |
+    # score-base: positives and negatives scored against the item table before the graph layer
+    graph_shortcut: str = "keep"
+    fusion_user: bool = True  # Eq. 11: the user embedding is one of the fused parts (false: two parts)
     # optimisation (Eq. 14, App. E: the semantic learning rate is the smaller one)
     batch_size: int = 256  # users per batch; every target step of a user is a training instance
     lr: float = 1e-3
     lr_semantic: float = 1e-4
     weight_decay: float = 0.0
     adam_beta2: float = 0.98  # the reference SASRec's (torch's default is 0.999)
-    loss: str = "auto"  # auto: bpr for semacdr (Eq. 13), softmax for the baselines | bpr | bce | softmax
+    # the recommendation loss; docs/trainer.md "Losses". auto: bpr for semacdr (Eq. 13), softmax for the
+    # baselines | bpr | bce (``negatives`` per step, mean over them) | softmax (a shared sampled pool) |
+    # full (cross-entropy over every target item)
+    loss: str = "auto"
+    negatives: int = 1  # bpr / bce: uniform negatives per target step (the paper: one)
+    softmax_pool: str = (
+        "shared"  # softmax: shared = the pool as drawn | exclude-positive: never its own positive
+    )
     loss_norm: str = "instance"  # instance: every target step weighs the same | batch: mean per batch
     batching: str = "shuffle"  # shuffle: random users per batch | bucket: similar lengths together
     micro_batches: int = 4  # a batch computed in at most this many length-sorted pieces (same loss)
@@ -66,6 +79,10 @@ class TrainConfig:
     semantics: bool = False  # sasrec / cd-sasrec: plug in the multi-view semantic component (Table 2)
     lam: float = 0.1  # weight of the contrastive term (App. E)
     tau: float = 0.2  # InfoNCE temperature (Eq. 3)
+    # Eq. 3's positives: diagonal = each item's own view only (items with the same labels are negatives of
+    # each other) | label-groups = an item against its label group, never against a same-labelled item
+    contrastive_positives: str = "diagonal"
+    contrastive_reduce: str = "sum"  # the view-pair terms of Eq. 3: sum (lambda counts each) | mean
     contrastive_items: int = 1024  # items per domain in one contrastive step
     epochs: int = 300  # a cap that converged runs do not reach (runs record whether they hit it)
     eval_every: int = 5  # epochs between validations
@@ -81,6 +98,7 @@ class TrainConfig:
     taxonomy_id: int | None = None
     embedding_model: str | None = None
     device: str = "auto"
+    preset: str = ""  # the named set of keys this run started from (trainer/presets.py); "" = none
 
     def __post_init__(self) -> None:
         if isinstance(self.ablation, str):
@@ -127,13 +145,19 @@ class TrainConfig:
             "positions": ("recency", "forward"),
             "init": ("xavier", "legacy"),
             "graph_edges": ("window", "source-mixed"),
-            "loss": ("auto", "bpr", "bce", "softmax"),
+            "loss": ("auto", "bpr", "bce", "softmax", "full"),
+            "softmax_pool": ("shared", "exclude-positive"),
+            "contrastive_positives": ("diagonal", "label-groups"),
+            "contrastive_reduce": ("sum", "mean"),
+            "graph_shortcut": ("keep", "leave-batch-out", "score-base"),
             "loss_norm": ("instance", "batch"),
             "batching": ("shuffle", "bucket"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise SemacdrError(f"{name}: must be one of {', '.join(allowed)}")
+        if self.preset and self.preset not in PRESETS:
+            raise SemacdrError(f"--preset: unknown preset {self.preset!r} (choose from {', '.join(PRESETS)})")
 
     def validate(self) -> TrainConfig:
         if self.model not in MODELS:
@@ -174,6 +198,7 @@ class TrainConfig:
             "epochs",
             "patience",
             "micro_batches",
+            "negatives",
         ):
             if getattr(self, name) < 1:
                 raise SemacdrError(f"{name}: must be at least 1")
@@ -218,21 +243,30 @@ class TrainConfig:
         except TypeError as exc:  # pragma: no cover - dataclass signature errors
             raise SemacdrError(str(exc), path=where) from None
 
+    @classmethod
+    def stored(cls, data: dict) -> TrainConfig:
+        """A run's recorded config; a key it predates takes the value the run trained with (``LEGACY``)."""
+        return cls.from_dict({**LEGACY, **data}, where="the run's recorded config")
+
     def with_overrides(self, **overrides) -> TrainConfig:
         values = self.to_dict()
         values.update({k: v for k, v in overrides.items() if v is not None})
         return TrainConfig.from_dict(values)
 
 
-def load_config(path: str | Path | None, **overrides) -> TrainConfig:
-    """Paper defaults, then the TOML file, then command-line overrides (None means not given)."""
+def load_config(path: str | Path | None, preset: str | None = None, **overrides) -> TrainConfig:
+    """Defaults, then the preset's keys, then the TOML file, then command-line overrides (None means not
+    given). The preset may also come from the file (``preset = "paper"``); the command line's wins."""
     data: dict = {}
+    where = "config"
     if path is not None:
         p = Path(path)
         data = read_toml(p)
         if "train" in data and isinstance(data["train"], dict):
             data = data["train"]
-        cfg = TrainConfig.from_dict(data, where=str(p))
-    else:
-        cfg = TrainConfig()
+        where = str(p)
+    name = preset if preset is not None else data.get("preset", "")
+    if name and name not in PRESETS:
+        raise SemacdrError(f"--preset: unknown preset {name!r} (choose from {', '.join(PRESETS)})")
+    cfg = TrainConfig.from_dict({**PRESETS.get(name, {}), **data, "preset": name}, where=where)
     return cfg.with_overrides(**overrides).validate()

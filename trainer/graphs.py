@@ -97,6 +97,56 @@ def mixed_graph(data: CDData, source_only: bool = False) -> torch.Tensor:
     return normalized_adjacency(rows, cols, n)
 
 
+class WindowCounts:
+    """The target item graph (Eq. 5) with, for every edge, how many training windows hold it, so that a
+    training step can use the graph without its own users' windows (``graph_shortcut =
+    leave-batch-out``): an edge stays while some user outside the batch holds it, the degrees (and so
+    the symmetric normalisation) follow. Without it a training positive's neighbourhood holds the
+    user's own window items, a shortcut that held-out items never get (docs/trainer.md "Graph signal")."""
+
+    def __init__(self, seqs: list[np.ndarray], n_nodes: int, simple: bool = False):
+        self.simple, self.n = simple, n_nodes
+        rows, cols = _pairs_chain(seqs) if simple else _pairs_clique(seqs)
+        self.keys, self.counts = np.unique(rows * n_nodes + cols, return_counts=True)
+        self.cols = self.keys % n_nodes
+        self.crow = np.zeros(n_nodes + 1, np.int64)
+        np.cumsum(np.bincount(self.keys // n_nodes, minlength=n_nodes), out=self.crow[1:])
+        self.degree = np.diff(self.crow) + 1  # with the self-loop
+
+    def rows_without(self, windows: list[np.ndarray], rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(A'[rows], A'[rows]^T) as CSR matrices, A' the normalised adjacency D'^-1/2 (A' + I) D'^-1/2 of
+        the graph less the edges that only ``windows`` hold; ``rows`` sorted and unique."""
+        n = self.n
+        b_rows, b_cols = _pairs_chain(windows) if self.simple else _pairs_clique(windows)
+        b_keys, b_counts = np.unique(b_rows * n + b_cols, return_counts=True)
+        at = np.searchsorted(self.keys, b_keys)  # every batch edge is an edge of the whole graph
+        removed = b_keys[self.counts[at] <= b_counts]
+        degree = self.degree - np.bincount(removed // n, minlength=n)
+        starts, ends = self.crow[rows], self.crow[rows + 1]
+        counts = ends - starts
+        local = np.repeat(np.arange(len(rows)), counts)
+        take = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + starts[local]
+        keep = ~_isin_sorted(self.keys[take], removed)
+        r, c = local[keep], self.cols[take][keep]
+        r = np.concatenate([r, np.arange(len(rows))])  # self-loops
+        c = np.concatenate([c, rows])
+        order = np.lexsort((c, r))
+        r, c = r[order], c[order]
+        vals = (1.0 / np.sqrt(degree[rows[r]] * degree[c])).astype(np.float32)
+        back = np.lexsort((r, c))
+        return (
+            csr_matrix(r, c, vals, (len(rows), n)),
+            csr_matrix(c[back], r[back], vals[back], (n, len(rows))),
+        )
+
+
+def _isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    if not len(sorted_set):
+        return np.zeros(len(values), bool)
+    at = np.searchsorted(sorted_set, values).clip(max=len(sorted_set) - 1)
+    return sorted_set[at] == values
+
+
 def build(data: CDData, simple: bool = False, edges: str = "window") -> dict[str, torch.Tensor]:
     graphs = {"target": item_graph(data.target_seqs, data.n_target + 2, simple)}
     if data.source is not None:

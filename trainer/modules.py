@@ -200,7 +200,19 @@ class GCN(nn.Module):
         self.act = nn.LeakyReLU(0.2)
         self.residual = residual
 
-    def forward(self, adj: torch.Tensor, h: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        adj: torch.Tensor,
+        h: torch.Tensor,
+        rows: torch.Tensor | None = None,
+        adj_rows: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """``adj_rows``: (A'[rows], A'[rows]^T) of another adjacency to use for these rows instead of
+        ``adj`` (``graphs.WindowCounts.rows_without``); ``rows`` None means every row."""
+        if adj_rows is not None:
+            ax = sparse_matmul(adj_rows[0], h, adj_rows[1])
+            out = self.act(self.lin(ax))
+            return (h if rows is None else h[rows]) + out if self.residual else out
         if rows is None:
             out = self.act(self.lin(sparse_matmul(adj, h)))  # adj: symmetric normalised, CSR
             return h + out if self.residual else out

@@ -13,14 +13,26 @@ from semacdr_cli.store.training import stopping
 app = App(help="The training runs of the store: model, direction, seed, how training ended, test metrics.")
 
 
+def _training_choice(r: dict) -> tuple[str | None, str]:
+    """(preset, loss) of a run from its recorded config; ``auto`` resolved as the trainer resolves it."""
+    cfg = r.get("config") or {}
+    loss = cfg.get("loss", "auto")
+    if loss == "auto":
+        loss = "bpr" if r["model"] == "semacdr" else "softmax"
+    return cfg.get("preset") or None, loss
+
+
 def _summary(r: dict) -> dict:
     m = r.get("metrics") or {}
     train = m.get("train") or {}
     test = m.get("test") or {}
+    preset, loss = _training_choice(r)
     return {
         "run": r["id"],
         "model": r["model"],
         "ablation": r["ablation"],
+        "preset": preset,
+        "loss": loss,
         "source": r["source_domain"],
         "target": r["target_domain"],
         "seed": r["seed"],
@@ -69,6 +81,7 @@ def list_runs(
         "model",
         "direction",
         "seed",
+        "preset / loss",
         "group",
         "status",
         "epochs",
@@ -83,6 +96,7 @@ def list_runs(
             r["model"] + (f" ({r['ablation']})" if r["ablation"] else ""),
             f"{r['source'] or '-'} → {r['target']}",
             str(r["seed"]),
+            f"{r['preset'] or '-'} / {r['loss']}",
             r["group"] or "-",
             r["status"],
             _f(r["epochs"]),

@@ -87,6 +87,14 @@ def register(app: typer.Typer) -> None:
         config: Annotated[
             str | None, typer.Option("--config", help="TOML file with any hyperparameter.")
         ] = None,
+        preset: Annotated[
+            str | None,
+            typer.Option(
+                "--preset",
+                help="A named set of training keys under --config's: paper (the paper-literal reading) | "
+                'fixes (every candidate fix; docs/trainer.md "Presets").',
+            ),
+        ] = None,
         seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 42).")] = None,
         epochs: Annotated[
             int | None,
@@ -154,6 +162,7 @@ def register(app: typer.Typer) -> None:
                 progress=not json_out,
                 overrides={"threads": threads} if threads is not None else None,
                 jobs=jobs,
+                preset=preset,
             )
         if not api.is_main_process():
             return

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.losses import bce_loss, bpr_loss, sampled_softmax_loss
+from trainer.losses import bce_loss, bpr_loss, full_softmax_loss, sampled_softmax_loss
 from trainer.modules import Scorer
 
 
@@ -56,7 +56,8 @@ class SeqRecModel(nn.Module):
         kind = self.config.loss_kind
         shared = None
         if kind == "softmax":  # every instance against all negatives drawn for the batch
-            shared = items[torch.unique(torch.cat([p["t_neg"][p["t_pos"] > 0] for p in local]))]
+            ids = torch.unique(torch.cat([p["t_neg"][p["t_pos"] > 0].reshape(-1) for p in local]))
+            shared = (items[ids], ids)
         per = torch.cat([self._instance_losses(p, tables, items, kind, shared) for p in local])
         if self.config.loss_norm == "instance" and self.steps_per_batch:
             rec = per.sum() / self.steps_per_batch
@@ -67,15 +68,24 @@ class SeqRecModel(nn.Module):
         return {"loss": loss, kind: rec.detach(), **{k: v.detach() for k, v in aux.items()}}
 
     def _instance_losses(
-        self, batch: dict, tables: dict, items: torch.Tensor, kind: str, shared: torch.Tensor | None
+        self, batch: dict, tables: dict, items: torch.Tensor, kind: str, shared: tuple | None
     ) -> torch.Tensor:
         z = self.encode(batch, tables)
         valid = batch["t_pos"] > 0
         zs = z[valid]
-        pos = self.scorer.pairs(zs, items[batch["t_pos"][valid]])
+        pos_ids = batch["t_pos"][valid]
+        if kind == "full":  # the table's rows 1..n_target are the items (0: padding, n_target + 1: start)
+            return full_softmax_loss(self.scorer.all, zs, items[1 : self.n_target + 1], pos_ids)
+        pos = self.scorer.pairs(zs, items[pos_ids])
         if kind == "softmax":
-            return sampled_softmax_loss(pos, self.scorer.all(zs, shared))
-        neg = self.scorer.pairs(zs, items[batch["t_neg"][valid]])
+            table, ids = shared
+            same = (
+                ids[None, :] == pos_ids[:, None] if self.config.softmax_pool == "exclude-positive" else None
+            )
+            return sampled_softmax_loss(pos, self.scorer.all(zs, table), same)
+        neg_ids = batch["t_neg"][valid]  # (P,) or, with several negatives a step, (P, N)
+        states = zs if neg_ids.dim() == 1 else zs[:, None, :]
+        neg = self.scorer.pairs(states.expand(*neg_ids.shape, -1), items[neg_ids])
         return bpr_loss(pos, neg) if kind == "bpr" else bce_loss(pos, neg)
 
     def final_states(self, batch: dict, tables: dict) -> torch.Tensor:

@@ -3,9 +3,11 @@ cross-attention fusion and adaptive fusion, trained with BPR + lambda * InfoNCE.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
+from trainer.graphs import WindowCounts
 from trainer.models.base import SeqRecModel
 from trainer.models.semantic import MultiViewSemantics, batch_item_ids, contrastive_term
 from trainer.modules import GCN, AdaptiveFusion, CrossAttentionFusion, SequenceEncoder
@@ -53,7 +55,13 @@ class SemaCDR(SeqRecModel):
             if config.has("no-cross-domain-fusion")
             else CrossAttentionFusion(d, config.n_heads, config.dropout)
         )
-        self.fusion = AdaptiveFusion(3, average=config.has("average-fusion"))
+        self.fusion = AdaptiveFusion(3 if config.fusion_user else 2, average=config.has("average-fusion"))
+        # training steps see the target graph without their own users' windows (docs/trainer.md)
+        self.window_counts = (
+            WindowCounts(data.target_seqs, data.n_target + 2, simple=config.has("simple-graph"))
+            if config.graph_shortcut == "leave-batch-out"
+            else None
+        )
         self.contrastive = (config.use_inner or config.use_agnostic) and not config.has("no-contrastive")
 
     def _apply(self, fn, *args, **kwargs):
@@ -73,10 +81,11 @@ class SemaCDR(SeqRecModel):
         """Only the rows a training batch reads, convolved (the same values as in ``tables``), and the
         batch's ids renumbered into them: no step builds or back-propagates through full-size tables
         per micro-batch. The semantic views stay whole (Eq. 3 reads them by item id)."""
+        windows = self.batch_windows(parts)
         if not self.use_mixed_graph:  # simple-graph builds its mixed table from the item tables
-            return self._tables(), parts
+            return self._tables(windows=windows), parts
         rows = self.touched_rows(parts)
-        tables = self._tables(rows)
+        tables = self._tables(rows, windows)
 
         def local(ids, table_rows):
             return torch.searchsorted(table_rows, ids)
@@ -95,14 +104,31 @@ class SemaCDR(SeqRecModel):
         ]
         return tables, renumbered
 
-    def _tables(self, rows: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    def batch_windows(self, parts: list[dict]) -> list[np.ndarray] | None:
+        """The training windows of a batch's users (their target items), for ``leave-batch-out``."""
+        if self.window_counts is None:
+            return None
+        return [row[row > 0] for p in parts for row in p["t_seen"].cpu().numpy()]
+
+    def target_table(self, tables: dict) -> torch.Tensor:
+        """The table items are scored against (Eq. 12): after the graph layer, or before it (score-base)."""
+        return tables["target_base" if self.config.graph_shortcut == "score-base" else "target"]
+
+    def _tables(
+        self, rows: dict[str, torch.Tensor] | None = None, windows: list[np.ndarray] | None = None
+    ) -> dict[str, torch.Tensor]:
         nt, ns = self.n_target, self.n_source
         rows = rows or {}
         views_t = self.semantics.views("target")
         views_s = self.semantics.views("source")
         base_t = self.semantics.item_embeddings("target", views_t)  # §2.3.1-2.3.2 views, summed
         base_s = self.semantics.item_embeddings("source", views_s)
-        e_t = self.gcn_target(self.graphs["target"], base_t, rows.get("target"))  # Eq. 5
+        t_rows = rows.get("target")
+        without = None
+        if windows is not None:  # the target graph less the edges only this batch's windows hold
+            asked = np.arange(nt + 2) if t_rows is None else t_rows.cpu().numpy()
+            without = tuple(m.to(base_t.device) for m in self.window_counts.rows_without(windows, asked))
+        e_t = self.gcn_target(self.graphs["target"], base_t, t_rows, without)  # Eq. 5
         e_s = self.gcn_source(self.graphs["source"], base_s, rows.get("source"))  # Eq. 4
         if self.use_mixed_graph:
             nodes = torch.cat([self.users.weight, base_t[: nt + 1], base_s[1 : ns + 1], self.mixed_start])
@@ -118,6 +144,7 @@ class SemaCDR(SeqRecModel):
             mixed = torch.cat([e_t[: nt + 1], e_s[1 : ns + 1], self.mixed_start])
         return {
             "target": e_t,
+            "target_base": base_t if t_rows is None else base_t[t_rows],
             "source": e_s,
             "mixed": mixed,
             "users": users,
@@ -133,8 +160,12 @@ class SemaCDR(SeqRecModel):
         def unique(*tensors):
             return torch.unique(torch.cat([zero, *(t.reshape(-1) for t in tensors)]))
 
+        if self.config.loss_kind == "full":  # every target item is scored
+            target = torch.arange(self.n_target + 2, device=zero.device)
+        else:
+            target = unique(*(p[k] for p in parts for k in ("t_in", "t_pos", "t_neg")))
         return {
-            "target": unique(*(p[k] for p in parts for k in ("t_in", "t_pos", "t_neg"))),
+            "target": target,
             "source": unique(*(p["s_in"] for p in parts)),
             "users": torch.unique(torch.cat([p["user"].reshape(-1) for p in parts])),
             "mixed_items": unique(*(p["m_in"] for p in parts)),
@@ -151,6 +182,8 @@ class SemaCDR(SeqRecModel):
         h_m = self.enc_mixed(self.embed(tables["mixed"], batch["m_in"]), batch["m_in"])  # Eq. 9
         idx = batch["t_time"].clamp(max=h_m.shape[1] - 1)
         m_state = torch.gather(h_m, 1, idx[:, :, None].expand(-1, -1, h_m.shape[-1]))
+        if not self.config.fusion_user:
+            return self.fusion(h_t, m_state)  # Eq. 11 without the user embedding
         u = tables["users"][batch["user"]][:, None, :].expand_as(h_t)
         return self.fusion(h_t, m_state, u)  # Eq. 11
 

@@ -5,7 +5,10 @@ Per domain, three views of every item, each ``hidden`` wide:
 - ``inner``: the stored sentence embedding of the item's (LLM-enriched) description, projected (§2.3.1);
 - ``agnostic``: Eq. 2, learnable subcategory embeddings shared by all domains, mean-pooled within each
   category, integrated across the K categories by concatenation + projection or by the mean.
-``contrastive_loss`` is Eq. 3 (InfoNCE, cosine, temperature) over the view pairs that exist.
+``contrastive_terms`` is Eq. 3 (InfoNCE, cosine, temperature) over the view pairs that exist: with the
+diagonal as the only positive (the paper), or with ``label-groups``, where an item's view is set
+against one domain-agnostic vector per distinct label set in the step, its own group's the positive,
+so items with the same labels (whose agnostic views are identical) are never each other's negatives.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class MultiViewSemantics(nn.Module):
                 self.register_buffer(
                     f"has_label_{name}", torch.from_numpy((labels > 0).any(axis=(1, 2))), persistent=False
                 )
+                self.register_buffer(f"label_group_{name}", label_groups(labels), persistent=False)
         if uses_labels:
             # Eq. 2: subcategory embeddings, shared across domains (the transferable part)
             self.subcategories = nn.Embedding(n_subcategories + 1, hidden, padding_idx=0)
@@ -125,18 +129,24 @@ class MultiViewSemantics(nn.Module):
         views = views if views is not None else self.views(domain)
         return sum(views.values())
 
-    def contrastive_loss(
-        self, domain: str, items: torch.Tensor, tau: float, views: dict[str, torch.Tensor] | None = None
-    ) -> torch.Tensor:
-        """Eq. 3 for one domain, summed over its view pairs: each domain-specific view of an item is
-        pulled to the item's domain-agnostic view and pushed from the other items' (InfoNCE)."""
+    def contrastive_terms(
+        self,
+        domain: str,
+        items: torch.Tensor,
+        tau: float,
+        views: dict[str, torch.Tensor] | None = None,
+        positives: str = "diagonal",
+    ) -> list[torch.Tensor]:
+        """Eq. 3 for one domain, one term per view pair: each domain-specific view of an item is pulled
+        to the item's domain-agnostic view and pushed from the other items' (InfoNCE); with
+        ``positives = "label-groups"`` the others are the step's other label sets, not other items."""
         views = views if views is not None else self.views(domain)
         pairs = []
         if "agnostic" in views:
             pairs = [("id", "agnostic")] + ([("inner", "agnostic")] if "inner" in views else [])
         elif "inner" in views:
             pairs = [("id", "inner")]
-        total = views["id"].new_zeros(())
+        terms = []
         for a, b in pairs:
             keep = torch.ones_like(items, dtype=torch.bool)
             for name in (a, b):
@@ -149,9 +159,26 @@ class MultiViewSemantics(nn.Module):
                 continue
             za = F.normalize(views[a][idx], dim=-1)
             zb = F.normalize(views[b][idx], dim=-1)
-            logits = za @ zb.T / tau
-            total = total + F.cross_entropy(logits, torch.arange(idx.numel(), device=idx.device))
-        return total
+            target = torch.arange(idx.numel(), device=idx.device)
+            if positives == "label-groups" and b == "agnostic":
+                groups, target = torch.unique(
+                    getattr(self, f"label_group_{domain}")[idx], return_inverse=True
+                )
+                if groups.numel() < 2:
+                    continue
+                order = torch.arange(idx.numel(), device=idx.device)
+                first = torch.full_like(groups, idx.numel()).scatter_reduce_(0, target, order, "amin")
+                zb = zb[first]  # one agnostic vector per label set (identical within it)
+            terms.append(F.cross_entropy(za @ zb.T / tau, target))
+        return terms
+
+
+def label_groups(labels: np.ndarray) -> torch.Tensor:
+    """(rows,) the index of each item's label set: items with the same subcategories in every category
+    share one (whatever the order of the labels within a category)."""
+    flat = np.sort(labels, axis=2).reshape(labels.shape[0], -1)
+    _, inverse = np.unique(flat, axis=0, return_inverse=True)
+    return torch.from_numpy(inverse.reshape(-1).astype(np.int64))
 
 
 def batch_item_ids(parts: list[dict], domains: tuple[str, ...]) -> dict[str, torch.Tensor]:
@@ -171,14 +198,21 @@ def contrastive_term(
     n_items: dict[str, int],
     config,
 ) -> torch.Tensor:
-    """lambda * Eq. 3 over the items of a batch, per domain (at most ``contrastive_items`` each)."""
-    total = None
+    """lambda * Eq. 3 over the items of a batch, per domain (at most ``contrastive_items`` each); the
+    view-pair terms of both domains summed (the paper) or averaged (``contrastive_reduce = mean``)."""
+    terms = []
     for domain, domain_ids in ids.items():
         items = torch.unique(domain_ids[(domain_ids > 0) & (domain_ids <= n_items[domain])])
         if items.numel() > config.contrastive_items:
             items = items[torch.randperm(items.numel(), device=items.device)[: config.contrastive_items]]
-        term = semantics.contrastive_loss(domain, items, config.tau, views[domain])  # Eq. 3
-        total = term if total is None else total + term
+        terms += semantics.contrastive_terms(  # Eq. 3
+            domain, items, config.tau, views[domain], config.contrastive_positives
+        )
+    if not terms:
+        return next(iter(views.values()))["id"].new_zeros(())
+    total = sum(terms)
+    if config.contrastive_reduce == "mean":
+        total = total / len(terms)
     return config.lam * total  # the lambda term of Eq. 14
 
 
