@@ -1,6 +1,6 @@
 """Put the recorded vector texts of issue 13 back on a rebuilt Food-Kitchen store, and check them.
 
-Session 7's store, on which every current semantic run in bench/results/food-kitchen.json was trained,
+The store of 450d2c0 (2026-12-02), on which every current semantic run in bench/results/food-kitchen.json was trained,
 encoded four food items from descriptions that an earlier, interrupted labelling run had written.
 A store rebuilt with the same commands has every other label and text (the digests say so); this
 re-encodes those four items from bench/results/food-kitchen-texts.json, in the batches a fresh
@@ -53,7 +53,7 @@ def restore(store_path: str, texts: dict) -> int:
         rows = []
         for s in sources:
             text, ann = source_text(s, described)
-            if external[s["item_id"]] in kept:  # the description session 7's store encoded
+            if external[s["item_id"]] in kept:  # the description the store of 450d2c0 encoded
                 text, ann = embedding_text(s["title"], kept[external[s["item_id"]]]), None
             rows.append((s["item_id"], text, ann))
         bs = cfg.batch_size

@@ -40,7 +40,11 @@ def test_a_file_that_is_not_sqlite_is_reported_in_one_line(tmp_path):
     bad = tmp_path / "bad.db"
     bad.write_text("this is not a database\n" * 100)
     result = CliRunner().invoke(app, ["data", "stats", "--db", str(bad)])
-    assert result.exit_code != 0
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)  # handled, not raised
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and str(bad) in lines[0], result.output
 
 
 def test_an_old_store_upgrades_in_place_keeping_its_rows(tmp_path):

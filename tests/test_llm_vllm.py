@@ -126,6 +126,7 @@ def test_repetition_penalty_is_accepted_and_outputs_still_validate(vllm_backend)
         Constraint(json_schema=SCHEMA),
         SamplingConfig(max_tokens=128, repetition_penalty=1.2),
     )
+    assert len(gens) == 2
     for gen in gens:
         jsonschema.validate(json.loads(gen.text), SCHEMA)
 
@@ -150,6 +151,7 @@ def test_injection_title_cannot_yield_an_off_list_value(vllm_backend):
     by_schema = vllm_backend.generate(
         hostile[:1], Constraint(json_schema=SCHEMA), SamplingConfig(max_tokens=128)
     )
+    assert len(by_choice) == len(hostile) and len(by_schema) == 1
     for gen in by_choice:
         assert gen.text in CATEGORIES
     for gen in by_schema:
@@ -176,6 +178,7 @@ def test_batch_order_is_preserved(vllm_backend):
 @pytest.mark.slow  # shares one engine start (~20 s idle, minutes on a loaded machine)
 def test_token_counts_are_positive_and_bounded_by_max_tokens(vllm_backend):
     gens = vllm_backend.generate([_chat(t) for t in TITLES[:3]], None, SamplingConfig(max_tokens=16))
+    assert len(gens) == 3
     for gen in gens:
         assert gen.tokens_in > 0
         assert 0 < gen.tokens_out <= 16
