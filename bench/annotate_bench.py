@@ -67,8 +67,9 @@ def build_store(db: Path, item_titles: list[str], taxonomy: list[dict]):
 
 
 def bench_one(name: str, args, item_titles: list[str], taxonomy: list[dict]) -> dict:
-    from semacdr_cli.annotate import annotate_domain, item_text
-    from semacdr_cli.annotate_generate import _Annotator, _Work
+    from semacdr_cli.annotate.domain import annotate_domain
+    from semacdr_cli.annotate.generate import _Annotator, _Work
+    from semacdr_cli.annotate.item_text import item_text
     from semacdr_cli.config import AnnotateConfig, OutlierConfig
     from semacdr_cli.llm import get_backend
     from semacdr_cli.llm.base import Constraint, SamplingConfig

@@ -41,7 +41,7 @@ def print_table(res: dict) -> None:
 
 
 def main() -> None:
-    from semacdr_cli.label_quality import quality_table
+    from semacdr_cli.labels.quality import quality_table
     from semacdr_cli.store import Store
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

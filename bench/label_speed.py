@@ -58,7 +58,7 @@ def bench_titles(n: int, offset: int) -> list[str]:
 
 
 def run(backend, titles: list[str], describe: bool) -> dict:
-    from semacdr_cli.annotate import annotate_domain
+    from semacdr_cli.annotate.domain import annotate_domain
     from semacdr_cli.config import AnnotateConfig
 
     with tempfile.TemporaryDirectory() as d:

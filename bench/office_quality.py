@@ -58,9 +58,9 @@ def control_kind(store, ds: int, backend, a, truth: dict) -> dict:
     If good names do not lift Kind's NMI, the names were not what held it back."""
     from annotation_quality import print_table
 
-    from semacdr_cli.annotate import annotate_domain
+    from semacdr_cli.annotate.domain import annotate_domain
     from semacdr_cli.config import AnnotateConfig
-    from semacdr_cli.label_quality import quality_table
+    from semacdr_cli.labels.quality import quality_table
     from semacdr_cli.store import semantic as sem
 
     names = [n.strip() for n in a.control_kind.split(",") if n.strip()]
@@ -99,13 +99,13 @@ def main() -> None:
     import torch
     from annotation_quality import print_table, read_truth
 
-    from semacdr_cli.annotate import annotate_domain
+    from semacdr_cli.annotate.domain import annotate_domain
     from semacdr_cli.config import AnnotateConfig, TaxonomyConfig
-    from semacdr_cli.label_quality import quality_table
+    from semacdr_cli.labels.quality import quality_table
     from semacdr_cli.llm import get_backend
     from semacdr_cli.machine import cpu_model
     from semacdr_cli.store import semantic as sem
-    from semacdr_cli.taxonomy import induce_taxonomy
+    from semacdr_cli.taxonomy.induce import induce_taxonomy
 
     times = {}
     t0 = time.perf_counter()

@@ -94,13 +94,14 @@ def run_demo(
     announce: Announce = lambda name: None,
 ) -> DemoResult:
     """Run (or resume) the pipeline on the synthetic demo data; see the module docstring."""
-    from semacdr_cli.annotate import annotate_domain
+    from semacdr_cli.annotate.domain import annotate_domain
     from semacdr_cli.config import AnnotateConfig, EmbedConfig, TaxonomyConfig
     from semacdr_cli.datasets.demo import write_demo
     from semacdr_cli.embed import embed_domain
     from semacdr_cli.ingest import import_demo
     from semacdr_cli.llm.base import SamplingConfig
-    from semacdr_cli.taxonomy import induce_taxonomy, taxonomy_document
+    from semacdr_cli.taxonomy.files import taxonomy_document
+    from semacdr_cli.taxonomy.induce import induce_taxonomy
 
     size = cfg.sizes()
     if cfg.dataset is None:
@@ -202,7 +203,7 @@ def run_demo(
 
             # 6. the report: tables and plots
             with stage("report") as t:
-                from semacdr_cli.report import build_report
+                from semacdr_cli.report.build import build_report
 
                 run_ids = [i for ids in runs.values() for i in ids]
                 rep = build_report(store, run_ids, out / "report", dataset=cfg.dataset, seed=cfg.seed)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from semacdr_cli.app import app
 from semacdr_cli.ingest import import_demo
-from semacdr_cli.label_stats import nmi
+from semacdr_cli.labels.stats import nmi
 
 demo = pytest.importorskip("semacdr_cli.datasets.demo")
 ROOT = Path(__file__).resolve().parent.parent

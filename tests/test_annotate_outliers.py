@@ -8,9 +8,9 @@ import json
 from doubles import FakeBackend, title_of
 from semantic_fixtures import make_store
 
-from semacdr_cli.annotate import annotate_domain
+from semacdr_cli.annotate.domain import annotate_domain
+from semacdr_cli.annotate.outliers import description_verdict, domain_stats, terms
 from semacdr_cli.config import AnnotateConfig, OutlierConfig
-from semacdr_cli.outliers import description_verdict, domain_stats, terms
 
 N = 24
 

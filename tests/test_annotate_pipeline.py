@@ -8,7 +8,8 @@ import pytest
 from doubles import FakeBackend, default_answer, title_of
 from semantic_fixtures import TAXONOMY, make_store
 
-from semacdr_cli.annotate import annotate_domain, annotation_schema, check_answer
+from semacdr_cli.annotate.answer import annotation_schema, check_answer
+from semacdr_cli.annotate.domain import annotate_domain
 from semacdr_cli.config import AnnotateConfig, OutlierConfig
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.prompting import load_schema

@@ -8,7 +8,7 @@ import pytest
 from doubles import FakeBackend
 from semantic_fixtures import make_store
 
-from semacdr_cli.annotate import annotate_domain
+from semacdr_cli.annotate.domain import annotate_domain
 from semacdr_cli.config import AnnotateConfig, OutlierConfig
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.prompting import bundled_prompts_dir, load_schema, load_template, schema_hash

@@ -15,7 +15,7 @@ from pathlib import Path
 from doubles import FakeBackend
 from semantic_fixtures import make_store
 
-from semacdr_cli.annotate import annotate_domain
+from semacdr_cli.annotate.domain import annotate_domain
 from semacdr_cli.config import AnnotateConfig, OutlierConfig
 from semacdr_cli.store import Store
 
@@ -27,7 +27,7 @@ SCRIPT = textwrap.dedent(
     import sys
     sys.path.insert(0, {tests!r})
     from doubles import FakeBackend
-    from semacdr_cli.annotate import annotate_domain
+    from semacdr_cli.annotate.domain import annotate_domain
     from semacdr_cli.config import AnnotateConfig, OutlierConfig
     from semacdr_cli.store import Store
 

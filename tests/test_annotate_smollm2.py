@@ -12,7 +12,8 @@ import json
 import pytest
 from semantic_fixtures import TAXONOMY, make_store
 
-from semacdr_cli.annotate import annotate_domain, annotation_schema
+from semacdr_cli.annotate.answer import annotation_schema
+from semacdr_cli.annotate.domain import annotate_domain
 from semacdr_cli.config import AnnotateConfig, OutlierConfig
 from semacdr_cli.llm.base import SamplingConfig
 from semacdr_cli.prompting import load_schema

@@ -10,7 +10,7 @@ from doubles import FakeBackend
 from semantic_fixtures import make_store
 from typer.testing import CliRunner
 
-from semacdr_cli.annotate import annotate_domain
+from semacdr_cli.annotate.domain import annotate_domain
 from semacdr_cli.app import app
 from semacdr_cli.config import AnnotateConfig, EmbedConfig, OutlierConfig
 from semacdr_cli.embed import embed_domain, embedding_text, resolve_embed_model

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semacdr_cli import plots
+from semacdr_cli.report import plots
 
 
 def assert_real_png(path: Path, min_bytes: int = 5000) -> np.ndarray:

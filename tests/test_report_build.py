@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from semacdr_cli.cli.common import App
 from semacdr_cli.cli.report import register
-from semacdr_cli.report import build_report
+from semacdr_cli.report.build import build_report
 from semacdr_cli.store import Store, dumps, now
 from semacdr_cli.store import report_queries as q
 
@@ -401,7 +401,7 @@ def test_report_modules_import_no_plotting_or_training_library():
     import subprocess
 
     code = (
-        "import sys; import semacdr_cli.cli.report, semacdr_cli.report, semacdr_cli.plots; "
+        "import sys; import semacdr_cli.cli.report, semacdr_cli.report.build, semacdr_cli.report.plots; "
         "print(','.join(m for m in ('matplotlib', 'sklearn', 'torch', 'trainer.api') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -409,7 +409,7 @@ def test_report_modules_import_no_plotting_or_training_library():
 
 
 def test_extract_metrics_prefers_the_test_split_of_a_trainer_eval():
-    from semacdr_cli.report import extract_metrics
+    from semacdr_cli.report.runs import extract_metrics
 
     test = {"sampled": {"HR@10": 0.4}, "full": {"hr@10": 0.1}}
     ev = {
@@ -438,7 +438,7 @@ def test_report_skips_broken_epoch_lines_with_a_note_naming_file_and_line(tmp_pa
 def test_taxonomy_section_shows_the_config_not_the_induction_stats_and_warns_on_a_fallback():
     import json as _json
 
-    from semacdr_cli.report import _taxonomy_section
+    from semacdr_cli.report.markdown import _taxonomy_section
 
     tax = {"version": 2, "origin": "fallback", "model": "m", "backend": "b", "created_at": "now",
            "params": _json.dumps({"config": {"k": 2}, "stats": {"facets": {"Genre": {"answers": ["SECRET"]}}}}),

@@ -8,7 +8,7 @@ import pytest
 from doubles import FakeScoringBackend
 from semantic_fixtures import make_store
 
-from semacdr_cli.annotate import annotate_domain
+from semacdr_cli.annotate.domain import annotate_domain
 from semacdr_cli.config import AnnotateConfig, EmbedConfig
 from semacdr_cli.embed import embed_domain, load_encoder, resolve_embed_model
 

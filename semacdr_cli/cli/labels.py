@@ -32,7 +32,7 @@ def stats(
     from rich.table import Table
 
     from semacdr_cli.errors import SemacdrError
-    from semacdr_cli.label_stats import domain_label_stats
+    from semacdr_cli.labels.stats import domain_label_stats
     from semacdr_cli.store import Store
 
     with Store(db, create=False) as store:

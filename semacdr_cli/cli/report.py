@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         """
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        from semacdr_cli.report import build_report
+        from semacdr_cli.report.build import build_report
 
         steps = 5 + len(runs or [1])
         with Progress(

@@ -104,16 +104,19 @@ def induce(
     dataset: DatasetOption = None,
     json_out: bool = False,
 ) -> None:
-    """Induce a taxonomy from items of two domains (propose -> merge -> refine) and store a new version.
+    """Induce a taxonomy from items of two domains and store a new version (--method facets, the default,
+    or propose -> merge -> refine).
 
     Example: `semacdr taxonomy induce --source food --target kitchen -K 7 --sample 40`
 
-    docs: docs/semantics.md
+    docs: docs/semantics.md; code: semacdr_cli/taxonomy/induce.py (the job), taxonomy/facets.py,
+    taxonomy/propose.py (the methods)
     """
     from semacdr_cli.config import TaxonomyConfig
     from semacdr_cli.llm.base import SamplingConfig
     from semacdr_cli.store import Store
-    from semacdr_cli.taxonomy import induce_taxonomy, prepare_induction, taxonomy_document
+    from semacdr_cli.taxonomy.files import taxonomy_document
+    from semacdr_cli.taxonomy.induce import induce_taxonomy, prepare_induction
 
     backend = pick_backend_name(backend)
     batch_size = default_batch_size(backend) if batch_size is None else batch_size
@@ -179,7 +182,7 @@ def show(
     docs: docs/semantics.md
     """
     from semacdr_cli.store import Store
-    from semacdr_cli.taxonomy import taxonomy_document
+    from semacdr_cli.taxonomy.files import taxonomy_document
 
     with Store(db, create=False) as store:
         doc = taxonomy_document(store, store.dataset(dataset)["id"], version)
@@ -207,7 +210,7 @@ def export(
     docs: docs/semantics.md
     """
     from semacdr_cli.store import Store
-    from semacdr_cli.taxonomy import export_taxonomy
+    from semacdr_cli.taxonomy.files import export_taxonomy
 
     with Store(db, create=False) as store:
         doc = export_taxonomy(store, store.dataset(dataset)["id"], file, version)
@@ -233,7 +236,7 @@ def import_(
     docs: docs/semantics.md
     """
     from semacdr_cli.store import Store
-    from semacdr_cli.taxonomy import import_taxonomy
+    from semacdr_cli.taxonomy.files import import_taxonomy
 
     with Store(db, create=False) as store:
         _, version = import_taxonomy(store, store.dataset(dataset)["id"], file)

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from semacdr_cli import calibration, text_checks
+from semacdr_cli.annotate import calibration, text_checks
 from semacdr_cli.config import AnnotateConfig
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.llm.base import Backend, Question, SamplingConfig
@@ -129,7 +129,7 @@ class ScoreLabeler:
         if self.null is None:
             texts = [NULL_ITEM]
             if self.cfg.calibration == "domain" and self.domain_id is not None:
-                from semacdr_cli.annotate import item_text
+                from semacdr_cli.annotate.item_text import item_text
 
                 ids = sem.domain_item_ids(self.store, self.domain_id)
                 pick = sorted(

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from semacdr_cli.report_markdown import PROTOCOLS
+from semacdr_cli.report.markdown import PROTOCOLS
 
 HISTORY_FILES = ("metrics.jsonl", "history.jsonl")
 EVAL_FILES = ("eval.json", "eval_test.json", "eval-test.json", "test.json", "results.json", "metrics.json")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from semacdr_cli.report_markdown import _figure_block, _fmt, code, md
+from semacdr_cli.report.markdown import _figure_block, _fmt, code, md
 from semacdr_cli.store import Store
 from semacdr_cli.store import report_queries as q
 
@@ -46,7 +46,7 @@ def figure3(
     seed: int,
 ) -> str:
     """Figure 3: item representations after the graph module, with and without the agnostic view."""
-    from semacdr_cli import plots
+    from semacdr_cli.report import plots
 
     fig3_md = ""
     fig3_run = next((r for r in runs if r["model"] == "semacdr" and not r.get("ablation")), None) or next(
@@ -126,7 +126,7 @@ def figure4_and_coverage(
     data: dict,
 ) -> tuple[str, str]:
     """Figure 4 (one user's labels per domain) and the category coverage with the label guard."""
-    from semacdr_cli import plots
+    from semacdr_cli.report import plots
 
     fig4_md = coverage_md = ""
     if user is not None:
@@ -216,7 +216,7 @@ def figure4_and_coverage(
                 + f". Subcategories no item carries: {unused}.",
             )
 
-        from semacdr_cli.label_stats import domain_label_stats, guard_markdown
+        from semacdr_cli.labels.stats import domain_label_stats, guard_markdown
 
         guard = [domain_label_stats(store, ds["id"], d) for d in order if d in per_domain]
         data["label_guard"] = guard

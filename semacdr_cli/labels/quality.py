@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from semacdr_cli.label_stats import nmi
+from semacdr_cli.labels.stats import nmi
 from semacdr_cli.store import Store
 from semacdr_cli.store import semantic as sem
 

@@ -34,14 +34,14 @@ from semacdr_cli.llm.base import Backend, Constraint, SamplingConfig
 from semacdr_cli.prompting import _find, load_template, sha256_text
 from semacdr_cli.store import Store
 from semacdr_cli.store.interactions import domain_titles
-from semacdr_cli.taxonomy import (
-    _LLM,
+from semacdr_cli.taxonomy.asking import CachedLLM as CachedLLM
+from semacdr_cli.taxonomy.asking import sample_items
+from semacdr_cli.taxonomy.rules import (
     MAX_SUBCATEGORIES,
     MIN_SUBCATEGORIES,
     malformed_name,
     name_key,
     normalize_name,
-    sample_items,
     validate_categories,
 )
 
@@ -312,7 +312,7 @@ def induce_facets(store: Store, dataset_id: int, backend: Backend, config: Taxon
     # in the right form more often after one example, but copies it for some facets)
     chats = [chat(c, f, shot) for c in clusters for f in facets for shot in (False, True)]
     sampling = SamplingConfig(max_tokens=10, seed=config.seed, stop=("\n",))
-    llm = _LLM(store, backend, sampling, config.batch_size)
+    llm = CachedLLM(store, backend, sampling, config.batch_size)
     done = [0]
 
     def tick(n: int) -> None:

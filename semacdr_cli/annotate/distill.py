@@ -1,60 +1,24 @@
-"""The scoring annotation job over one domain: plain LLM labelling, or distillation to every item.
-
-`run_scored` labels the items in scope (`--limit`, `--order`) with `ScoreLabeler`. With
-`--distill N` (TnT-LLM's recipe) it instead labels a stratified sample of N items with the LLM
-(strata: k-means clusters of the items' MiniLM vectors), fits one logistic-regression classifier
-per category on those vectors, reports each classifier's agreement with held-out LLM labels, and
-labels every remaining item of the domain with the classifier's probabilities (provenance
+"""Distillation (TnT-LLM's recipe) for `annotate --distill N`: a stratified sample of N items
+(strata: k-means clusters of the items' MiniLM vectors) labelled by the LLM, one logistic-regression
+classifier per category fitted on those vectors, each classifier's agreement with held-out LLM
+labels reported, and every remaining item labelled with the classifiers' probabilities (provenance
 `distilled`, label source `distilled`). Every item of the domain ends up labelled.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 
-from semacdr_cli.annotate import AnnotateSummary, item_text
-from semacdr_cli.annotate_score import ScoreLabeler
-from semacdr_cli.calibration import pick_labels
+from semacdr_cli.annotate.calibration import pick_labels
+from semacdr_cli.annotate.item_text import item_text
+from semacdr_cli.annotate.score import ScoreLabeler
+from semacdr_cli.annotate.summary import AnnotateSummary, Progress
 from semacdr_cli.config import AnnotateConfig
 from semacdr_cli.errors import SemacdrError
-from semacdr_cli.llm.base import Backend
 from semacdr_cli.store import Store
 from semacdr_cli.store import semantic as sem
 
-Progress = Callable[[str, int, int], None]
 NONE = ""  # the "no label in this category" class of a classifier
-
-
-def run_scored(store: Store, dataset_id: int, backend: Backend, config: AnnotateConfig,
-               progress: Progress | None = None) -> AnnotateSummary:  # fmt: skip
-    domain = store.domain(dataset_id, config.domain)
-    taxonomy = sem.get_taxonomy(store, dataset_id, config.taxonomy_version)
-    tree = sem.taxonomy_tree(store, taxonomy["id"])
-    if not tree:
-        raise SemacdrError(f"taxonomy version {taxonomy['version']} has no categories")
-    summary = AnnotateSummary(domain=config.domain, taxonomy_version=taxonomy["version"], model=backend.model,
-                              backend=backend.name, method="score", threads=getattr(backend, "threads", None))  # fmt: skip
-    labeler = ScoreLabeler(store, taxonomy, tree, backend, config, summary, domain["id"])
-    if config.distill:
-        distill_domain(store, domain["id"], taxonomy, tree, labeler, config, progress, summary)
-    else:
-        todo, done_before = sem.items_to_annotate(store, domain["id"], taxonomy["id"], config.limit,
-                                                  config.retry_failed, order=config.order)  # fmt: skip
-        summary.in_scope, summary.skipped = len(todo) + done_before, done_before
-        labeler.run(todo, item_text, progress)
-    if config.describe:
-        dropped = labeler.drop_boilerplate(domain["id"])
-        if dropped:
-            labeler.reasons["description: boilerplate"] += dropped
-            summary.filtered += dropped
-    summary.outlier_check = (
-        "descriptions checked by text_checks (garbage, loops, copied instructions, boilerplate)"
-    )
-    summary.failures_by_reason = dict(labeler.reasons)
-    labelled = summary.done + summary.distilled
-    summary.labels_per_item = round(summary.labels / labelled, 3) if labelled else 0.0
-    return summary
 
 
 def stratified_sample(ids: list[int], vectors, n: int, seed: int) -> list[int]:

@@ -1,16 +1,14 @@
 """Taxonomy induction: `--method facets` (default, `taxonomy_facets.py`) or propose -> merge ->
 refine (TnT-LLM) for large models.
 
-`induce_taxonomy(store, dataset_id, backend, config)`. The propose path samples items of both
+The propose path samples items of both
 domains (seeded), asks the LLM per minibatch to PROPOSE domain-agnostic categories with
 subcategories (JSON-schema constrained), asks it to MERGE the normalised, frequency-ranked
 proposals into exactly K categories with 3-15 subcategories each, then to REFINE that against
 sample items. Every answer is normalised and validated (`taxonomy_rules.py`); when the merge does
 not validate after `retries` re-generations, a deterministic consolidation of the proposals is
 used, and when that needs the fixed seed list the induction fails unless `allow_fallback` (then
-the stored origin is "fallback"). Rules live in `taxonomy_rules.py`, files in `taxonomy_files.py`;
-both are re-exported here.
-"""
+the stored origin is "fallback"). Rules live in `taxonomy/rules.py`."""
 
 from __future__ import annotations
 
@@ -20,121 +18,34 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from semacdr_cli.config import TaxonomyConfig
 from semacdr_cli.errors import SemacdrError
-from semacdr_cli.llm.base import Backend, Constraint, Generation, SamplingConfig
-from semacdr_cli.prompting import canonical_json, load_schema, load_template, schema_hash, sha256_text
+from semacdr_cli.llm.base import Backend, Constraint
+from semacdr_cli.prompting import load_schema, load_template, schema_hash, sha256_text
 from semacdr_cli.retry import ask_until_valid
 from semacdr_cli.store import Store
 from semacdr_cli.store import semantic as sem
-from semacdr_cli.taxonomy_files import (  # noqa: F401  (re-exported)
-    export_taxonomy,
-    import_taxonomy,
-    read_taxonomy_file,
-    taxonomy_document,
+from semacdr_cli.taxonomy.asking import (
+    CachedLLM,
+    InduceResult,
+    Progress,
+    _item_line,
+    sample_items,
 )
-from semacdr_cli.taxonomy_rules import (  # noqa: F401  (re-exported)
+from semacdr_cli.taxonomy.rules import (
     GENERIC_SUBCATEGORIES,
-    MAX_NAME_CHARS,
-    MAX_SUBCATEGORIES,
-    MIN_SUBCATEGORIES,
     SEED_CATEGORIES,
     _is_domain_specific,
     _schema_error,
-    _similar,
     consolidate_proposals,
     copies_item_titles,
     drop_malformed,
-    malformed_name,
     name_key,
     normalize_categories,
-    normalize_name,
     parse_taxonomy_answer,
-    validate_categories,
 )
-
-# -- the induction job ----------------------------------------------------------------------------
-
-
-@dataclass
-class InduceResult:
-    taxonomy_id: int
-    version: int
-    categories: list[dict]
-    path: str  # which steps produced the stored taxonomy
-    stats: dict[str, Any] = field(default_factory=dict)
-
-
-Progress = Callable[[str, int, int], None]  # (step, done, total)
-
-
-def _item_line(row, domain: str, width: int = 160) -> str:
-    text = " ".join((row["title"] or "").split())
-    desc = " ".join((row["description"] or "").split())
-    if desc:
-        text = f"{text} - {desc}"
-    return f"- [{domain}] {text[:width]}"
-
-
-def _cache_key(chat: list[dict], constraint: Constraint, model: str, sampling: SamplingConfig) -> str:
-    return sha256_text(
-        canonical_json(
-            {
-                "chat": chat,
-                "schema": constraint.json_schema,
-                "choices": constraint.choices,
-                "model": model,
-                "sampling": sampling.as_dict(),
-            }
-        )
-    )
-
-
-class _LLM:
-    """Batched, cached generation for the taxonomy job (a re-run reuses every answer already made)."""
-
-    def __init__(self, store: Store, backend: Backend, sampling: SamplingConfig, batch_size: int):
-        self.store, self.backend, self.sampling, self.batch_size = (
-            store,
-            backend,
-            sampling,
-            max(1, batch_size),
-        )
-        self.calls = self.cached = self.tokens_in = self.tokens_out = 0
-
-    def __call__(
-        self, chats: list[list[dict]], constraint: Constraint, tick: Callable[[int], None] | None = None
-    ):
-        keys = [_cache_key(c, constraint, self.backend.model, self.sampling) for c in chats]
-        hits = sem.cache_get(self.store, keys)
-        out: list[str | None] = [hits[k]["output"] if k in hits else None for k in keys]
-        self.cached += sum(o is not None for o in out)
-        todo = [i for i, o in enumerate(out) if o is None]
-        if tick and len(todo) < len(chats):
-            tick(len(chats) - len(todo))
-        for start in range(0, len(todo), self.batch_size):
-            idx = todo[start : start + self.batch_size]
-            gens: list[Generation] = self.backend.generate([chats[i] for i in idx], constraint, self.sampling)
-            with self.store.transaction() as conn:
-                for i, g in zip(idx, gens, strict=True):
-                    out[i] = g.text
-                    sem.cache_put(conn, keys[i], g.text, g.tokens_in, g.tokens_out)
-                    self.tokens_in += g.tokens_in
-                    self.tokens_out += g.tokens_out
-            self.calls += len(idx)
-            if tick:
-                tick(len(idx))
-        return out
-
-
-def sample_items(store: Store, domain_id: int, n: int, seed: int) -> list:
-    ids = sem.domain_item_ids(store, domain_id)
-    rng = random.Random(seed)
-    picked = sorted(rng.sample(ids, min(n, len(ids))))
-    return sem.items_by_ids(store, picked)
 
 
 def _render_taxonomy(categories: list[dict]) -> str:
@@ -148,46 +59,15 @@ def consolidation_schema(base: dict, k: int) -> dict:
     return schema
 
 
-def prepare_induction(store: Store, dataset_id: int, config: TaxonomyConfig) -> None:
-    """Validate the job (settings, both domains, the prompt files) before any model is loaded."""
-    if config.k < 1:
-        raise SemacdrError("-K: must be at least 1")
-    if config.sample < 1 or config.minibatch < 1:
-        raise SemacdrError("--sample and --minibatch must be at least 1")
-    if config.batch_size < 1:
-        raise SemacdrError("--batch-size: must be at least 1")
-    if config.source == config.target:
-        raise SemacdrError("--source and --target must be two different domains")
-    for d in (config.source, config.target):
-        store.domain(dataset_id, d)
-    if config.method not in ("facets", "propose"):
-        raise SemacdrError(f"--method: must be facets or propose, not {config.method!r}")
-    if config.method == "propose":
-        for name in ("taxonomy_propose", "taxonomy_consolidate", "taxonomy_refine"):
-            load_template(name, config.prompts_dir)
-
-
-def induce_taxonomy(
-    store: Store,
-    dataset_id: int,
-    backend: Backend,
-    config: TaxonomyConfig,
-    progress: Progress | None = None,
-) -> InduceResult:
-    """Induce a taxonomy from `config.source` and `config.target` items and store it as a new version
-    (the job is prepared, i.e. validated, first)."""
-    prepare_induction(store, dataset_id, config)
-    t0 = time.perf_counter()
-    domains = [config.source, config.target]
-    dom_rows = [store.domain(dataset_id, d) for d in domains]
-    if config.method == "facets":
-        return _induce_by_facets(store, dataset_id, backend, config, progress, domains)
+def induce_by_proposals(store: Store, dataset_id: int, backend: Backend, config: TaxonomyConfig,
+                      progress: Progress | None, domains: list[str], dom_rows: list, t0: float) -> InduceResult:  # fmt: skip
+    """Propose -> merge -> refine (TnT-LLM), for models that write JSON (`--method propose`)."""
     propose_t = load_template("taxonomy_propose", config.prompts_dir)
     merge_t = load_template("taxonomy_consolidate", config.prompts_dir)
     refine_t = load_template("taxonomy_refine", config.prompts_dir)
     propose_schema = load_schema("taxonomy_propose", config.prompts_dir)
     merge_schema = consolidation_schema(load_schema("taxonomy_consolidate", config.prompts_dir), config.k)
-    llm = _LLM(store, backend, config.sampling, config.batch_size)
+    llm = CachedLLM(store, backend, config.sampling, config.batch_size)
     done: Counter = Counter()
 
     def tick(step: str, total: int) -> Callable[[int], None] | None:
@@ -341,25 +221,6 @@ def fallback_categories(k: int) -> list[dict]:
         {"name": f"Facet {i + 1}", "subcategories": list(GENERIC_SUBCATEGORIES)} for i in range(k - len(out))
     ]
     return out
-
-
-def _induce_by_facets(store, dataset_id, backend, config, progress, domains) -> InduceResult:
-    from semacdr_cli.taxonomy_facets import induce_facets
-
-    cats, stats, hashes = induce_facets(store, dataset_id, backend, config, progress)
-    origin, path = "induced", "facets"
-    if cats is None:
-        if not config.allow_fallback:
-            raise SemacdrError(f"taxonomy induction failed: {stats['failure']}; try more items (--sample), "
-                               "--method propose with a larger --model, or --allow-fallback")  # fmt: skip
-        cats, origin, path = fallback_categories(config.k), "fallback", "fallback-seed-list"
-    stats["path"], stats["fallback"] = path, origin == "fallback"
-    params = {"config": config.as_dict(), "hashes": hashes, "stats": stats}
-    tax_id, version, stats["kept"] = sem.insert_taxonomy_unless_latest(
-        store, dataset_id, cats, origin=origin, domains=domains, model=backend.model, backend=backend.name,
-        prompt_hash=sha256_text("".join(hashes.values())), schema_hash=None, params=params,
-    )  # fmt: skip
-    return InduceResult(tax_id, version, cats, path, stats)
 
 
 def _rank_proposals(proposals: list[dict], domains: list[str]) -> list[dict]:

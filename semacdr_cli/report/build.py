@@ -19,16 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from semacdr_cli import __version__, report_figures
+from semacdr_cli import __version__
 from semacdr_cli.errors import SemacdrError
-from semacdr_cli.report_figures import NO_AGNOSTIC, representations  # noqa: F401  (re-exported)
-from semacdr_cli.report_markdown import (  # noqa: F401  (re-exported)
-    METRICS,
-    PROTOCOLS,
+from semacdr_cli.report import figures as report_figures
+from semacdr_cli.report.markdown import (
     _direction,
     _figure_block,
-    _fmt,
-    _number,
     _results_section,
     _summary_section,
     _taxonomy_section,
@@ -36,10 +32,7 @@ from semacdr_cli.report_markdown import (  # noqa: F401  (re-exported)
     md,
     table,
 )
-from semacdr_cli.report_runs import (  # noqa: F401
-    EVAL_FILES,
-    HISTORY_FILES,
-    extract_metrics,
+from semacdr_cli.report.runs import (
     read_history,
     resolve_run_dir,
     run_metrics,
@@ -166,7 +159,7 @@ def build_report(
     ``progress`` is called with the name of each step as it starts.
     ``store``: an open Store (left open) or the path of one.
     """
-    from semacdr_cli import plots
+    from semacdr_cli.report import plots
 
     step = progress or (lambda _name: None)
     owned = not isinstance(store, Store)

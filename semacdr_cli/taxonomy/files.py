@@ -10,7 +10,7 @@ from semacdr_cli.errors import SemacdrError
 from semacdr_cli.prompting import load_schema, sha256_text
 from semacdr_cli.store import Store
 from semacdr_cli.store import semantic as sem
-from semacdr_cli.taxonomy_rules import _schema_error, validate_categories
+from semacdr_cli.taxonomy.rules import _schema_error, validate_categories
 
 
 def taxonomy_document(store: Store, dataset_id: int, version: int | None = None) -> dict[str, Any]:

@@ -5,6 +5,9 @@ The backend decodes under the JSON schema of `annotation_schema`; every answer i
 error in the prompt, items that still fail are stored as failed with the reason; each batch
 commits in one transaction; then the term-frequency outlier filter (`outliers.py`, App. C) runs
 over the domain. Kept for large models; the default is `--method score` (`annotate_score.py`).
+
+Its answer contract lives here too: ``annotation_schema`` (the JSON schema an answer must meet)
+and ``check_answer`` (parse, repair what is safe to repair, keep only taxonomy labels).
 """
 
 from __future__ import annotations
@@ -13,15 +16,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from semacdr_cli import outliers as ol
-from semacdr_cli.annotate import (
-    AnnotateSummary,
-    Progress,
-    annotation_schema,
-    check_answer,
-    item_text,
-    taxonomy_prompt_text,
-)
+from semacdr_cli.annotate import outliers as ol
+from semacdr_cli.annotate.answer import annotation_schema, check_answer
+from semacdr_cli.annotate.item_text import item_text, taxonomy_prompt_text
+from semacdr_cli.annotate.summary import AnnotateSummary, Progress
 from semacdr_cli.config import AnnotateConfig
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.llm.base import Backend, Constraint, SamplingConfig

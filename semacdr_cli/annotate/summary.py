@@ -1,0 +1,44 @@
+"""What an annotation job reports: ``AnnotateSummary`` (items, labels, tokens, timings, guard)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+@dataclass
+class AnnotateSummary:
+    domain: str
+    taxonomy_version: int
+    model: str
+    backend: str
+    threads: int | None = None  # torch threads of a CPU backend; under bf16 the answers depend on it
+    in_scope: int = 0  # items considered (the first --limit of the domain by --order, or all)
+    skipped: int = 0  # already annotated before this run
+    done: int = 0  # stored ok in this run
+    cached: int = 0  # LLM answers served from llm_cache
+    retried: int = 0  # items that needed more than one attempt
+    failed: int = 0  # stored as failed in this run
+    filtered: int = 0  # items the outlier filter changed (dropped parts or re-generated)
+    regenerated: int = 0  # of those, re-generated
+    outlier_check: str = ""  # what the filter did this run
+    tokens_in: int = 0  # tokens of the generations made in this run
+    tokens_out: int = 0
+    seconds: float = 0.0
+    items_per_s: float = 0.0
+    output_tokens_per_s: float = 0.0
+    method: str = "generate"
+    labels: int = 0  # labels stored in this run (score / distilled)
+    labels_per_item: float = 0.0
+    described: int = 0  # items given a description in this run
+    distilled: int = 0  # items labelled by the distilled classifier
+    distill_agreement: dict = field(default_factory=dict)  # held-out agreement with the LLM per category
+    failures_by_reason: dict = field(default_factory=dict)
+    guard: list = field(default_factory=list)  # degenerate categories found at the end (warnings)
+    warnings: list = field(default_factory=list)  # e.g. a domain continued with other LLM threads
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
