@@ -251,17 +251,19 @@ def test_a_recorded_config_without_the_new_keys_reads_as_what_it_trained_with():
     assert {k: getattr(cfg, k) for k in PRESETS["paper"]} == PRESETS["paper"]
 
 
-def test_train_with_preset_paper_from_the_cli_records_the_preset(store, tmp_path):
+@pytest.mark.parametrize(("preset", "loss"), [("paper", "bpr"), ("fixes", "full")])
+def test_train_with_a_preset_from_the_cli_records_it_and_evaluates(store, tmp_path, preset, loss):
     runner = CliRunner()
     res = runner.invoke(
         app,
-        ["--db", store, "train", "--source", "kitchen", "--target", "food", "--preset", "paper",
+        ["--db", store, "train", "--source", "kitchen", "--target", "food", "--preset", preset,
          "--repeat", "1", "--epochs", "2", "--threads", "1", "--runs-dir", str(tmp_path / "runs")],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["--db", store, "runs", "list", "--json"])
     assert res.exit_code == 0, res.output
     last = __import__("json").loads(res.output)[-1]
-    assert last["preset"] == "paper" and last["loss"] == "bpr"
+    assert last["preset"] == preset and last["loss"] == loss
+    assert last["test_full_ndcg@10"] is not None and 0 <= last["test_full_ndcg@10"] <= 1
     res = runner.invoke(app, ["--db", store, "train", "--target", "food", "--preset", "nope"])
     assert res.exit_code == 1 and re.fullmatch(r"error: --preset: unknown preset 'nope'.*\n", res.output)
