@@ -267,3 +267,21 @@ def test_train_with_a_preset_from_the_cli_records_it_and_evaluates(store, tmp_pa
     assert last["test_full_ndcg@10"] is not None and 0 <= last["test_full_ndcg@10"] <= 1
     res = runner.invoke(app, ["--db", store, "train", "--target", "food", "--preset", "nope"])
     assert res.exit_code == 1 and re.fullmatch(r"error: --preset: unknown preset 'nope'.*\n", res.output)
+
+
+def test_a_step_leaves_out_the_users_whole_graph_window_even_past_max_len(store):
+    cfg = TrainConfig(source="kitchen", target="food", max_len=4, graph_shortcut="leave-batch-out").validate()
+    data = D.load(store, cfg)
+    batch = collate(data.train[:8], data.n_target, np.random.default_rng(0))
+    graph_windows = {tuple(np.unique(s)) for s in data.target_seqs}
+    longer = 0
+    for rec, row in zip(data.train[:8], batch["t_seen"].numpy(), strict=True):
+        window = row[row > 0]
+        assert tuple(window) in graph_windows  # exactly one user's clique in the graph
+        assert set(rec.seen) <= set(window)
+        longer += len(window) > len(rec.seen)
+    assert longer > 0  # max_len cut the training sequences, not the windows left out
+    with pytest.raises(SemacdrError, match="leave-batch-out needs the clique graphs"):
+        TrainConfig(
+            target="food", source="kitchen", ablation=["simple-graph"], graph_shortcut="leave-batch-out"
+        ).validate()

@@ -49,5 +49,6 @@ def collate(
             drawn = sample_excluding(rng, n_target, excludes, np.repeat(rows, negatives))
             neg[rows, cols] = drawn.reshape(len(rows), negatives)
         batch["t_neg"] = neg
-        batch["t_seen"] = _pad([r.seen for r in records]) if records else np.zeros((0, 0), np.int64)
+        windows = [r.seen if r.graph_items is None else r.graph_items for r in records]
+        batch["t_seen"] = _pad(windows) if records else np.zeros((0, 0), np.int64)
     return {k: torch.from_numpy(v).to(device) for k, v in batch.items()}

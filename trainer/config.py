@@ -156,6 +156,10 @@ class TrainConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise SemacdrError(f"{name}: must be one of {', '.join(allowed)}")
+        if self.graph_shortcut == "leave-batch-out" and self.has("simple-graph"):
+            raise SemacdrError(
+                "graph_shortcut: leave-batch-out needs the clique graphs (not with simple-graph)"
+            )
         if self.preset and self.preset not in PRESETS:
             raise SemacdrError(f"--preset: unknown preset {self.preset!r} (choose from {', '.join(PRESETS)})")
 

@@ -49,6 +49,7 @@ class Record:
     s_time: np.ndarray  # per source key: its index in the mixed window (-1 for the start token)
     m_in: np.ndarray  # start token + mixed items
     seen: np.ndarray  # target items the user trained on (excluded from BPR negatives)
+    graph_items: np.ndarray | None = None  # the target items of the user's clique in the item graph (Eq. 5)
 
 
 @dataclass
@@ -175,6 +176,7 @@ def _load(store: Store, cfg: TrainConfig) -> CDData:
         window = window[-cfg.max_len :]
         if any(x[1] for x in window):
             data.train.append(_train_record(u, window, nt, ns))
+            data.train[-1].graph_items = np.unique(t_items)  # the whole window, before truncation
         own = np.asarray(sorted({x[0] for x in seq if x[1]}), np.int64)
         for split in ("valid", "test"):
             k = next((k for k, x in enumerate(seq) if x[1] and x[3] == split), None)

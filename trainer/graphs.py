@@ -102,11 +102,12 @@ class WindowCounts:
     training step can use the graph without its own users' windows (``graph_shortcut =
     leave-batch-out``): an edge stays while some user outside the batch holds it, the degrees (and so
     the symmetric normalisation) follow. Without it a training positive's neighbourhood holds the
-    user's own window items, a shortcut that held-out items never get (docs/trainer.md "Graph signal")."""
+    user's own window items, a shortcut that held-out items never get (docs/trainer.md). Cliques only:
+    ``simple-graph``'s chains are not order-free, and the config refuses the pair."""
 
-    def __init__(self, seqs: list[np.ndarray], n_nodes: int, simple: bool = False):
-        self.simple, self.n = simple, n_nodes
-        rows, cols = _pairs_chain(seqs) if simple else _pairs_clique(seqs)
+    def __init__(self, seqs: list[np.ndarray], n_nodes: int):
+        self.n = n_nodes
+        rows, cols = _pairs_clique(seqs)
         self.keys, self.counts = np.unique(rows * n_nodes + cols, return_counts=True)
         self.cols = self.keys % n_nodes
         self.crow = np.zeros(n_nodes + 1, np.int64)
@@ -117,7 +118,7 @@ class WindowCounts:
         """(A'[rows], A'[rows]^T) as CSR matrices, A' the normalised adjacency D'^-1/2 (A' + I) D'^-1/2 of
         the graph less the edges that only ``windows`` hold; ``rows`` sorted and unique."""
         n = self.n
-        b_rows, b_cols = _pairs_chain(windows) if self.simple else _pairs_clique(windows)
+        b_rows, b_cols = _pairs_clique(windows)
         b_keys, b_counts = np.unique(b_rows * n + b_cols, return_counts=True)
         at = np.searchsorted(self.keys, b_keys)  # every batch edge is an edge of the whole graph
         removed = b_keys[self.counts[at] <= b_counts]

@@ -58,7 +58,7 @@ class SemaCDR(SeqRecModel):
         self.fusion = AdaptiveFusion(3 if config.fusion_user else 2, average=config.has("average-fusion"))
         # training steps see the target graph without their own users' windows (docs/trainer.md)
         self.window_counts = (
-            WindowCounts(data.target_seqs, data.n_target + 2, simple=config.has("simple-graph"))
+            WindowCounts(data.target_seqs, data.n_target + 2)
             if config.graph_shortcut == "leave-batch-out"
             else None
         )
