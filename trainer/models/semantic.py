@@ -200,19 +200,19 @@ def contrastive_term(
 ) -> torch.Tensor:
     """lambda * Eq. 3 over the items of a batch, per domain (at most ``contrastive_items`` each); the
     view-pair terms of both domains summed (the paper) or averaged (``contrastive_reduce = mean``)."""
-    terms = []
+    total, count = None, 0
     for domain, domain_ids in ids.items():
         items = torch.unique(domain_ids[(domain_ids > 0) & (domain_ids <= n_items[domain])])
         if items.numel() > config.contrastive_items:
             items = items[torch.randperm(items.numel(), device=items.device)[: config.contrastive_items]]
-        terms += semantics.contrastive_terms(  # Eq. 3
+        terms = semantics.contrastive_terms(  # Eq. 3
             domain, items, config.tau, views[domain], config.contrastive_positives
         )
-    if not terms:
-        return next(iter(views.values()))["id"].new_zeros(())
-    total = sum(terms)
-    if config.contrastive_reduce == "mean":
-        total = total / len(terms)
+        count += len(terms)
+        term = sum(terms, views[domain]["id"].new_zeros(()))  # per domain, then across (the old order)
+        total = term if total is None else total + term
+    if config.contrastive_reduce == "mean" and count:
+        total = total / count
     return config.lam * total  # the lambda term of Eq. 14
 
 
