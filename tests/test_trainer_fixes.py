@@ -194,7 +194,7 @@ def test_leave_batch_out_training_tables_differ_only_where_the_batch_windows_rea
     _, data, keep = _model(store)
     _, _, leave = _model(store, graph_shortcut="leave-batch-out")
     leave.load_state_dict(keep.state_dict())
-    batch = collate(data.train[:4], data.n_target, np.random.default_rng(0))
+    batch = collate(data.train[:4], data.n_target, np.random.default_rng(0), windows=True)
     with torch.no_grad():
         t_keep, _ = keep.batch_tables([batch])
         t_leave, _ = leave.batch_tables([batch])
@@ -272,7 +272,7 @@ def test_train_with_a_preset_from_the_cli_records_it_and_evaluates(store, tmp_pa
 def test_a_step_leaves_out_the_users_whole_graph_window_even_past_max_len(store):
     cfg = TrainConfig(source="kitchen", target="food", max_len=4, graph_shortcut="leave-batch-out").validate()
     data = D.load(store, cfg)
-    batch = collate(data.train[:8], data.n_target, np.random.default_rng(0))
+    batch = collate(data.train[:8], data.n_target, np.random.default_rng(0), windows=True)
     graph_windows = {tuple(np.unique(s)) for s in data.target_seqs}
     longer = 0
     for rec, row in zip(data.train[:8], batch["t_seen"].numpy(), strict=True):

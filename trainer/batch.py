@@ -23,10 +23,11 @@ def collate(
     rng: np.random.Generator | None = None,
     device: str | torch.device = "cpu",
     negatives: int = 1,
+    windows: bool = False,
 ) -> dict[str, torch.Tensor]:
     """A batch of records; with ``rng`` ``negatives`` uniform negatives per positive (never an item the
-    user trained on; ``t_neg`` (B, L), or (B, L, N) for several) and the users' training windows
-    (``t_seen``, the target items of the graph's cliques)."""
+    user trained on; ``t_neg`` (B, L), or (B, L, N) for several); with ``windows`` the users' training
+    windows too (``t_seen``, the target items of their cliques in the item graph, for leave-batch-out)."""
     t_pos = _pad([r.t_pos for r in records])
     batch = {
         "t_in": _pad([r.t_in for r in records]),
@@ -49,6 +50,7 @@ def collate(
             drawn = sample_excluding(rng, n_target, excludes, np.repeat(rows, negatives))
             neg[rows, cols] = drawn.reshape(len(rows), negatives)
         batch["t_neg"] = neg
-        windows = [r.seen if r.graph_items is None else r.graph_items for r in records]
-        batch["t_seen"] = _pad(windows) if records else np.zeros((0, 0), np.int64)
+    if windows:
+        held = [r.seen if r.graph_items is None else r.graph_items for r in records]
+        batch["t_seen"] = _pad(held) if records else np.zeros((0, 0), np.int64)
     return {k: torch.from_numpy(v).to(device) for k, v in batch.items()}

@@ -142,6 +142,8 @@ class TrainConfig:
 
     def _check_choices(self) -> None:
         choices = {
+            "agnostic_integration": ("concat", "mean"),
+            "score": ("dot", "mlp"),
             "positions": ("recency", "forward"),
             "init": ("xavier", "legacy"),
             "graph_edges": ("window", "source-mixed"),
@@ -160,10 +162,10 @@ class TrainConfig:
             raise SemacdrError(
                 "graph_shortcut: leave-batch-out needs the clique graphs (not with simple-graph)"
             )
-        if self.preset and self.preset not in PRESETS:
-            raise SemacdrError(f"--preset: unknown preset {self.preset!r} (choose from {', '.join(PRESETS)})")
 
     def validate(self) -> TrainConfig:
+        if self.preset and self.preset not in PRESETS:  # first: an unknown preset explains the rest
+            raise SemacdrError(f"--preset: unknown preset {self.preset!r} (choose from {', '.join(PRESETS)})")
         if self.model not in MODELS:
             raise SemacdrError(f"--model: unknown model {self.model!r} (choose from {', '.join(MODELS)})")
         for a in self.ablation:
@@ -189,10 +191,6 @@ class TrainConfig:
             raise SemacdrError(f"--source: model {self.model} needs a source domain")
         if self.source and self.source == self.target:
             raise SemacdrError("--source and --target must be different domains")
-        if self.agnostic_integration not in ("concat", "mean"):
-            raise SemacdrError("agnostic_integration: must be 'concat' or 'mean'")
-        if self.score not in ("dot", "mlp"):
-            raise SemacdrError("score: must be 'dot' or 'mlp'")
         for name in (
             "hidden",
             "max_len",
@@ -270,7 +268,5 @@ def load_config(path: str | Path | None, preset: str | None = None, **overrides)
             data = data["train"]
         where = str(p)
     name = preset if preset is not None else data.get("preset", "")
-    if name and name not in PRESETS:
-        raise SemacdrError(f"--preset: unknown preset {name!r} (choose from {', '.join(PRESETS)})")
     cfg = TrainConfig.from_dict({**PRESETS.get(name, {}), **data, "preset": name}, where=where)
     return cfg.with_overrides(**overrides).validate()

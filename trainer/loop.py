@@ -210,7 +210,14 @@ def fit(
             task = tracker.add_task("train", total=len(batches)) if tracker else None
             for idx in batches:
                 parts = [
-                    collate([data.train[i] for i in chunk], data.n_target, rng, device, config.negatives)
+                    collate(
+                        [data.train[i] for i in chunk],
+                        data.n_target,
+                        rng,
+                        device,
+                        config.negatives,
+                        windows=config.graph_shortcut == "leave-batch-out",
+                    )
                     for chunk in micro_batches(idx, data.train, config.micro_batches, config.micro_batch_cost)
                 ]
                 out = ddp(parts)

@@ -81,11 +81,10 @@ class SemaCDR(SeqRecModel):
         """Only the rows a training batch reads, convolved (the same values as in ``tables``), and the
         batch's ids renumbered into them: no step builds or back-propagates through full-size tables
         per micro-batch. The semantic views stay whole (Eq. 3 reads them by item id)."""
-        windows = self.batch_windows(parts)
         if not self.use_mixed_graph:  # simple-graph builds its mixed table from the item tables
-            return self._tables(windows=windows), parts
+            return self._tables(), parts
         rows = self.touched_rows(parts)
-        tables = self._tables(rows, windows)
+        tables = self._tables(rows, self.batch_windows(parts))
 
         def local(ids, table_rows):
             return torch.searchsorted(table_rows, ids)
@@ -126,8 +125,8 @@ class SemaCDR(SeqRecModel):
         t_rows = rows.get("target")
         without = None
         if windows is not None:  # the target graph less the edges only this batch's windows hold
-            asked = np.arange(nt + 2) if t_rows is None else t_rows.cpu().numpy()
-            without = tuple(m.to(base_t.device) for m in self.window_counts.rows_without(windows, asked))
+            asked = self.window_counts.rows_without(windows, t_rows.cpu().numpy())
+            without = tuple(m.to(base_t.device) for m in asked)
         e_t = self.gcn_target(self.graphs["target"], base_t, t_rows, without)  # Eq. 5
         e_s = self.gcn_source(self.graphs["source"], base_s, rows.get("source"))  # Eq. 4
         if self.use_mixed_graph:
@@ -142,15 +141,17 @@ class SemaCDR(SeqRecModel):
         else:  # simple-graph: no user-item graph; users are their ID embedding
             users = self.users.weight
             mixed = torch.cat([e_t[: nt + 1], e_s[1 : ns + 1], self.mixed_start])
-        return {
+        out = {
             "target": e_t,
-            "target_base": base_t if t_rows is None else base_t[t_rows],
             "source": e_s,
             "mixed": mixed,
             "users": users,
             "views_t": views_t,
             "views_s": views_s,
         }
+        if self.config.graph_shortcut == "score-base":  # the table before the graph layer is scored
+            out["target_base"] = base_t if t_rows is None else base_t[t_rows]
+        return out
 
     def touched_rows(self, parts: list[dict]) -> dict[str, torch.Tensor]:
         """The sorted ids a training batch reads, padding (0) always among them: target items (inputs,
