@@ -44,6 +44,16 @@ def stage_breakdown(model, data, cfg, steps: int = 20) -> dict[str, float]:
             times[f"forward: {name}"] += time.perf_counter() - m._bench_t0
 
         hooks += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
+    if hasattr(model, "encoder_group"):  # grouped encoders run no module hooks: time encode as a whole
+        encode = model.encode
+
+        def timed_encode(*a, **k):
+            t0 = time.perf_counter()
+            out = encode(*a, **k)
+            times["forward: encode (encoders, cross, fusion)"] += time.perf_counter() - t0
+            return out
+
+        model.encode = timed_encode
     model.train()
     model.steps_per_batch = steps_per_batch(data.train, cfg.batch_size)
     opt = make_optimizer(model, cfg)
@@ -67,6 +77,7 @@ def stage_breakdown(model, data, cfg, steps: int = 20) -> dict[str, float]:
         times["backward + step"] += time.perf_counter() - t
     for h in hooks:
         h.remove()
+    model.__dict__.pop("encode", None)
     scale = len(batches) / max(1, len(sample))
     per_epoch = {k: v * scale for k, v in times.items()}
     t = time.perf_counter()

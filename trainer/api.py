@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import platform
 import uuid
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +28,7 @@ from semacdr_cli.errors import SemacdrError
 from semacdr_cli.store import Store
 from semacdr_cli.store import training as q
 from trainer.config import TrainConfig, load_config
-from trainer.run import fit_run
-from trainer.run import setup as _setup
+from trainer.run import RunInputs, fit_run, setup
 
 
 def versions() -> dict:
@@ -65,60 +66,70 @@ def run_id_of(run) -> int:
     return int(run["id"]) if isinstance(run, dict) else int(run)
 
 
-def train(
-    store: Store | str | Path,
-    *,
-    source: str | None = None,
-    target: str | None = None,
-    model: str | None = None,
-    ablation: list[str] | None = None,
-    config_path: str | Path | None = None,
-    seed: int | None = None,
-    epochs: int | None = None,
-    device: str | None = None,
-    dataset: str | None = None,
-    repeat: int = 1,
-    runs_dir: str | Path = "runs",
-    resume: int | None = None,
-    progress: bool = True,
-    on_epoch=None,
-    overrides: dict | None = None,
-    jobs: int = 1,
-    preset: str | None = None,
-) -> list[dict]:
-    """Train ``repeat`` seeds (seed, seed+1, ...); return their run records. ``resume`` continues a
-    run from its last checkpoint; an unfinished run with the same config is resumed automatically.
-    ``jobs``: seeds trained side by side, each in a process of its own with its share of the cores
-    (0: one per free core); ``on_epoch`` then sees each run's epoch records as they arrive. ``preset``:
-    a named set of keys (``trainer.presets``) under the config file's and the other arguments."""
+@dataclass(frozen=True)
+class TrainRequest:
+    """What ``train`` is asked for (its keyword arguments); None = the config's value."""
+
+    source: str | None = None
+    target: str | None = None
+    model: str | None = None
+    ablation: list[str] | None = None
+    config_path: str | Path | None = None
+    seed: int | None = None
+    epochs: int | None = None
+    device: str | None = None
+    dataset: str | None = None
+    repeat: int = 1
+    runs_dir: str | Path = "runs"
+    resume: int | None = None
+    progress: bool = True
+    on_epoch: Callable | None = None
+    overrides: dict | None = None
+    jobs: int = 1
+    preset: str | None = None
+
+    def config(self) -> TrainConfig:
+        """Defaults, preset, file, then these arguments (trainer.config.load_config)."""
+        return load_config(
+            self.config_path, self.preset, source=self.source, target=self.target, model=self.model,
+            seed=self.seed, epochs=self.epochs, device=self.device, dataset=self.dataset,
+            ablation=self.ablation or None, **(self.overrides or {}),
+        )  # fmt: skip
+
+
+def train(store: Store | str | Path, **request) -> list[dict]:
+    """Train ``repeat`` seeds (seed, seed+1, ...); return their run records. The keyword arguments are
+    ``TrainRequest``'s. ``resume`` continues a run from its last checkpoint; an unfinished run with the
+    same config is resumed automatically. ``jobs``: seeds trained side by side, each in a process of
+    its own with its share of the cores (0: one per free core); ``on_epoch`` then sees each run's epoch
+    records as they arrive. ``preset``: a named set of keys (``trainer.presets``) under the config
+    file's and the other arguments."""
+    unknown = sorted(set(request) - {f.name for f in fields(TrainRequest)})
+    if unknown:
+        raise TypeError(f"train() got unexpected keyword arguments: {', '.join(unknown)}")
     with opened(store) as s:
-        return _train(s, source, target, model, ablation, config_path, seed, epochs, device, dataset, repeat,
-                      runs_dir, resume, progress, on_epoch, overrides, jobs, preset)  # fmt: skip
+        return _train(s, TrainRequest(**request))
 
 
-def _prepare(store, source, target, model, ablation, config_path, seed, epochs, device, dataset, repeat,
-             resume, overrides, preset=None) -> tuple[list, str | None]:  # fmt: skip
+def _prepare(store: Store, req: TrainRequest) -> tuple[list, str | None]:
     """Read and validate: the (config, unfinished run or None) pairs to train and the group id,
     before any data is loaded or a model is built."""
-    if resume is not None:
-        row = q.get_run(store, int(resume))
+    if req.resume is not None:
+        row = q.get_run(store, int(req.resume))
         if row is None:
-            raise SemacdrError(f"--resume: no run {resume} in the store")
+            raise SemacdrError(f"--resume: no run {req.resume} in the store")
         if row["status"] == "finished":
-            raise SemacdrError(f"--resume: run {resume} has already finished")
+            raise SemacdrError(f"--resume: run {req.resume} has already finished")
         return [(TrainConfig.stored(row["config"]).validate(), row)], row["group_id"]
-    if repeat < 1:
+    if req.repeat < 1:
         raise SemacdrError("--repeat: must be at least 1")
-    base = load_config(
-        config_path, preset, source=source, target=target, model=model, seed=seed, epochs=epochs, device=device,
-        dataset=dataset, ablation=ablation or None, **(overrides or {}),
-    )  # fmt: skip
+    base = req.config()
     ds_id = store.dataset(base.dataset)["id"]
     for name in (base.target, base.source):  # an unknown domain fails here, before any data is read
         if name:
             store.domain(ds_id, name)
-    group = uuid.uuid4().hex[:12] if repeat > 1 else None
-    cfgs = [base.with_overrides(seed=base.seed + k).validate() for k in range(repeat)]
+    group = uuid.uuid4().hex[:12] if req.repeat > 1 else None
+    cfgs = [base.with_overrides(seed=base.seed + k).validate() for k in range(req.repeat)]
     # an interrupted run with the same config resumes automatically
     running = [r for r in q.list_runs(store) if r["status"] == "running"]
 
@@ -128,25 +139,23 @@ def _prepare(store, source, target, model, ablation, config_path, seed, epochs, 
     return [(c, unfinished(c)) for c in cfgs], group
 
 
-def _train(store, source, target, model, ablation, config_path, seed, epochs, device, dataset, repeat,
-           runs_dir, resume, progress, on_epoch, overrides, jobs=1, preset=None) -> list[dict]:  # fmt: skip
+def _train(store: Store, req: TrainRequest) -> list[dict]:
     """Prepare (validate), then run: load the data once, train and evaluate each seed, write through
     the store; with ``jobs`` > 1 the seeds train side by side in processes of their own."""
     from trainer.loop import distributed
     from trainer.threads import apply_threads
 
-    cfgs, group = _prepare(store, source, target, model, ablation, config_path, seed, epochs, device, dataset,
-                           repeat, resume, overrides, preset)  # fmt: skip
+    cfgs, group = _prepare(store, req)
     rank, world = distributed()
-    jobs, threads = _jobs(jobs, cfgs, world, store)
+    jobs, threads = _jobs(req.jobs, cfgs, world, store)
     apply_threads(threads)  # before torch starts its pools; side by side, each run's share (recorded so)
 
-    ids, todo, setup = [], [], None
+    ids, todo, inputs = [], [], None
     for cfg, row in cfgs:
         if row is None:
-            if setup is None:  # side by side, each process builds its own graphs
-                setup = _setup(store, cfg, build_graphs=jobs == 1)
-            run_id = _register(store, cfg, setup[0], group, Path(runs_dir), rank, world, jobs)
+            if inputs is None:  # side by side, each process builds its own graphs
+                inputs = setup(store, cfg, build_graphs=jobs == 1)
+            run_id = _register(store, cfg, inputs.data, group, Path(req.runs_dir), rank, world, jobs)
             run_dir = Path(q.get_run(store, run_id)["run_dir"])
         else:
             run_id, run_dir = int(row["id"]), Path(row["run_dir"])
@@ -155,12 +164,14 @@ def _train(store, source, target, model, ablation, config_path, seed, epochs, de
     if jobs > 1:
         from trainer.parallel import train_side_by_side
 
-        train_side_by_side(store.path, todo, jobs, threads, progress, on_epoch)
+        train_side_by_side(store.path, todo, jobs, threads, req.progress, req.on_epoch)
     else:
         for cfg, run_id, run_dir in todo:
-            if setup is None:
-                setup = _setup(store, cfg)
-            fit_run(store, cfg, run_id, run_dir, setup, progress=progress, on_epoch=on_epoch, rank=rank)
+            if inputs is None:
+                inputs = setup(store, cfg)
+            fit_run(
+                store, cfg, run_id, run_dir, inputs, progress=req.progress, on_epoch=req.on_epoch, rank=rank
+            )
     return [q.get_run(store, i) or {"id": i} for i in ids]
 
 
@@ -238,10 +249,10 @@ def run_record(store: Store | str | Path, run) -> dict:
     return row
 
 
-def load_run(store: Store | str | Path, run=None, setup: tuple | None = None):
+def load_run(store: Store | str | Path, run=None, inputs: RunInputs | None = None):
     """(run row, config, data, model with the best weights, device) of a run (default: the latest).
-    ``setup``: the (data, graphs, device, build_model) of a run with the same inputs, reused as is
-    (the members of a ``--repeat`` group differ only by seed)."""
+    ``inputs``: those of a run with the same inputs, reused as they are (the members of a ``--repeat``
+    group differ only by seed)."""
     from trainer.loop import BEST, load_weights
 
     with opened(store) as s:
@@ -256,8 +267,9 @@ def load_run(store: Store | str | Path, run=None, setup: tuple | None = None):
         ckpt = Path(row["run_dir"]) / BEST
         if not ckpt.exists():
             raise SemacdrError("the run has no checkpoint (did it train an epoch?)", path=str(ckpt))
-        data, graphs, device, build_model = setup or _setup(s, cfg)
-    model = build_model(cfg, data, graphs).to(device)
+        inputs = inputs or setup(s, cfg)
+    data, device = inputs.data, inputs.device
+    model = inputs.build_model(cfg, data, inputs.graphs).to(device)
     load_weights(model, ckpt)
     model.eval()
     return row, cfg, data, model, device
@@ -277,11 +289,11 @@ def evaluate(store: Store | str | Path, run=None, split: str = "test") -> dict:
         members = [row]
         if row["group_id"]:
             members = [r for r in q.group_runs(s, row["group_id"]) if r["status"] == "finished"] or [row]
-        shared = (data, getattr(model, "graphs", {}), device, build_model)  # the group's data, read once
+        shared = RunInputs(data, getattr(model, "graphs", {}), device, build_model)  # the group's, read once
         results = []
         for member in members:
             if member["id"] != row["id"]:  # same data and graphs: only the weights differ
-                _, cfg, data, model, device = load_run(s, member["id"], setup=shared)
+                _, cfg, data, model, device = load_run(s, member["id"], inputs=shared)
             results.append(evaluate_model(model, data, cfg, split, device=device))
     out = {
         "run": int(row["id"]),

@@ -75,6 +75,9 @@ class TrainConfig:
     batching: str = "shuffle"  # shuffle: random users per batch | bucket: similar lengths together
     micro_batches: int = 4  # a batch computed in at most this many length-sorted pieces (same loss)
     micro_batch_cost: int = 1000  # padded tokens (users x length) one more piece must save; 0: always cut
+    # semacdr's three encoders (Eqs. 7-9): separate = three calls | grouped = one batched computation
+    # over their stacked weights (the same model; trainer/grouped.py)
+    encoders: str = "separate"
     source_objective: bool = True  # cd-sasrec: next-source-item loss for the source table
     semantics: bool = False  # sasrec / cd-sasrec: plug in the multi-view semantic component (Table 2)
     lam: float = 0.1  # weight of the contrastive term (App. E)
@@ -154,6 +157,7 @@ class TrainConfig:
             "graph_shortcut": ("keep", "leave-batch-out", "score-base"),
             "loss_norm": ("instance", "batch"),
             "batching": ("shuffle", "bucket"),
+            "encoders": ("separate", "grouped"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

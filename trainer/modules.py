@@ -52,18 +52,24 @@ class Attention(nn.Module):
         q, k, v = split(self.q(query), lq), split(self.k(key), lk), split(self.v(key), lk)
         if mask is not None:
             mask = mask.unsqueeze(1)
-        if not (self.training and self.dropout > 0):
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None)
-        else:  # softmax(QK^T / sqrt(d)) V with (fast) dropout on the attention weights
-            if mask is None and causal:
-                mask = torch.ones(lq, lk, dtype=torch.bool, device=query.device).tril()
-            scores = (q @ k.transpose(-2, -1)) * (d // h) ** -0.5
-            if mask is not None:  # a row with nothing to attend to gets zeros, as in SDPA
-                weights = torch.nan_to_num(torch.softmax(scores.masked_fill(~mask, float("-inf")), -1))
-            else:
-                weights = torch.softmax(scores, -1)
-            out = dropout(weights, self.dropout, True) @ v
+        out = attend(q, k, v, mask, causal, self.dropout, self.training)
         return self.o(out.transpose(1, 2).reshape(b, lq, d))
+
+
+def attend(q, k, v, mask, causal: bool, p: float, training: bool) -> torch.Tensor:
+    """softmax(QK^T / sqrt(d_head)) V over (..., heads, L, d_head); ``mask`` True = may attend."""
+    if not (training and p > 0):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None)
+    # with (fast) dropout on the attention weights
+    lq, lk = q.shape[-2], k.shape[-2]
+    if mask is None and causal:
+        mask = torch.ones(lq, lk, dtype=torch.bool, device=q.device).tril()
+    scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
+    if mask is not None:  # a row with nothing to attend to gets zeros, as in SDPA
+        weights = torch.nan_to_num(torch.softmax(scores.masked_fill(~mask, float("-inf")), -1))
+    else:
+        weights = torch.softmax(scores, -1)
+    return dropout(weights, p, True) @ v
 
 
 class SequenceEncoder(nn.Module):

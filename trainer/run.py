@@ -5,15 +5,28 @@ evaluation and record; what ``api.train`` does for each seed, in turn or in a pr
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from semacdr_cli.store import Store
 from semacdr_cli.store import training as q
 from trainer.config import TrainConfig
 
 
-def setup(store: Store, cfg: TrainConfig, build_graphs: bool = True):
-    """(data, graphs, device, build_model) of a config; ``build_graphs`` False skips the graphs."""
+@dataclass(frozen=True)
+class RunInputs:
+    """What a config's runs read, built once and shared by its seeds."""
+
+    data: Any  # trainer.data.CDData
+    graphs: dict
+    device: Any  # torch.device
+    build_model: Callable
+
+
+def setup(store: Store, cfg: TrainConfig, build_graphs: bool = True) -> RunInputs:
+    """The inputs of a config's runs; ``build_graphs`` False skips the graphs."""
     from trainer import data as data_mod
     from trainer import graphs
     from trainer.loop import resolve_device
@@ -26,10 +39,10 @@ def setup(store: Store, cfg: TrainConfig, build_graphs: bool = True):
         else {}
     )
     device = resolve_device(cfg.device)
-    return data, g, device, build_model
+    return RunInputs(data, g, device, build_model)
 
 
-def fit_run(store: Store, cfg: TrainConfig, run_id: int, run_dir: Path, setup: tuple, *, progress=True,
+def fit_run(store: Store, cfg: TrainConfig, run_id: int, run_dir: Path, inputs: RunInputs, *, progress=True,
             on_epoch=None, rank: int = 0) -> None:  # fmt: skip
     """Train one registered run (model built after seeding torch and numpy with its seed), evaluate it
     on the validation and test splits and record it in the store."""
@@ -38,10 +51,10 @@ def fit_run(store: Store, cfg: TrainConfig, run_id: int, run_dir: Path, setup: t
 
     from trainer.loop import fit
 
-    data, graphs, dev, build_model = setup
+    data, dev = inputs.data, inputs.device
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % (2**32))
-    net = build_model(cfg, data, graphs)
+    net = inputs.build_model(cfg, data, inputs.graphs)
     try:
         summary = fit(net, data, cfg, run_dir, device=dev, progress=progress, on_epoch=on_epoch)
     except Exception:  # an interrupt (KeyboardInterrupt) leaves the run resumable

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from trainer.graphs import WindowCounts
+from trainer.grouped import grouped_forward, stack_weights
 from trainer.models.base import SeqRecModel
 from trainer.models.semantic import MultiViewSemantics, batch_item_ids, contrastive_term
 from trainer.modules import GCN, AdaptiveFusion, CrossAttentionFusion, SequenceEncoder
@@ -151,7 +152,12 @@ class SemaCDR(SeqRecModel):
         }
         if self.config.graph_shortcut == "score-base":  # the table before the graph layer is scored
             out["target_base"] = base_t if t_rows is None else base_t[t_rows]
+        if self.config.encoders == "grouped":  # stacked once, read by every micro-batch of the step
+            out["encoders"] = stack_weights(self.encoder_group())
         return out
+
+    def encoder_group(self) -> list:
+        return [self.enc_target, self.enc_mixed] + ([self.enc_source] if self.cross is not None else [])
 
     def touched_rows(self, parts: list[dict]) -> dict[str, torch.Tensor]:
         """The sorted ids a training batch reads, padding (0) always among them: target items (inputs,
@@ -173,20 +179,33 @@ class SemaCDR(SeqRecModel):
         }
 
     def encode(self, batch: dict, tables: dict) -> torch.Tensor:
-        h_t = self.enc_target(self.embed(tables["target"], batch["t_in"]), batch["t_in"])  # Eq. 8
-        if self.cross is not None:
-            h_s = self.enc_source(self.embed(tables["source"], batch["s_in"]), batch["s_in"])  # Eq. 7
-            mask = (batch["s_time"][:, None, :] < batch["t_time"][:, :, None]) & (batch["s_in"] > 0)[
-                :, None, :
-            ]
-            h_t = self.cross(h_t, h_s, mask)  # Eq. 10
-        h_m = self.enc_mixed(self.embed(tables["mixed"], batch["m_in"]), batch["m_in"])  # Eq. 9
+        x_t = self.embed(tables["target"], batch["t_in"])
+        x_m = self.embed(tables["mixed"], batch["m_in"])
+        x_s = self.embed(tables["source"], batch["s_in"]) if self.cross is not None else None
+        if "encoders" in tables:  # Eqs. 7-9 as one batched computation (trainer/grouped.py)
+            xs, toks = [x_t, x_m], [batch["t_in"], batch["m_in"]]
+            if x_s is not None:
+                xs, toks = [*xs, x_s], [*toks, batch["s_in"]]
+            h_t, h_m, *h_s = grouped_forward(self.encoder_group(), tables["encoders"], xs, toks)
+            if x_s is not None:
+                h_t = self.cross(h_t, h_s[0], self.cross_mask(batch))  # Eq. 10
+        else:
+            h_t = self.enc_target(x_t, batch["t_in"])  # Eq. 8
+            if x_s is not None:
+                h_s = self.enc_source(x_s, batch["s_in"])  # Eq. 7
+                h_t = self.cross(h_t, h_s, self.cross_mask(batch))  # Eq. 10
+            h_m = self.enc_mixed(x_m, batch["m_in"])  # Eq. 9
         idx = batch["t_time"].clamp(max=h_m.shape[1] - 1)
         m_state = torch.gather(h_m, 1, idx[:, :, None].expand(-1, -1, h_m.shape[-1]))
         if not self.config.fusion_user:
             return self.fusion(h_t, m_state)  # Eq. 11 without the user embedding
         u = tables["users"][batch["user"]][:, None, :].expand_as(h_t)
         return self.fusion(h_t, m_state, u)  # Eq. 11
+
+    @staticmethod
+    def cross_mask(batch: dict) -> torch.Tensor:
+        """(B, Lt, Ls): a target step attends to the source items before it (Eq. 10)."""
+        return (batch["s_time"][:, None, :] < batch["t_time"][:, :, None]) & (batch["s_in"] > 0)[:, None, :]
 
     def aux_losses(self, parts: list[dict], tables: dict) -> dict[str, torch.Tensor]:
         if not self.contrastive:
