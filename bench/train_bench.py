@@ -84,7 +84,8 @@ def parse_spec(spec: str) -> tuple[str, dict]:
     keys = {}
     for item in filter(None, rest.split(";")):
         key, _, value = item.partition("=")
-        keys[key] = int(value) if value.lstrip("-").isdigit() else value
+        bools = {"true": True, "false": False}
+        keys[key] = bools.get(value, int(value) if value.lstrip("-").isdigit() else value)
     return name, keys
 
 
@@ -145,8 +146,11 @@ def main() -> None:
         )
         for stage, sec in r["stages"].items():
             print(f"    {stage:<28} {sec:7.2f} s/epoch", flush=True)
-    base = [r["epoch_seconds"] for r in results if r["spec"] == "sasrec"]
     for spec in dict.fromkeys(r["spec"] for r in results if r["spec"].startswith("semacdr")):
+        # against the sasrec run with the same keys (semacdr@k=v / sasrec@k=v), else plain sasrec
+        keys = spec.partition("@")[2]
+        base = [r["epoch_seconds"] for r in results if r["spec"] == ("sasrec@" + keys if keys else "sasrec")]
+        base = base or [r["epoch_seconds"] for r in results if r["spec"] == "sasrec"]
         sema = [r["epoch_seconds"] for r in results if r["spec"] == spec]
         if not base:
             break

@@ -4,8 +4,9 @@ import numpy as np
 import torch
 
 from trainer import graphs as G
+from trainer.kernels import Dropout, sparse_matmul
 from trainer.models.semantic import _pooling_matrix
-from trainer.modules import Attention, Dropout, sparse_matmul
+from trainer.modules import Attention
 
 
 def test_sparse_matmul_gradient_matches_the_dense_product_for_symmetric_and_rectangular_matrices():
@@ -62,3 +63,27 @@ def test_a_row_with_nothing_to_attend_to_gives_finite_gradients_under_dropout():
     attn(x, y, mask).sum().backward()
     grads = [x.grad, y.grad] + [p.grad for p in attn.parameters()]
     assert all(torch.isfinite(g).all() for g in grads)
+
+
+def test_the_agnostic_view_computed_per_label_set_equals_the_per_item_computation():
+    from trainer.models.semantic import MultiViewSemantics
+
+    rng = np.random.default_rng(1)
+    sets = rng.integers(0, 5, size=(6, 3, 2))  # 40 items over 6 label sets: many share one
+    labels = sets[rng.integers(0, 6, size=40)]
+    labels[0] = 0  # the padding row has no label
+    torch.manual_seed(0)
+    sem = MultiViewSemantics(8, {"d": (40, None, labels)}, n_subcategories=5, n_categories=3)
+    got = sem.views("d")["agnostic"]
+    per_item = []  # Eq. 2 literally: the mean of each category's subcategory embeddings, concatenated
+    for item in labels:
+        parts = []
+        for cat in item:
+            subs = [s for s in cat if s > 0]
+            parts.append(sem.subcategories.weight[subs].mean(0) if subs else torch.zeros(8))
+        per_item.append(sem.integrate(torch.cat(parts)))
+    want = torch.stack(per_item)
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
+    assert len(np.unique(labels.reshape(40, -1), axis=0)) < 40  # the fixture does share label sets
+    got.sum().backward()  # gradients reach the shared embeddings
+    assert sem.subcategories.weight.grad is not None and sem.integrate.weight.grad.abs().sum() > 0

@@ -76,8 +76,11 @@ class TrainConfig:
     micro_batches: int = 4  # a batch computed in at most this many length-sorted pieces (same loss)
     micro_batch_cost: int = 1000  # padded tokens (users x length) one more piece must save; 0: always cut
     # semacdr's three encoders (Eqs. 7-9): separate = three calls | grouped = one batched computation
-    # over their stacked weights (the same model; trainer/grouped.py)
+    # over their stacked weights (the same model; trainer/fast_encoders.py)
     encoders: str = "separate"
+    # every model's sequence encoders: token-wise layers on the real tokens only (the same states at
+    # every real position; trainer/fast_encoders.py) | false: over the padded batch as well
+    pack_tokens: bool = False
     source_objective: bool = True  # cd-sasrec: next-source-item loss for the source table
     semantics: bool = False  # sasrec / cd-sasrec: plug in the multi-view semantic component (Table 2)
     lam: float = 0.1  # weight of the contrastive term (App. E)
@@ -141,6 +144,7 @@ class TrainConfig:
             "positions": self.positions,
             "branch_dropout": self.branch_dropout,
             "init": self.init,
+            "pack": self.pack_tokens,
         }
 
     def _check_choices(self) -> None:

@@ -2,7 +2,7 @@
 
 All edges are binary and undirected; each adjacency gets self-loops and the symmetric
 normalisation D^-1/2 (A + I) D^-1/2, stored as a sparse CSR matrix (symmetric, so the GCN's
-backward pass reuses it instead of transposing: ``modules.sparse_matmul``).
+backward pass reuses it instead of transposing: ``kernels.sparse_matmul``).
 - source / target item graphs: items co-interacted by the same user (a clique per user);
   with ``simple-graph`` (Table 3, SimpGraph) only consecutive items of each user's single-domain
   sequence are linked, and there is no user-item graph.

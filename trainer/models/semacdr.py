@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainer.fast_encoders import grouped_forward, stack_weights
 from trainer.graphs import WindowCounts
-from trainer.grouped import grouped_forward, stack_weights
 from trainer.models.base import SeqRecModel
 from trainer.models.semantic import MultiViewSemantics, batch_item_ids, contrastive_term
 from trainer.modules import GCN, AdaptiveFusion, CrossAttentionFusion, SequenceEncoder
@@ -182,7 +182,7 @@ class SemaCDR(SeqRecModel):
         x_t = self.embed(tables["target"], batch["t_in"])
         x_m = self.embed(tables["mixed"], batch["m_in"])
         x_s = self.embed(tables["source"], batch["s_in"]) if self.cross is not None else None
-        if "encoders" in tables:  # Eqs. 7-9 as one batched computation (trainer/grouped.py)
+        if "encoders" in tables:  # Eqs. 7-9 as one batched computation (trainer/fast_encoders.py)
             xs, toks = [x_t, x_m], [batch["t_in"], batch["m_in"]]
             if x_s is not None:
                 xs, toks = [*xs, x_s], [*toks, batch["s_in"]]

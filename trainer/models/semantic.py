@@ -19,12 +19,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainer.graphs import csr_matrix
-from trainer.modules import sparse_matmul
+from trainer.kernels import sparse_matmul
 
 
 def _pooling_matrix(labels: np.ndarray, n_sub: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Sparse (rows*K, n_sub+1) matrix that averages the subcategory embeddings of each (item, category),
-    and its transpose (both CSR, for ``modules.sparse_matmul``)."""
+    and its transpose (both CSR, for ``kernels.sparse_matmul``)."""
     n, k, s = labels.shape
     flat = labels.reshape(n * k, s)
     counts = (flat > 0).sum(1)
@@ -54,10 +54,8 @@ class MultiViewSemantics(nn.Module):
         self.ids = nn.ModuleDict()
         self.inner = nn.ModuleDict()
         self._pool: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._rows: dict[str, int] = {}
         uses_labels = False
         for name, (rows, vectors, labels) in domains.items():
-            self._rows[name] = rows
             emb = nn.Embedding(rows, hidden, padding_idx=0)
             nn.init.normal_(emb.weight, std=0.02)
             with torch.no_grad():
@@ -73,7 +71,17 @@ class MultiViewSemantics(nn.Module):
                 self.inner[name] = nn.Linear(vectors.shape[1], hidden)
             if labels is not None:
                 uses_labels = True
-                self._pool[name] = _pooling_matrix(labels, n_subcategories)
+                # Eq. 2 is computed once per distinct label array (a few hundred), then read by item:
+                # the same rows as computing it per item, at a fraction of the cost (trainer.md "Cost")
+                sets, inverse = np.unique(labels.reshape(rows, -1), axis=0, return_inverse=True)
+                self._pool[name] = _pooling_matrix(
+                    sets.reshape(len(sets), *labels.shape[1:]), n_subcategories
+                )
+                self.register_buffer(
+                    f"label_set_{name}",
+                    torch.from_numpy(inverse.reshape(-1).astype(np.int64)),
+                    persistent=False,
+                )
                 self.register_buffer(
                     f"has_label_{name}", torch.from_numpy((labels > 0).any(axis=(1, 2))), persistent=False
                 )
@@ -113,15 +121,16 @@ class MultiViewSemantics(nn.Module):
         out = {"id": self.ids[domain].weight}
         if domain in self.inner:  # §2.3.1 inner-domain semantics
             out["inner"] = self.inner[domain](getattr(self, f"vectors_{domain}"))
-        if domain in self._pool:  # Eq. 2 domain-agnostic semantics
-            rows = self._rows[domain]
+        if domain in self._pool:  # Eq. 2 domain-agnostic semantics, per label set, then per item
             pool, pool_t = self._pool[domain]
+            sets = pool.shape[0] // self.n_categories
             pooled = sparse_matmul(pool, self.subcategories.weight, pool_t)
-            pooled = pooled.view(rows, self.n_categories, self.hidden)
+            pooled = pooled.view(sets, self.n_categories, self.hidden)
             if self.integration == "concat":
-                out["agnostic"] = self.integrate(pooled.reshape(rows, -1))
+                agnostic = self.integrate(pooled.reshape(sets, -1))
             else:
-                out["agnostic"] = pooled.mean(1)
+                agnostic = pooled.mean(1)
+            out["agnostic"] = agnostic[getattr(self, f"label_set_{domain}")]
         return out
 
     def item_embeddings(self, domain: str, views: dict[str, torch.Tensor] | None = None) -> torch.Tensor:

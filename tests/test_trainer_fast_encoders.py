@@ -1,4 +1,4 @@
-"""The grouped encoders (trainer/grouped.py) are the same model as three separate encoder calls."""
+"""The grouped encoders (trainer/fast_encoders.py) are the same model as three separate encoder calls."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from trainer import data as D
 from trainer import graphs as G
 from trainer.batch import collate
 from trainer.config import TrainConfig
-from trainer.grouped import grouped_forward, stack_weights
+from trainer.fast_encoders import grouped_forward, stack_weights
 from trainer.models import build_model
 from trainer.modules import SequenceEncoder
 
@@ -100,3 +100,48 @@ def test_semacdr_step_has_the_same_loss_and_gradients_with_grouped_encoders(stor
     for name in grads_a:
         torch.testing.assert_close(grads_b[name], grads_a[name], atol=1e-5, rtol=1e-5, msg=name)
     assert model_a.state_dict().keys() == model_b.state_dict().keys()  # checkpoints are interchangeable
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_packed_encoder_equals_the_padded_one_at_every_real_position(training):
+    [plain] = _encoders(1, dropout=0.0)
+    plain.train(training)
+    packed = SequenceEncoder(16, 12, blocks=2, heads=2, dropout=0.0, pack=True)
+    packed.load_state_dict(plain.state_dict())
+    packed.train(training)
+    [x], [tok] = _inputs([9], b=6)
+    real = (tok > 0)[..., None].float()
+    weights = torch.linspace(0, 1, x.numel()).view_as(x)
+    a, b = plain(x, tok), packed(x, tok)
+    torch.testing.assert_close(b * real, a * real, atol=1e-5, rtol=1e-5)
+    assert torch.all(b[tok == 0] == 0)  # padded positions: zeros
+    grads_a = torch.autograd.grad((a * real * weights).sum(), [x, *plain.parameters()])
+    grads_b = torch.autograd.grad((b * real * weights).sum(), [x, *packed.parameters()])
+    for ga, gb in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(gb, ga, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["semacdr", "sasrec", "cd-sasrec"])
+def test_a_training_step_has_the_same_loss_and_gradients_with_packed_tokens(store, model):
+    results = []
+    for pack in (False, True):
+        cfg = TrainConfig(
+            source="kitchen", target="food", model=model, hidden=16, dropout=0.0, pack_tokens=pack
+        ).validate()
+        data = D.load(store, cfg)
+        torch.manual_seed(0)
+        net = build_model(cfg, data, G.build(data, edges=cfg.graph_edges) if model == "semacdr" else {})
+        net.steps_per_batch = 10.0
+        rng = np.random.default_rng(3)
+        batch = [collate(data.train[:20], data.n_target, rng), collate(data.train[20:40], data.n_target, rng)]
+        torch.manual_seed(5)
+        out = net(batch)
+        out["loss"].backward()
+        results.append(
+            (out["loss"].detach(), {n: p.grad for n, p in net.named_parameters() if p.grad is not None})
+        )
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    torch.testing.assert_close(loss_b, loss_a, atol=1e-5, rtol=1e-5)
+    assert grads_a.keys() == grads_b.keys()
+    for name in grads_a:
+        torch.testing.assert_close(grads_b[name], grads_a[name], atol=1e-5, rtol=1e-5, msg=name)

@@ -1,23 +1,33 @@
-"""Speed, not equations: several ``SequenceEncoder``s (Eqs. 7-9) evaluated as one batched computation.
+"""Speed, not equations: other ways to evaluate ``SequenceEncoder``s (Eqs. 7-9), each with the same
+outputs at every real position and the same gradients as ``SequenceEncoder.forward`` (tests compare).
 
-SemaCDR's source, target and mixed encoders have the same shape and read the same users, so their
+``packed_forward`` (``pack_tokens = true``): the token-wise layers (input, layer norms, projections,
+feed-forward, dropout) run on the real tokens only; the padding is put back for the attention
+product alone. Right padding is 40-60 % of a SemaCDR micro-batch's tokens (its three sequences are
+cut by their summed length), much less of SASRec's. Padded positions come out as zeros (they are
+read by nothing: causal attention keeps them out of every real position).
+
+``grouped_forward`` (``encoders = grouped``): SemaCDR's source, target and mixed encoders have the same shape and read the same users, so their
 weights are stacked (one (G, d, d) tensor per linear layer, per block) and each layer runs as one
 batched product over the G sequence sets, right-padded to a common length. Causal attention keeps
 the padding out of every real position, so the outputs (and gradients) are those of the separate
 encoders, whose modules keep owning the weights (checkpoints are unchanged); tests compare both.
-Dropout draws its masks in one piece, so a training step's random numbers differ from the
-three-call version's (same distribution).
+Both draw dropout masks of other shapes, so a training step's random numbers differ from the plain
+path's (same distribution).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from trainer.modules import SequenceEncoder, attend, dropout
+from trainer.kernels import attend, dropout
+
+# the encoders are trainer.modules.SequenceEncoder, whose module imports this one (typed nn.Module here)
 
 
-def stack_weights(encoders: list[SequenceEncoder]) -> dict:
+def stack_weights(encoders: list[nn.Module]) -> dict:
     """The encoders' parameters stacked along a leading group axis (once per step: every micro-batch
     of a step reuses them; the stack is differentiable, so gradients reach each encoder's own)."""
 
@@ -59,7 +69,7 @@ def _layer_norm(x: torch.Tensor, wb: tuple[torch.Tensor, torch.Tensor]) -> torch
 
 
 def grouped_forward(
-    encoders: list[SequenceEncoder], weights: dict, xs: list[torch.Tensor], tokens: list[torch.Tensor]
+    encoders: list[nn.Module], weights: dict, xs: list[torch.Tensor], tokens: list[torch.Tensor]
 ) -> list[torch.Tensor]:
     """``[encoders[g](xs[g], tokens[g]) for g]`` as one computation; ``weights`` from ``stack_weights``.
     xs[g] (B, L_g, d) right-padded, tokens[g] (B, L_g) with 0 = padding; every set has the same B."""
@@ -91,3 +101,25 @@ def grouped_forward(
         x = y + dropout(_apply_linear(h, w["ff2"]), p, training)
     out = _layer_norm(x, weights["out"]).view(n_groups, b, length, d)
     return [out[g, :, : lengths[g]] for g in range(n_groups)]
+
+
+def packed_forward(enc: nn.Module, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """``enc(x, tokens)`` with the token-wise work on real tokens only (zeros at padded positions)."""
+    b, length, d = x.shape
+    keep = (tokens.reshape(-1) > 0).nonzero().squeeze(1)  # the real positions, flat
+    ids = enc.position_ids(tokens).reshape(-1)[keep]
+    h = enc.drop(x.reshape(-1, d)[keep] * d**0.5 + enc.pos(ids))  # Eqs. 7-9 input, real tokens
+    p, training = enc.drop.p, enc.training
+    for norm, attn, fnorm, ffn in zip(enc.attn_norm, enc.attn, enc.ffn_norm, enc.ffn, strict=True):
+        q_in = norm(h)
+        qkv = torch.cat([attn.q(q_in), attn.k(h), attn.v(h)], -1)
+        padded = qkv.new_zeros(b * length, 3 * d).index_copy(0, keep, qkv)
+        heads = padded.view(b, length, 3 * attn.heads, d // attn.heads).transpose(1, 2)
+        q, k, v = heads.split(attn.heads, dim=1)
+        a = attend(q, k, v, None, True, attn.dropout, training)
+        a = attn.o(a.transpose(1, 2).reshape(b * length, d)[keep])
+        h = q_in + (dropout(a, p, training) if enc.branch_dropout else a)
+        y = fnorm(h)
+        h = y + enc.drop(ffn(y))
+    out = enc.out_norm(h)
+    return out.new_zeros(b * length, d).index_copy(0, keep, out).view(b, length, d)
