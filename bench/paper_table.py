@@ -3,6 +3,7 @@
     python bench/paper_table.py --store fk.db --prepare            # taxonomy, labels, vectors (timed)
     python bench/paper_table.py --store fk.db [--seeds 5] [--rows all] [--directions kitchen:food,food:kitchen]
     python bench/paper_table.py --docs                             # regenerate docs/results.md's tables
+    python bench/paper_table.py --store fk.db --estimate           # CPU-hours of one full pass
 
 Every row of ROWS in both directions, ``--seeds`` seeds each, trained to convergence with the
 harness defaults (validation every 5 epochs, patience 6 validations, cap 300 epochs), evaluated with
@@ -380,12 +381,23 @@ def main() -> None:
     p.add_argument("--distill", type=int, default=1000)
     p.add_argument("--new-inputs", action="store_true", help="let --prepare replace inputs runs rest on")
     p.add_argument("--docs", action="store_true", help="regenerate docs/results.md from --out and stop")
+    p.add_argument("--estimate", action="store_true", help="the CPU-hours of one full pass, then stop")
+    p.add_argument("--estimate-json", type=Path, help="with --estimate: also write the estimate here")
     args = p.parse_args()
     if args.docs:
         write_docs(args.out, DOCS)
         return
     if not args.store:
         p.error("--store is required (a store with Food-Kitchen imported)")
+    if args.estimate:
+        from paper_table_estimate import estimate
+
+        rows = ROWS if args.rows == "all" else [r for r in ROWS if r[0] in args.rows.split(",")]
+        doc = json.loads(args.out.read_text()) if args.out.exists() else {"runs": []}
+        result = estimate(args.store, rows, args.directions.split(","), args.seeds, doc)
+        if args.estimate_json:
+            args.estimate_json.write_text(json.dumps(result, indent=2))
+        return
     if args.prepare:
         if not args.new_inputs:
             refuse_new_inputs(args.out)

@@ -1,4 +1,5 @@
-"""The `semacdr` command: a root Typer app that mounts one module per command group.
+"""The `semacdr` command: a root Typer app on which each module of ``cli/`` registers its command or
+command group.
 
 Heavy libraries (torch, transformers, vllm) are imported inside the commands that need them, so
 `semacdr --help` answers at once.
@@ -38,16 +39,9 @@ def root(
     """semacdr command line. --db, --json and -q may also follow any command."""
 
 
-app.add_typer(data.app, name="data")
-app.add_typer(taxonomy.app, name="taxonomy")
-app.add_typer(labels.app, name="labels")
-app.add_typer(inspect.app, name="inspect")
-annotate.register(app)
-embed.register(app)
-training.register(app)
-app.add_typer(runs.app, name="runs")
-demo.register(app)
-report.register(app)
+# one way to mount a command or a group: each module's register(app), in the order of the help
+for module in (data, taxonomy, annotate, labels, embed, inspect, training, runs, report, demo):
+    module.register(app)
 
 
 def main() -> None:

@@ -24,7 +24,6 @@ runner = CliRunner()
 
 @pytest.mark.slow
 def test_demo_store_taxonomy_annotate_inspect_and_quality_bench(tmp_path, monkeypatch):
-    import semacdr_cli.cli.annotate as ann_cli
     from semacdr_cli.store import Store
 
     demo.write_demo(tmp_path / "demo", users=60, items_per_domain=24)
@@ -34,7 +33,7 @@ def test_demo_store_taxonomy_annotate_inspect_and_quality_bench(tmp_path, monkey
     tax = tmp_path / "tax.json"
     tax.write_text(json.dumps({"categories": TAXONOMY}))
     assert runner.invoke(app, ["taxonomy", "import", str(tax), "--db", str(db)]).exit_code == 0
-    monkeypatch.setattr(ann_cli, "make_backend", lambda *a, **k: FakeScoringBackend())
+    monkeypatch.setattr("semacdr_cli.cli.llm_common.make_backend", lambda *a, **k: FakeScoringBackend())
     r = runner.invoke(app, ["annotate", "--domain", "book", "--db", str(db), "--json"])
     assert r.exit_code == 0, r.output
     s = json.loads(r.stdout)

@@ -43,10 +43,9 @@ def test_unknown_keys_and_wrong_types_are_one_line_errors_naming_the_file(tmp_pa
 
 
 def test_a_bad_job_fails_in_prepare_before_any_backend_is_built(tmp_path, monkeypatch):
-    from semacdr_cli.cli import annotate as cli_annotate
 
     built = []
-    monkeypatch.setattr(cli_annotate, "make_backend", lambda *a, **k: built.append(a))
+    monkeypatch.setattr("semacdr_cli.cli.llm_common.make_backend", lambda *a, **k: built.append(a))
     db = _store(tmp_path)
     for args in (["--domain", "nope"], ["--domain", "food", "--taxonomy-version", "9"],
                  ["--domain", "food", "--batch-size", "0"], ["--domain", "food", "--calibration", "x"]):  # fmt: skip

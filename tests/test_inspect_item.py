@@ -93,7 +93,6 @@ def test_inspect_cli_json_and_unknown_item_error(store, tmp_path):
 
 
 def test_annotate_cli_prints_a_json_summary_and_a_table(tmp_path, monkeypatch):
-    import semacdr_cli.cli.annotate as ann_cli
 
     make_store(tmp_path / "s.db").close()
     built = []
@@ -102,7 +101,7 @@ def test_annotate_cli_prints_a_json_summary_and_a_table(tmp_path, monkeypatch):
         built.append((name, model, batch_size))
         return FakeBackend(script={"Maple Syrup": ["{broken"]})
 
-    monkeypatch.setattr(ann_cli, "make_backend", fake_backend)
+    monkeypatch.setattr("semacdr_cli.cli.llm_common.make_backend", fake_backend)
     db = str(tmp_path / "s.db")
     r = runner.invoke(app, ["annotate", "--domain", "food", "--limit", "6", "--retries", "1", "--method", "generate",
                             "--db", db, "--json"])  # fmt: skip

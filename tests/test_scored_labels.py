@@ -199,7 +199,6 @@ def test_the_guard_flags_a_constant_label_and_passes_varied_labels():
 def test_annotate_warns_about_a_degenerate_category_and_strict_fails(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    import semacdr_cli.cli.annotate as ann_cli
     from semacdr_cli.app import app
 
     make_store(tmp_path / "s.db", n_food=20).close()
@@ -209,7 +208,9 @@ def test_annotate_warns_about_a_degenerate_category_and_strict_fails(tmp_path, m
             return [0.0 if o == 1 else -9.0 for o in range(len(q.options))]
         return [-((sum(map(ord, title_of(chat))) * (o + 3)) % 7) for o in range(len(q.options))]
 
-    monkeypatch.setattr(ann_cli, "make_backend", lambda *a, **k: FakeScoringBackend(scorer=constant))
+    monkeypatch.setattr(
+        "semacdr_cli.cli.llm_common.make_backend", lambda *a, **k: FakeScoringBackend(scorer=constant)
+    )
     base = [
         "annotate",
         "--domain",

@@ -72,11 +72,10 @@ def test_failed_facet_induction_is_an_error_unless_the_fallback_is_asked_for(tmp
 
 
 def test_cli_says_fallback_everywhere_and_fails_without_the_flag(tmp_path, monkeypatch):
-    import semacdr_cli.cli.taxonomy as tax_cli
-
     make_store(tmp_path / "s.db", taxonomy=None).close()
     monkeypatch.setattr(
-        tax_cli, "make_backend", lambda *a, **k: FakeBackend(model="v", responder=lambda c, k: " none")
+        "semacdr_cli.cli.llm_common.make_backend",
+        lambda *a, **k: FakeBackend(model="v", responder=lambda c, k: " none"),
     )
     runner = CliRunner()
     base = ["taxonomy", "induce", "--source", "food", "--target", "kitchen", "-K", "2", "--sample", "8",

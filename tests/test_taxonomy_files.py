@@ -95,9 +95,10 @@ def test_show_without_taxonomy_and_unknown_version_are_one_line_errors(tmp_path,
 
 
 def test_induce_cli_stores_a_valid_k_category_version(db, monkeypatch):
-    import semacdr_cli.cli.taxonomy as tax_cli
 
-    monkeypatch.setattr(tax_cli, "make_backend", lambda *a, **k: FakeBackend(model="cli-fake"))
+    monkeypatch.setattr(
+        "semacdr_cli.cli.llm_common.make_backend", lambda *a, **k: FakeBackend(model="cli-fake")
+    )
     r = cli("taxonomy", "induce", "--source", "food", "--target", "kitchen", "-K", "5", "--sample", "4",
             "--method", "propose", "--allow-fallback", "--db", db, "--json")  # fmt: skip
     assert r.exit_code == 0, r.output
@@ -107,11 +108,10 @@ def test_induce_cli_stores_a_valid_k_category_version(db, monkeypatch):
 
 
 def test_induce_with_unknown_domain_fails_before_loading_a_model(db, monkeypatch):
-    import semacdr_cli.cli.taxonomy as tax_cli
 
     def boom(*a, **k):
         raise AssertionError("backend built")
 
-    monkeypatch.setattr(tax_cli, "make_backend", boom)
+    monkeypatch.setattr("semacdr_cli.cli.llm_common.make_backend", boom)
     r = cli("taxonomy", "induce", "--source", "food", "--target", "toys", "--db", db)
     assert r.exit_code == 1 and "no domain 'toys'" in r.stderr

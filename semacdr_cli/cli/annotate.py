@@ -6,14 +6,7 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import (
-    DEFAULT_DB_PATH,
-    DatasetOption,
-    JobConfigOption,
-    console,
-    err_console,
-    print_json,
-)
+from semacdr_cli.cli.common import DatasetOption, JobConfigOption
 from semacdr_cli.cli.llm_common import (
     BackendOption,
     BaseUrlOption,
@@ -22,11 +15,11 @@ from semacdr_cli.cli.llm_common import (
     RepetitionPenaltyOption,
     SeedOption,
     TemperatureOption,
+    backend_job,
     default_batch_size,
-    make_backend,
     pick_backend_name,
-    progress_bar,
 )
+from semacdr_cli.cli.output import emit, err_console, options, plain, table
 from semacdr_cli.config import ANNOTATE_MAX_TOKENS, AnnotateConfig, OutlierConfig
 from semacdr_cli.llm.base import SamplingConfig
 
@@ -34,13 +27,8 @@ from semacdr_cli.llm.base import SamplingConfig
 _A, _O, _S = AnnotateConfig, OutlierConfig, SamplingConfig
 
 
-def _summary_table(s) -> None:
-    from rich.table import Table
-
-    t = Table(title=f"annotate {s.domain} (taxonomy v{s.taxonomy_version}, {s.backend}:{s.model})")
-    t.add_column("")
-    t.add_column("value", justify="right")
-    for label, value in (
+def _summary_views(s) -> list:
+    rows = (
         ("method", s.method), ("labels per item", s.labels_per_item), ("described", s.described),
         ("distilled", s.distilled), ("failures by reason", s.failures_by_reason or "-"),
         ("items in scope", s.in_scope), ("already done (skipped)", s.skipped), ("done", s.done),
@@ -48,11 +36,12 @@ def _summary_table(s) -> None:
         ("filtered (outliers)", s.filtered), ("tokens in", s.tokens_in), ("tokens out", s.tokens_out),
         ("items/s", s.items_per_s), ("output tokens/s", s.output_tokens_per_s), ("seconds", s.seconds),
         ("threads", s.threads if s.threads is not None else "-"),
-    ):  # fmt: skip
-        t.add_row(label, str(value))
-    console.print(t)
-    if s.outlier_check:
-        console.print(f"outlier filter: {s.outlier_check}", markup=False)
+    )  # fmt: skip
+    title = f"annotate {s.domain} (taxonomy v{s.taxonomy_version}, {s.backend}:{s.model})"
+    return [
+        table(title, ("", "value"), rows, right=("value",)),
+        plain(f"outlier filter: {s.outlier_check}") if s.outlier_check else None,
+    ]
 
 
 def register(app: typer.Typer) -> None:
@@ -223,9 +212,7 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--max-tokens", rich_help_panel="LLM", help="Output token budget per item.")
         ] = ANNOTATE_MAX_TOKENS,
         job_config: JobConfigOption = None,
-        db: str = DEFAULT_DB_PATH,
         dataset: DatasetOption = None,
-        json_out: bool = False,
     ) -> None:
         """Annotate the items of one domain against the current taxonomy (labels + enriched description).
 
@@ -276,19 +263,12 @@ def register(app: typer.Typer) -> None:
             ),
             prompts_dir=prompts,
         )
-        with Store(db, create=False) as store:  # parse -> prepare -> build backend -> run -> render
+        with Store(options().db, create=False) as store:  # parse -> prepare -> build backend -> run -> render
             ds = store.dataset(dataset)
             prepare_annotation(store, ds["id"], cfg)  # fails here, before a model loads
-            llm = make_backend(backend, model, base_url, batch_size)
-            try:
-                with progress_bar() as progress:
-                    summary = annotate_domain(store, ds["id"], llm, cfg, progress)
-            finally:
-                llm.close()
-        if json_out:
-            print_json(summary.as_dict())
-        else:
-            _summary_table(summary)
+            with backend_job(backend, model, base_url, batch_size) as (llm, progress):
+                summary = annotate_domain(store, ds["id"], llm, cfg, progress)
+        emit(summary.as_dict(), lambda: _summary_views(summary))
         for line in summary.guard:
             err_console.print(f"warning: degenerate labels: {line}", markup=False)
         for line in summary.warnings:

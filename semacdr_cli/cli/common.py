@@ -1,10 +1,9 @@
-"""What every command shares: the global options (--db, --json, -q) owned by the group class, error
-handling, consoles, JSON output.
+"""What every command shares: the global options (--db, --json, -q) owned by the group class, and
+error handling. Output goes through ``cli/output.py`` (the one renderer).
 
 A command never declares --db, --json or -q: ``App.command`` adds them to every command (so they may
 follow the command name, as in `semacdr data stats --db x.db`) and the root takes them too
-(`semacdr --db x.db data stats`). A command that needs one names a plain parameter ``db``,
-``json_out`` or ``quiet`` and receives the resolved value.
+(`semacdr --db x.db data stats`). A command reads them with ``output.options()``.
 """
 
 from __future__ import annotations
@@ -12,22 +11,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import json
 import os
 import sqlite3
-import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
+from semacdr_cli.cli.output import Options, console, err_console, options, reset_options, set_options
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.store import DEFAULT_DB
-
-# piped output is not cut to 80 columns: tables stay whole (a terminal keeps its own width)
-console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 GLOBAL_PANEL = "Global options"
 DbOption = Annotated[
@@ -71,7 +64,6 @@ DatasetOption = Annotated[
     str | None,
     typer.Option("--dataset", help="Dataset name in the store (default: the most recently imported)."),
 ]
-DEFAULT_DB_PATH = DEFAULT_DB
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -102,7 +94,7 @@ def _guard(fn):
         except SemacdrError as exc:
             fail(exc.message, exc.exit_code)
         except sqlite3.OperationalError as exc:  # a library error the user can meet: one line, no traceback
-            db = global_values(kwargs.get("_ctx"), kwargs.get("db"))["db"]
+            db = options().db
             if "locked" in str(exc) or "busy" in str(exc):
                 fail(
                     f"{db} is locked by another writer (sqlite: {exc}); wait for that job to finish, or raise "
@@ -160,7 +152,7 @@ class App(typer.Typer):
         register = super().command(*args, **kwargs)
 
         def decorator(fn):
-            register(_guard(with_global_options(fn)))
+            register(with_global_options(fn))
             return fn
 
         return decorator
@@ -168,20 +160,23 @@ class App(typer.Typer):
 
 def global_values(
     ctx=None, db: str | None = None, json_out: bool | None = None, quiet: bool | None = None
-) -> dict:
+) -> Options:
     """The global options resolved: the command's own flag, else the root's, else env / default."""
     root = ctx.find_root().params if ctx is not None else {}
     db = db or root.get("db") or os.environ.get("SEMACDR_DB") or DEFAULT_DB
     json_out = bool(json_out if json_out is not None else root.get("json_out"))
     quiet = bool(quiet if quiet is not None else root.get("quiet"))
-    return {"db": db, "json_out": json_out, "quiet": quiet}
+    return Options(db=db, json=json_out, quiet=quiet)
 
 
 def with_global_options(fn):
-    """``fn`` with --db/--json/-q added to its options; it receives those it names as parameters."""
+    """``fn`` with --db/--json/-q added to its options; while it runs, ``output.options()`` holds them
+    (and the error guard reads the store's path from there)."""
     sig = inspect.signature(fn, eval_str=True)
-    own = [p for p in sig.parameters.values() if p.name not in _GLOBALS]
-    wanted = [name for name in _GLOBALS if name in sig.parameters]
+    clash = [name for name in _GLOBALS if name in sig.parameters]
+    if clash:
+        raise TypeError(f"{fn.__name__}: declares the global option(s) {clash}; read output.options()")
+    own = list(sig.parameters.values())
     extra = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ann)
         for name, ann in _GLOBALS.items()
@@ -190,12 +185,20 @@ def with_global_options(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         ctx = kwargs.pop("_ctx", None)
-        if kwargs.get("job_config"):
-            kwargs = apply_config_file(ctx, kwargs["job_config"], kwargs)
         values = global_values(ctx, **{name: kwargs.pop(name, None) for name in _GLOBALS})
-        quiet_ctx = _quiet() if values["quiet"] else contextlib.nullcontext()
-        with quiet_ctx:
-            return fn(*args, **kwargs, **{name: values[name] for name in wanted})
+
+        def run():
+            given = (
+                apply_config_file(ctx, kwargs["job_config"], kwargs) if kwargs.get("job_config") else kwargs
+            )
+            with _quiet() if values.quiet else contextlib.nullcontext():
+                return fn(*args, **given)
+
+        token = set_options(values)
+        try:
+            return _guard(run)()
+        finally:
+            reset_options(token)
 
     wrapper.__signature__ = sig.replace(parameters=own + extra)
     wrapper.__annotations__ = {p.name: p.annotation for p in own + extra}
@@ -235,7 +238,3 @@ def _quiet():
         yield
     finally:
         console.quiet = False
-
-
-def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import DEFAULT_DB_PATH, App, DatasetOption, console, err_console, print_json
+from semacdr_cli.cli.common import App, DatasetOption
+from semacdr_cli.cli.output import emit, err_console, options, plain, say, table
 from semacdr_cli.errors import SemacdrError
 
 app = App(help="Import interaction data into the store and report on it.")
@@ -49,48 +50,39 @@ def _progress(enabled: bool = True):
         yield update
 
 
-def _render_import(result, json_out: bool) -> None:
-    from rich.table import Table
-
+def _render_import(result) -> None:
     pre = result.params["preprocessing"]
-    if json_out:
-        print_json(
-            {
-                "dataset": result.name,
-                "dataset_id": result.dataset_id,
-                "format": result.format,
-                "domains": result.domains,
-                "replaced": result.replaced,
-                "seconds": round(result.seconds, 2),
-                "flags": result.params["flags"],
-                "preprocessing": pre,
-                "short_sequences": result.params["short_sequences"],
-            }
-        )
-        return
-    table = Table(title=f"Preprocessing of {result.name!r} (App. B)")
-    table.add_column("step")
-    table.add_column("setting")
-    table.add_column("removed interactions", justify="right")
-    for s in pre["steps"]:
-        table.add_row(s["step"], str(s["setting"] or ""), f"{s['removed_interactions']:,}")
+    data = {
+        "dataset": result.name,
+        "dataset_id": result.dataset_id,
+        "format": result.format,
+        "domains": result.domains,
+        "replaced": result.replaced,
+        "seconds": round(result.seconds, 2),
+        "flags": result.params["flags"],
+        "preprocessing": pre,
+        "short_sequences": result.params["short_sequences"],
+    }
     b, a = pre["before"], pre["after"]
-    table.add_section()
-    table.add_row("before", "", f"{b['interactions']:,} ({b['users']:,} users, {b['items']:,} items)")
-    table.add_row("after", "", f"{a['interactions']:,} ({a['users']:,} users, {a['items']:,} items)")
-    console.print(table)
-    if pre["rounds"]:
-        console.print(f"filters reached a fixed point after {pre['rounds']} round(s)")
+    steps = [(s["step"], s["setting"] or "", f"{s['removed_interactions']:,}") for s in pre["steps"]]
+    totals = [
+        ("before", "", f"{b['interactions']:,} ({b['users']:,} users, {b['items']:,} items)"),
+        ("after", "", f"{a['interactions']:,} ({a['users']:,} users, {a['items']:,} items)"),
+    ]
     short = {d: v for d, v in result.params["short_sequences"].items() if v["1"] or v["2"]}
-    for d, v in short.items():
-        console.print(
-            f"note: in {d}, {v['2']:,} users have 2 interactions (train + test, no valid) and "
-            f"{v['1']:,} have 1 (test only)"
-        )
+    notes = [
+        f"note: in {d}, {v['2']:,} users have 2 interactions (train + test, no valid) and {v['1']:,} have 1 (test only)"
+        for d, v in short.items()
+    ]
     verb = "replaced" if result.replaced else "imported"
-    console.print(
-        f"{verb} dataset [bold]{result.name}[/bold] ({', '.join(result.domains)}) in {result.seconds:.1f} s"
-    )
+    emit(
+        data,
+        table(f"Preprocessing of {result.name!r} (App. B)", ("step", "setting", "removed interactions"), steps,
+              right=("removed interactions",), sections=[totals]),
+        f"filters reached a fixed point after {pre['rounds']} round(s)" if pre["rounds"] else None,
+        *map(plain, notes),
+        f"{verb} dataset [bold]{result.name}[/bold] ({', '.join(result.domains)}) in {result.seconds:.1f} s",
+    )  # fmt: skip
 
 
 @app.command("import")
@@ -139,8 +131,6 @@ def import_(
     overlapped_only: Annotated[
         bool, typer.Option("--overlapped-only/--all-users", help="Keep only users present in every domain.")
     ] = True,
-    db: str = DEFAULT_DB_PATH,
-    json_out: bool = False,
 ) -> None:
     """Import a data set in one transaction, with the paper's preprocessing (App. B).
 
@@ -157,7 +147,7 @@ def import_(
     from semacdr_cli.ingest import import_dataset
     from semacdr_cli.store import Store
 
-    with Store(db) as store, _progress() as progress:
+    with Store(options().db) as store, _progress() as progress:
         result = import_dataset(
             store,
             fmt,
@@ -172,9 +162,9 @@ def import_(
             overlapped_only=overlapped_only,
             progress=progress,
         )
-    if name is None and not json_out:
-        console.print(f"(no --name given: the dataset is called [bold]{result.name}[/bold])")
-    _render_import(result, json_out)
+    if name is None:
+        say(f"(no --name given: the dataset is called [bold]{result.name}[/bold])")
+    _render_import(result)
 
 
 @app.command("demo")
@@ -190,8 +180,6 @@ def demo(
     name: Annotated[str, typer.Option("--name", help="Dataset name in the store.")] = "demo",
     no_import: Annotated[bool, typer.Option("--no-import", help="Only write the files.")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite a dataset of the same name.")] = False,
-    db: str = DEFAULT_DB_PATH,
-    json_out: bool = False,
 ) -> None:
     """Write the small synthetic two-domain data set (books and movies, tastes shared across
     domains), labelled synthetic, and import it.
@@ -205,25 +193,22 @@ def demo(
 
     paths = write_demo(out, users=users, items_per_domain=items_per_domain, seed=seed)
     if no_import:
-        if json_out:
-            print_json({"written": {k: str(v) for k, v in paths.items()}})
-        else:
-            console.print(
-                f"wrote the synthetic demo data to {out} ({len(paths)} files); import it with "
-                f"`semacdr data import csv {out}`"
-            )
+        emit(
+            {"written": {k: str(v) for k, v in paths.items()}},
+            plain(f"wrote the synthetic demo data to {out} ({len(paths)} files); import it with "
+                  f"`semacdr data import csv {out}`"),
+        )  # fmt: skip
         return
     from semacdr_cli.store import Store
 
-    with Store(db) as store:
+    with Store(options().db) as store:
         result = import_demo(store, out, name=name, replace=replace)
-    if not json_out:
-        console.print(f"wrote the synthetic demo data to {out}")
-    _render_import(result, json_out)
+    say(f"wrote the synthetic demo data to {out}")
+    _render_import(result)
 
 
 @app.command("stats")
-def stats(dataset: DatasetOption = None, db: str = DEFAULT_DB_PATH, json_out: bool = False) -> None:
+def stats(dataset: DatasetOption = None) -> None:
     """Per-domain statistics (the paper's Table 4), split sizes and annotation coverage.
 
     Example: `semacdr data stats --dataset amazon-food-kitchen --json`
@@ -233,18 +218,10 @@ def stats(dataset: DatasetOption = None, db: str = DEFAULT_DB_PATH, json_out: bo
     from semacdr_cli.stats import dataset_stats
     from semacdr_cli.store import Store
 
-    with Store(db, create=False) as store:
+    with Store(options().db, create=False) as store:
         st = dataset_stats(store, dataset)
-    if json_out:
-        print_json(st)
-        return
-    from rich.table import Table
-
     label = st["dataset"] + (" (synthetic)" if st["synthetic"] else "")
-    from rich import box
-
-    table = Table(title=f"{label}: {st['overlapped_users']:,} overlapped users", box=box.SIMPLE_HEAD)
-    for col in (
+    columns = (
         "domain",
         "users",
         "items",
@@ -256,28 +233,19 @@ def stats(dataset: DatasetOption = None, db: str = DEFAULT_DB_PATH, json_out: bo
         "annot.",
         "failed",
         "embed.",
-    ):
-        table.add_column(col, justify="left" if col == "domain" else "right")
+    )
+    rows = []
     for d, v in st["domains"].items():
         sp = v["splits"]
-        table.add_row(
-            d,
-            f"{v['users']:,}",
-            f"{v['items']:,}",
-            f"{v['interactions']:,}",
-            f"{v['avg_len']:.2f}",
-            f"{sp['train']:,}",
-            f"{sp['valid']:,}",
-            f"{sp['test']:,}",
-            f"{v['annotated']:,}",
-            f"{v['failed']:,}",
-            f"{v['embedded']:,}",
-        )
-    console.print(table)
+        rows.append((d, f"{v['users']:,}", f"{v['items']:,}", f"{v['interactions']:,}", f"{v['avg_len']:.2f}",
+                     f"{sp['train']:,}", f"{sp['valid']:,}", f"{sp['test']:,}", f"{v['annotated']:,}",
+                     f"{v['failed']:,}", f"{v['embedded']:,}"))  # fmt: skip
+    title = f"{label}: {st['overlapped_users']:,} overlapped users"
+    emit(st, lambda: table(title, columns, rows, right=columns[1:]))
 
 
 @app.command("list")
-def list_(db: str = DEFAULT_DB_PATH, json_out: bool = False) -> None:
+def list_() -> None:
     """The datasets in the store.
 
     Example: `semacdr data list --json`
@@ -287,27 +255,16 @@ def list_(db: str = DEFAULT_DB_PATH, json_out: bool = False) -> None:
     from semacdr_cli.store import Store
     from semacdr_cli.store.interactions import list_datasets
 
+    db = options().db
     with Store(db, create=False) as store:
         rows = list_datasets(store)
-    if json_out:
-        print_json(rows)
-        return
-    from rich.table import Table
-
-    table = Table(title=f"datasets in {db}")
-    for col in ("name", "format", "domains", "users", "interactions", "synthetic", "imported"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r["name"],
-            r["format"],
-            ",".join(r["domains"]),
-            f"{r['users']:,}",
-            f"{r['interactions']:,}",
-            "yes" if r["synthetic"] else "",
-            r["created_at"],
-        )
-    console.print(table)
+    cells = [
+        (r["name"], r["format"], ",".join(r["domains"]), f"{r['users']:,}", f"{r['interactions']:,}",
+         "yes" if r["synthetic"] else "", r["created_at"])
+        for r in rows
+    ]  # fmt: skip
+    columns = ("name", "format", "domains", "users", "interactions", "synthetic", "imported")
+    emit(rows, lambda: table(f"datasets in {db}", columns, cells))
 
 
 @app.command("schema")
@@ -331,4 +288,9 @@ def schema(
     if not out.parent.exists():
         raise SemacdrError("the folder does not exist", path=str(out))
     out.write_text(text + "\n", encoding="utf-8")
-    console.print(f"wrote {out}")
+    say(f"wrote {out}")
+
+
+def register(root: typer.Typer) -> None:
+    """Mount this command group on the root (every cli module has one `register`)."""
+    root.add_typer(app, name="data")

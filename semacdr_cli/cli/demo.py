@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import DEFAULT_DB_PATH, console, err_console, print_json
+from semacdr_cli.cli.output import emit, err_console, options, plain, table
 from semacdr_cli.pipeline import DemoConfig as _D  # option defaults from the job's config
 
 
@@ -42,8 +42,6 @@ def register(app: typer.Typer) -> None:
             int,
             typer.Option("--jobs", min=0, help="Seeds trained side by side (0: one per free core)."),
         ] = _D.jobs,
-        db: str = DEFAULT_DB_PATH,
-        json_out: bool = False,
     ) -> None:
         """Run the whole SemaCDR pipeline on the embedded defaults: synthetic demo data -> import ->
         taxonomy induce -> annotate both domains -> embed -> train sasrec, semacdr without semantics and
@@ -69,44 +67,30 @@ def register(app: typer.Typer) -> None:
             err_console.print(Rule(f"[bold]{name}"))
 
         result = run_demo(
-            db,
+            options().db,
             cfg,
             make_backend=lambda: make_backend(backend, model, base_url, batch_size),
             progress=progress_bar,
             announce=announce,
         )
-        if json_out:
-            print_json(result.as_dict())
-            return
-        _print_result(result)
+        emit(result.as_dict(), lambda: _views(result))
 
 
-def _print_result(result) -> None:
-    from rich.table import Table
-
-    t = Table(title="SemaCDR demo (synthetic data): test split, target domain, mean ± std over seeds")
-    t.add_column("model")
-    t.add_column("seeds", justify="right")
-    for proto in ("sampled", "full"):
-        for m in ("hr@10", "ndcg@10"):
-            t.add_column(f"{proto} {m}", justify="right")
+def _views(result) -> list:
+    metrics = [(p, m) for p in ("sampled", "full") for m in ("hr@10", "ndcg@10")]
+    rows = []
     for spec, met in result.metrics.items():
         std = met.get("std") or {}
-        t.add_row(
-            spec,
-            str(len(result.runs.get(spec, [])) or 1),
-            *[
-                f"{met[p][m]:.4f}" + (f" ± {std[p][m]:.4f}" if m in std.get(p, {}) else "")
-                for p in ("sampled", "full")
-                for m in ("hr@10", "ndcg@10")
-            ],
-        )
-    console.print(t)
-    s = Table(title="stages")
-    s.add_column("stage")
-    s.add_column("seconds", justify="right")
-    for st in result.stages:
-        s.add_row(st.name, f"{st.seconds:.1f}")
-    s.add_row("total", f"{sum(st.seconds for st in result.stages):.1f}")
-    console.print(s)
-    console.print(f"report: {result.report}", markup=False)
+        cells = [
+            f"{met[p][m]:.4f}" + (f" ± {std[p][m]:.4f}" if m in std.get(p, {}) else "") for p, m in metrics
+        ]
+        rows.append((spec, len(result.runs.get(spec, [])) or 1, *cells))
+    columns = ("model", "seeds", *(f"{p} {m}" for p, m in metrics))
+    stages = [(st.name, f"{st.seconds:.1f}") for st in result.stages]
+    total = [("total", f"{sum(st.seconds for st in result.stages):.1f}")]
+    return [
+        table("SemaCDR demo (synthetic data): test split, target domain, mean ± std over seeds", columns, rows,
+              right=columns[1:]),
+        table("stages", ("stage", "seconds"), stages, right=("seconds",), sections=[total]),
+        plain(f"report: {result.report}"),
+    ]  # fmt: skip

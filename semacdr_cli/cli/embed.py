@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import DEFAULT_DB_PATH, DatasetOption, JobConfigOption, console, print_json
+from semacdr_cli.cli.common import DatasetOption, JobConfigOption
+from semacdr_cli.cli.output import emit, options, plain, table
 from semacdr_cli.config import EmbedConfig
 
 
@@ -25,9 +26,7 @@ def register(app: typer.Typer) -> None:
         ] = EmbedConfig.batch_size,
         device: Annotated[str | None, typer.Option("--device", help="cpu | cuda (default: cpu).")] = None,
         job_config: JobConfigOption = None,
-        db: str = DEFAULT_DB_PATH,
         dataset: DatasetOption = None,
-        json_out: bool = False,
     ) -> None:
         """Encode each item's title + enriched description (title + raw description when it has no
         annotation) with sentence-transformers; unchanged texts are skipped.
@@ -47,22 +46,15 @@ def register(app: typer.Typer) -> None:
         cfg = EmbedConfig(
             domain=domain, model=model or DEFAULT_EMBED_MODEL, batch_size=batch_size, device=device
         )
-        with Store(db, create=False) as store:
+        with Store(options().db, create=False) as store:
             ds = store.dataset(dataset)
             with progress_bar() as progress:
                 s = embed_domain(store, ds["id"], cfg, progress)
-        if json_out:
-            print_json(s.as_dict())
-            return
-        from rich.table import Table
-
-        t = Table(title=f"embed {s.domain} ({s.model}, {s.dim}-d)")
-        for col in ("items", "encoded", "unchanged", "title + raw text", "items/s", "seconds"):
-            t.add_column(col, justify="right")
-        t.add_row(*map(str, (s.items, s.encoded, s.unchanged, s.fallback_text, s.items_per_s, s.seconds)))
-        console.print(t)
-        if s.fallback_text:
-            console.print(
-                f"{s.fallback_text} items had no annotation: encoded from title + raw description",
-                markup=False,
-            )
+        columns = ("items", "encoded", "unchanged", "title + raw text", "items/s", "seconds")
+        row = (s.items, s.encoded, s.unchanged, s.fallback_text, s.items_per_s, s.seconds)
+        note = f"{s.fallback_text} items had no annotation: encoded from title + raw description"
+        emit(
+            s.as_dict(),
+            lambda: table(f"embed {s.domain} ({s.model}, {s.dim}-d)", columns, [row], right=columns),
+            plain(note) if s.fallback_text else None,
+        )

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import err_console
+from semacdr_cli.cli.output import err_console
 
 BackendOption = Annotated[
     str | None,
@@ -129,3 +129,15 @@ def progress_bar(enabled: bool = True):
             bar.update(tasks[phase], completed=done, total=total or None)
 
         yield update
+
+
+@contextmanager
+def backend_job(name: str | None, model: str | None, base_url: str | None, batch_size: int):
+    """An LLM job's frame: the backend built, a progress bar while the job runs, the backend closed
+    after (also on an error). Yields (backend, progress callback)."""
+    llm = make_backend(name, model, base_url, batch_size)
+    try:
+        with progress_bar() as progress:
+            yield llm, progress
+    finally:
+        llm.close()

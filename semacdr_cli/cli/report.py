@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import DEFAULT_DB_PATH, DatasetOption, console, err_console, print_json
+from semacdr_cli.cli.common import DatasetOption
+from semacdr_cli.cli.output import emit, err_console, options, table
 
 
 def register(app: typer.Typer) -> None:
@@ -34,8 +35,6 @@ def register(app: typer.Typer) -> None:
         ] = 2000,
         seed: Annotated[int, typer.Option("--seed", help="Seed of the t-SNE subsample and layout.")] = 0,
         dataset: DatasetOption = None,
-        db: str = DEFAULT_DB_PATH,
-        json_out: bool = False,
     ) -> None:
         """Write a markdown report (dataset statistics, taxonomy, results across runs, training curves,
         the paper's Figures 3 and 4, category coverage) into a folder.
@@ -59,7 +58,7 @@ def register(app: typer.Typer) -> None:
             TimeElapsedColumn(),
             console=err_console,
             transient=True,
-            disable=json_out and not err_console.is_terminal,
+            disable=options().json and not err_console.is_terminal,
         ) as bar:
             task = bar.add_task("starting", total=steps)
 
@@ -67,7 +66,7 @@ def register(app: typer.Typer) -> None:
                 bar.update(task, description=name, advance=1)
 
             result = build_report(
-                db,
+                options().db,
                 runs or [],
                 out,
                 dataset=dataset,
@@ -77,18 +76,10 @@ def register(app: typer.Typer) -> None:
                 progress=progress,
             )
             bar.update(task, completed=steps)
-        if json_out:
-            print_json(result.to_json())
-            return
-        from rich.table import Table
-
-        t = Table(title=f"report written: {result.report}")
-        t.add_column("file")
-        t.add_column("kind")
-        t.add_row(str(result.report), "markdown")
-        t.add_row(str(result.data), "tables as JSON")
-        for p in result.figures:
-            t.add_row(str(p), "figure")
-        console.print(t)
-        for n in result.notes:
-            console.print(f"[yellow]note[/]: {n}", markup=True, highlight=False)
+        files = [(result.report, "markdown"), (result.data, "tables as JSON")]
+        files += [(p, "figure") for p in result.figures]
+        emit(
+            result.to_json(),
+            lambda: table(f"report written: {result.report}", ("file", "kind"), files),
+            *(f"[yellow]note[/]: {n}" for n in result.notes),
+        )

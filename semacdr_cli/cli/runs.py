@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import DEFAULT_DB_PATH, App, console, print_json
+from semacdr_cli.cli.common import App
+from semacdr_cli.cli.output import emit, options, plain, table
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.store.training import stopping
 
@@ -14,12 +15,11 @@ app = App(help="The training runs of the store: model, direction, seed, how trai
 
 
 def _training_choice(r: dict) -> tuple[str | None, str]:
-    """(preset, loss) of a run from its recorded config; ``auto`` resolved as the trainer resolves it."""
-    cfg = r.get("config") or {}
-    loss = cfg.get("loss", "auto")
-    if loss == "auto":
-        loss = "bpr" if r["model"] == "semacdr" else "softmax"
-    return cfg.get("preset") or None, loss
+    """(preset, loss) of a run from its recorded config; ``auto`` resolved by the trainer's own rule."""
+    from trainer.api import TrainConfig
+
+    cfg = TrainConfig.stored({"model": r["model"], **(r.get("config") or {})})
+    return cfg.preset or None, cfg.loss_kind
 
 
 def _summary(r: dict) -> dict:
@@ -56,8 +56,6 @@ def _f(x) -> str:
 @app.command("list")
 def list_runs(
     model: Annotated[str | None, typer.Option("--model", help="Only runs of this model.")] = None,
-    db: str = DEFAULT_DB_PATH,
-    json_out: bool = False,
 ) -> None:
     """One line per run: model, direction, seed, status, epochs (converged or hit the cap), test NDCG@10.
 
@@ -65,53 +63,26 @@ def list_runs(
 
     docs: docs/trainer.md
     """
-    from rich.table import Table
-
     from semacdr_cli.store import Store
     from semacdr_cli.store import training as q
 
+    db = options().db
     with Store(db, create=False) as store:
         rows = [_summary(r) for r in q.list_runs(store) if model is None or r["model"] == model]
-    if json_out:
-        print_json(rows)
-        return
-    t = Table(title=f"{len(rows)} run(s) in {db}")
-    for col in (
-        "run",
-        "model",
-        "direction",
-        "seed",
-        "preset / loss",
-        "group",
-        "status",
-        "epochs",
-        "stopping",
-        "NDCG@10 sampled",
-        "NDCG@10 full",
-    ):
-        t.add_column(col)
-    for r in rows:
-        t.add_row(
-            str(r["run"]),
-            r["model"] + (f" ({r['ablation']})" if r["ablation"] else ""),
-            f"{r['source'] or '-'} → {r['target']}",
-            str(r["seed"]),
-            f"{r['preset'] or '-'} / {r['loss']}",
-            r["group"] or "-",
-            r["status"],
-            _f(r["epochs"]),
-            r["stopping"] or "-",
-            _f(r["test_sampled_ndcg@10"]),
-            _f(r["test_full_ndcg@10"]),
-        )
-    console.print(t)
+    columns = ("run", "model", "direction", "seed", "preset / loss", "group", "status", "epochs", "stopping",
+               "NDCG@10 sampled", "NDCG@10 full")  # fmt: skip
+    cells = [
+        (r["run"], r["model"] + (f" ({r['ablation']})" if r["ablation"] else ""),
+         f"{r['source'] or '-'} → {r['target']}", r["seed"], f"{r['preset'] or '-'} / {r['loss']}", r["group"] or "-",
+         r["status"], _f(r["epochs"]), r["stopping"] or "-", _f(r["test_sampled_ndcg@10"]), _f(r["test_full_ndcg@10"]))
+        for r in rows
+    ]  # fmt: skip
+    emit(rows, lambda: table(f"{len(rows)} run(s) in {db}", columns, cells))
 
 
 @app.command("show")
 def show(
     run: Annotated[int, typer.Argument(help="Run id.")],
-    db: str = DEFAULT_DB_PATH,
-    json_out: bool = False,
 ) -> None:
     """Everything the store records of one run: config, versions and machine, training summary, metrics.
 
@@ -122,36 +93,37 @@ def show(
     from semacdr_cli.store import Store
     from semacdr_cli.store import training as q
 
-    with Store(db, create=False) as store:
+    with Store(options().db, create=False) as store:
         row = q.get_run(store, run)
     if row is None:
         raise SemacdrError(f"no run {run} in the store")
-    if json_out:
-        print_json(row)
-        return
+    emit(row, lambda: _show_lines(row))
+
+
+def _show_lines(row: dict) -> list:
     s = _summary(row)
-    console.print(
+    lines = [
         f"run {row['id']}: {s['model']}{' (' + s['ablation'] + ')' if s['ablation'] else ''} "
-        f"{s['source'] or '-'} → {s['target']}, seed {s['seed']}, {s['status']}",
-        markup=False,
-    )
+        f"{s['source'] or '-'} → {s['target']}, seed {s['seed']}, {s['status']}"
+    ]
     train = (row.get("metrics") or {}).get("train") or {}
     if train:
-        console.print(
+        lines.append(
             f"  training: {train.get('epochs')} epochs, best {train.get('best_epoch')}, "
-            f"{stopping(row) or '-'} ({train.get('select_metric', '-')})",
-            markup=False,
+            f"{stopping(row) or '-'} ({train.get('select_metric', '-')})"
         )
     machine = (row.get("versions") or {}).get("machine") or {}
     if machine:
-        console.print(
-            f"  machine: {machine.get('cpu')}, {machine.get('torch_threads')} torch thread(s)", markup=False
-        )
+        lines.append(f"  machine: {machine.get('cpu')}, {machine.get('torch_threads')} torch thread(s)")
     for split in ("valid", "test"):
         block = (row.get("metrics") or {}).get(split) or {}
         for p in ("sampled", "full"):
             if p in block:
-                console.print(
-                    f"  {split} {p}: " + ", ".join(f"{k} {v:.4f}" for k, v in block[p].items()), markup=False
-                )
-    console.print(f"  folder: {row['run_dir']}", markup=False)
+                lines.append(f"  {split} {p}: " + ", ".join(f"{k} {v:.4f}" for k, v in block[p].items()))
+    lines.append(f"  folder: {row['run_dir']}")
+    return [plain(line) for line in lines]
+
+
+def register(root: typer.Typer) -> None:
+    """Mount this command group on the root (every cli module has one `register`)."""
+    root.add_typer(app, name="runs")

@@ -6,15 +6,7 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import (
-    DEFAULT_DB_PATH,
-    App,
-    DatasetOption,
-    JobConfigOption,
-    console,
-    err_console,
-    print_json,
-)
+from semacdr_cli.cli.common import App, DatasetOption, JobConfigOption
 from semacdr_cli.cli.llm_common import (
     BackendOption,
     BaseUrlOption,
@@ -23,11 +15,11 @@ from semacdr_cli.cli.llm_common import (
     RepetitionPenaltyOption,
     SeedOption,
     TemperatureOption,
+    backend_job,
     default_batch_size,
-    make_backend,
     pick_backend_name,
-    progress_bar,
 )
+from semacdr_cli.cli.output import emit, err_console, options, plain, table
 from semacdr_cli.config import TAXONOMY_MAX_TOKENS, TaxonomyConfig
 from semacdr_cli.llm.base import SamplingConfig
 
@@ -39,18 +31,13 @@ app = App(help="Induce and review the domain-agnostic taxonomy (K categories wit
 VersionOption = Annotated[int | None, typer.Option("--version", help="Taxonomy version (default: latest).")]
 
 
-def _print_taxonomy(doc: dict) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
+def _taxonomy_table(doc: dict):
     prov = doc.get("provenance") or {}
     how = prov.get("path") or doc.get("origin")
-    t = Table(title=f"taxonomy v{doc['version']} ({doc.get('origin')}; {how})")
-    t.add_column("category")
-    t.add_column("subcategories")
-    for c in doc["categories"]:
-        t.add_row(escape(c["name"]), escape(", ".join(c["subcategories"])))
-    console.print(t)
+    rows = [(plain(c["name"]), plain(", ".join(c["subcategories"]))) for c in doc["categories"]]
+    return table(
+        f"taxonomy v{doc['version']} ({doc.get('origin')}; {how})", ("category", "subcategories"), rows
+    )
 
 
 @app.command("induce")
@@ -100,9 +87,7 @@ def induce(
         int, typer.Option("--max-tokens", help="Output token budget per answer.")
     ] = TAXONOMY_MAX_TOKENS,
     job_config: JobConfigOption = None,
-    db: str = DEFAULT_DB_PATH,
     dataset: DatasetOption = None,
-    json_out: bool = False,
 ) -> None:
     """Induce a taxonomy from items of two domains and store a new version (--method facets, the default,
     or propose -> merge -> refine).
@@ -138,31 +123,21 @@ def induce(
         ),
         prompts_dir=prompts,
     )
-    with Store(db, create=False) as store:  # parse -> prepare -> build backend -> run -> render
+    with Store(options().db, create=False) as store:  # parse -> prepare -> build backend -> run -> render
         ds = store.dataset(dataset)
         prepare_induction(store, ds["id"], cfg)
-        llm = make_backend(backend, model, base_url, batch_size)
-        try:
-            with progress_bar() as progress:
-                result = induce_taxonomy(store, ds["id"], llm, cfg, progress)
-        finally:
-            llm.close()
+        with backend_job(backend, model, base_url, batch_size) as (llm, progress):
+            result = induce_taxonomy(store, ds["id"], llm, cfg, progress)
         doc = taxonomy_document(store, ds["id"], result.version)
         doc["this_run"] = result.stats  # the stored provenance is the first run's when the version was kept
-    if json_out:
-        print_json(doc)
-    else:
-        _print_taxonomy(doc)
-        st = result.stats
-        how = (f"{st['clusters']} clusters x {st['facets_asked']} facet questions" if st.get("method") == "facets"
-               else f"{st['proposals']} proposed categories from {st['minibatches']} minibatches")  # fmt: skip
-        stored = (f"identical to the latest version {result.version}, kept (its annotations stay valid)"
-                  if st.get("kept") else f"stored as version {result.version}")  # fmt: skip
-        console.print(
-            f"{stored} via {result.path}: {how}, {st['llm_calls']} LLM calls "
-            f"({st['cached_calls']} cached), {st['tokens_out']} output tokens, {st['seconds']} s",
-            markup=False,
-        )
+    st = result.stats
+    how = (f"{st['clusters']} clusters x {st['facets_asked']} facet questions" if st.get("method") == "facets"
+           else f"{st['proposals']} proposed categories from {st['minibatches']} minibatches")  # fmt: skip
+    stored = (f"identical to the latest version {result.version}, kept (its annotations stay valid)"
+              if st.get("kept") else f"stored as version {result.version}")  # fmt: skip
+    summary = (f"{stored} via {result.path}: {how}, {st['llm_calls']} LLM calls ({st['cached_calls']} cached), "
+               f"{st['tokens_out']} output tokens, {st['seconds']} s")  # fmt: skip
+    emit(doc, lambda: _taxonomy_table(doc), plain(summary))
     if doc["origin"] == "fallback":
         err_console.print("warning: this taxonomy is the FIXED SEED LIST (--allow-fallback), not induced from the "
                           "items; labels against it say little about them", markup=False)  # fmt: skip
@@ -171,9 +146,7 @@ def induce(
 @app.command("show")
 def show(
     version: VersionOption = None,
-    db: str = DEFAULT_DB_PATH,
     dataset: DatasetOption = None,
-    json_out: bool = False,
 ) -> None:
     """Print the current (or a given) taxonomy version.
 
@@ -184,24 +157,19 @@ def show(
     from semacdr_cli.store import Store
     from semacdr_cli.taxonomy.files import taxonomy_document
 
-    with Store(db, create=False) as store:
+    with Store(options().db, create=False) as store:
         doc = taxonomy_document(store, store.dataset(dataset)["id"], version)
     if doc["origin"] == "fallback":
         err_console.print("warning: this taxonomy is the FIXED SEED LIST (--allow-fallback), not induced from the items",
                           markup=False)  # fmt: skip
-    if json_out:
-        print_json(doc)
-    else:
-        _print_taxonomy(doc)
+    emit(doc, lambda: _taxonomy_table(doc))
 
 
 @app.command("export")
 def export(
     file: Annotated[str, typer.Argument(help="JSON file to write.")],
     version: VersionOption = None,
-    db: str = DEFAULT_DB_PATH,
     dataset: DatasetOption = None,
-    json_out: bool = False,
 ) -> None:
     """Write a taxonomy version to a JSON file for review and editing.
 
@@ -212,22 +180,18 @@ def export(
     from semacdr_cli.store import Store
     from semacdr_cli.taxonomy.files import export_taxonomy
 
-    with Store(db, create=False) as store:
+    with Store(options().db, create=False) as store:
         doc = export_taxonomy(store, store.dataset(dataset)["id"], file, version)
-    if json_out:
-        print_json({"file": file, "version": doc["version"], "categories": len(doc["categories"])})
-    else:
-        console.print(
-            f"wrote taxonomy v{doc['version']} ({len(doc['categories'])} categories) to {file}", markup=False
-        )
+    emit(
+        {"file": file, "version": doc["version"], "categories": len(doc["categories"])},
+        plain(f"wrote taxonomy v{doc['version']} ({len(doc['categories'])} categories) to {file}"),
+    )
 
 
 @app.command("import")
 def import_(
     file: Annotated[str, typer.Argument(help="JSON file (the format `taxonomy export` writes).")],
-    db: str = DEFAULT_DB_PATH,
     dataset: DatasetOption = None,
-    json_out: bool = False,
 ) -> None:
     """Validate a reviewed taxonomy file and store it as a new version (origin "imported").
 
@@ -238,9 +202,14 @@ def import_(
     from semacdr_cli.store import Store
     from semacdr_cli.taxonomy.files import import_taxonomy
 
-    with Store(db, create=False) as store:
+    with Store(options().db, create=False) as store:
         _, version = import_taxonomy(store, store.dataset(dataset)["id"], file)
-    if json_out:
-        print_json({"file": file, "version": version, "origin": "imported"})
-    else:
-        console.print(f"imported {file} as taxonomy version {version}", markup=False)
+    emit(
+        {"file": file, "version": version, "origin": "imported"},
+        plain(f"imported {file} as taxonomy version {version}"),
+    )
+
+
+def register(root: typer.Typer) -> None:
+    """Mount this command group on the root (every cli module has one `register`)."""
+    root.add_typer(app, name="taxonomy")

@@ -6,9 +6,11 @@ from typing import Annotated
 
 import typer
 
-from semacdr_cli.cli.common import DEFAULT_DB_PATH, DatasetOption, console, print_json
+from semacdr_cli.cli.common import DatasetOption
+from semacdr_cli.cli.output import emit, options, table
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.store.training import stopping
+from trainer.api import TrainConfig as _C  # option help from the job's config
 
 METRIC_KEYS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
 
@@ -20,54 +22,44 @@ def _fmt(result: dict, protocol: str, key: str) -> str:
     return value
 
 
-def _table(results: list[dict], title: str):
-    from rich.table import Table
+def _rows(blocks: list[tuple[list, dict]]) -> list[list]:
+    """Two rows per block (sampled, then full), the block's leading cells on the first only."""
+    rows = []
+    for lead, result in blocks:
+        for p in ("sampled", "full"):
+            rows.append(
+                [
+                    *(lead if p == "sampled" else [""] * len(lead)),
+                    p,
+                    *[_fmt(result, p, k) for k in METRIC_KEYS],
+                ]
+            )
+    return rows
 
-    table = Table(title=title)
-    for col in ("run", "model", "source → target", "cases", "protocol"):
-        table.add_column(col)
-    for k in METRIC_KEYS:
-        table.add_column(k.upper(), justify="right")
+
+def _table(results: list[dict], title: str):
+    blocks = []
     for r in results:
         name = r["model"] + (f" ({r['ablation']})" if r.get("ablation") else "")
         run = str(r["run"]) if len(r["runs"]) == 1 else f"{r['run']} (group of {len(r['runs'])})"
-        for p in ("sampled", "full"):
-            first = p == "sampled"
-            table.add_row(
-                run if first else "",
-                name if first else "",
-                f"{r['source'] or '-'} → {r['target']}" if first else "",
-                str(r["cases"]) if first else "",
-                p,
-                *[_fmt(r, p, k) for k in METRIC_KEYS],
-                end_section=not first,
-            )
-    return table
+        blocks.append(([run, name, f"{r['source'] or '-'} → {r['target']}", r["cases"]], r))
+    metrics = [k.upper() for k in METRIC_KEYS]
+    return table(
+        title,
+        ("run", "model", "source → target", "cases", "protocol", *metrics),
+        _rows(blocks),
+        right=metrics,
+    )
 
 
 def _breakdown_table(result: dict, title: str):
-    from rich.table import Table
-
-    table = Table(title=title)
-    for col in ("group", "cases", "protocol"):
-        table.add_column(col)
-    for k in METRIC_KEYS:
-        table.add_column(k.upper(), justify="right")
     groups = {
         "all": {"cases": result["cases"], "sampled": result["sampled"], "full": result["full"]},
         **result.get("breakdown", {}),
     }
-    for name, block in groups.items():
-        for p in ("sampled", "full"):
-            first = p == "sampled"
-            table.add_row(
-                name if first else "",
-                str(block["cases"]) if first else "",
-                p,
-                *[f"{block[p][k]:.4f}" for k in METRIC_KEYS],
-                end_section=not first,
-            )
-    return table
+    metrics = [k.upper() for k in METRIC_KEYS]
+    blocks = [([name, block["cases"]], block) for name, block in groups.items()]
+    return table(title, ("group", "cases", "protocol", *metrics), _rows(blocks), right=metrics)
 
 
 def register(app: typer.Typer) -> None:
@@ -95,15 +87,18 @@ def register(app: typer.Typer) -> None:
                 'fixes (every candidate fix; docs/trainer.md "Presets").',
             ),
         ] = None,
-        seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 42).")] = None,
+        seed: Annotated[int | None, typer.Option("--seed", help=f"Random seed (default {_C.seed}).")] = None,
         epochs: Annotated[
             int | None,
-            typer.Option("--epochs", help="Epoch cap (default 300; converged runs stop before it)."),
+            typer.Option("--epochs", help=f"Epoch cap (default {_C.epochs}; converged runs stop before it)."),
         ] = None,
         threads: Annotated[
-            int | None, typer.Option("--threads", help="torch threads (default 0: the cores not busy now).")
+            int | None,
+            typer.Option("--threads", help=f"torch threads (default {_C.threads}: the cores not busy now)."),
         ] = None,
-        device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda.")] = None,
+        device: Annotated[
+            str | None, typer.Option("--device", help=f"auto | cpu | cuda (default {_C.device}).")
+        ] = None,
         repeat: Annotated[
             int,
             typer.Option(
@@ -124,14 +119,12 @@ def register(app: typer.Typer) -> None:
             int | None, typer.Option("--resume", help="Continue run RUN from its last checkpoint.")
         ] = None,
         dataset: DatasetOption = None,
-        db: str = DEFAULT_DB_PATH,
-        json_out: bool = False,
     ) -> None:
         """Train SemaCDR or a baseline on the store; prints the run id as the last line.
 
         Five seeds by default (`--repeat 1` for one). Trains to convergence: a validation every
-        `eval_every` epochs on `select_metric` (sampled NDCG@10), stopping after `patience`
-        validations without a better one; each run records whether it stopped or hit the cap. The
+        `eval_every` epochs on `select_metric`, stopping after `patience` validations without a better
+        one (defaults in docs/trainer.md, from `TrainConfig`); each run records whether it stopped or hit the cap. The
         best checkpoint, per-epoch metrics, the resolved config and the machine go to `RUNS_DIR/run-ID/`. An interrupted run resumes from
         its last checkpoint (`--resume RUN`, or automatically when the same command is run again).
 
@@ -144,7 +137,8 @@ def register(app: typer.Typer) -> None:
 
         if resume is None and target is None and config is None:
             raise SemacdrError("--target: give the target domain (or --resume RUN)")
-        with Store(db, create=False) as store:
+        json_out = options().json
+        with Store(options().db, create=False) as store:
             rows = api.train(
                 store,
                 source=source,
@@ -167,53 +161,29 @@ def register(app: typer.Typer) -> None:
         if not api.is_main_process():
             return
         ids = [r["id"] for r in rows]
-        if json_out:
-            last = rows[-1]
-            print_json(
-                {
-                    "run": ids[-1],
-                    "runs": ids,
-                    "group": last["group_id"],
-                    "run_dir": last["run_dir"],
-                    "best_epoch": last["best_epoch"],
-                    "valid": last["metrics"]["valid"],
-                    "test": last["metrics"]["test"],
-                    "train": last["metrics"]["train"],
-                }
-            )
-            return
-        from rich.table import Table
-
-        table = Table(title="trained")
-        for col in (
-            "run",
-            "model",
-            "seed",
-            "epochs",
-            "best epoch",
-            "stopped",
-            "valid NDCG@10",
-            "test HR@10 (sampled)",
-            "test HR@10 (full)",
-            "folder",
-        ):
-            table.add_column(col)
-        for r in rows:
-            m = r["metrics"]
-            table.add_row(
-                str(r["id"]),
-                r["model"] + (f" ({r['ablation']})" if r["ablation"] else ""),
-                str(r["seed"]),
-                str(m["train"].get("epochs")),
-                str(r["best_epoch"]),
-                stopping(r) or "-",
-                f"{m['valid']['sampled']['ndcg@10']:.4f}",
-                f"{m['test']['sampled']['hr@10']:.4f}",
-                f"{m['test']['full']['hr@10']:.4f}",
-                r["run_dir"],
-            )
-        console.print(table)
-        typer.echo(str(ids[-1]))
+        last = rows[-1]
+        data = {
+            "run": ids[-1],
+            "runs": ids,
+            "group": last["group_id"],
+            "run_dir": last["run_dir"],
+            "best_epoch": last["best_epoch"],
+            "valid": last["metrics"]["valid"],
+            "test": last["metrics"]["test"],
+            "train": last["metrics"]["train"],
+        }
+        columns = ("run", "model", "seed", "epochs", "best epoch", "stopped", "valid NDCG@10", "test HR@10 (sampled)",
+                   "test HR@10 (full)", "folder")  # fmt: skip
+        cells = [
+            (r["id"], r["model"] + (f" ({r['ablation']})" if r["ablation"] else ""), r["seed"],
+             r["metrics"]["train"].get("epochs"), r["best_epoch"], stopping(r) or "-",
+             f"{r['metrics']['valid']['sampled']['ndcg@10']:.4f}", f"{r['metrics']['test']['sampled']['hr@10']:.4f}",
+             f"{r['metrics']['test']['full']['hr@10']:.4f}", r["run_dir"])
+            for r in rows
+        ]  # fmt: skip
+        emit(data, lambda: table("trained", columns, cells))
+        if not json_out:
+            typer.echo(str(ids[-1]))
 
     @app.command("eval")
     def evaluate(
@@ -222,8 +192,6 @@ def register(app: typer.Typer) -> None:
         compare: Annotated[
             list[int] | None, typer.Option("--compare", help="Runs to put in one table (repeatable).")
         ] = None,
-        db: str = DEFAULT_DB_PATH,
-        json_out: bool = False,
     ) -> None:
         """Evaluate a run: HR@5/10 and NDCG@5/10, sampled (100 negatives) and full ranking side by side.
 
@@ -240,21 +208,16 @@ def register(app: typer.Typer) -> None:
             raise SemacdrError("--split: test or valid")
         if compare:
             ids = ([run] if run is not None else []) + list(compare)
-            results = api.compare(db, ids, split)
-            if json_out:
-                print_json(results)
-            else:
-                console.print(_table(results, f"{split} split"))
+            results = api.compare(options().db, ids, split)
+            emit(results, lambda: _table(results, f"{split} split"))
             return
-        result = api.evaluate(db, run, split)
-        if json_out:
-            print_json(result)
-        else:
-            console.print(_table([result], f"{split} split"))
-            console.print(_breakdown_table(result, f"{split} split by group (mean over the group's runs)"))
-            capped = [t["run"] for t in result.get("training", []) if t.get("hit_cap")]
-            if capped:
-                console.print(
-                    f"[yellow]warning:[/] run(s) {', '.join(map(str, capped))} hit the epoch cap "
-                    "(not converged); raise --epochs"
-                )
+        result = api.evaluate(options().db, run, split)
+        capped = [t["run"] for t in result.get("training", []) if t.get("hit_cap")]
+        emit(
+            result,
+            lambda: _table([result], f"{split} split"),
+            lambda: _breakdown_table(result, f"{split} split by group (mean over the group's runs)"),
+            f"[yellow]warning:[/] run(s) {', '.join(map(str, capped))} hit the epoch cap (not converged); raise --epochs"
+            if capped
+            else None,
+        )

@@ -20,7 +20,6 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
@@ -186,12 +185,6 @@ class Store:
             where = ", ".join(f"{r['domain']} (store id {r['id']})" for r in rows)
             raise SemacdrError(f"ITEM: external id {ref!r} is ambiguous: {where}; give the store id")
         return rows[0]
-
-
-@dataclass
-class SchemaDoc:
-    table: str
-    sql: str
 
 
 def schema_markdown(store: Store | None = None) -> str:
