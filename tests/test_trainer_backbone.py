@@ -302,6 +302,7 @@ def test_micro_batches_cut_where_the_padded_area_is_least():
 def test_a_training_step_convolves_only_the_rows_its_batch_reads_with_the_same_loss_and_gradient(store):
     from trainer import data as data_mod
     from trainer import graphs
+    from trainer.batch_rows import touched_rows
     from trainer.models import build_model
 
     cfg = TrainConfig(target="food", source="kitchen", model="semacdr", hidden=16, dropout=0.0).validate()
@@ -311,7 +312,7 @@ def test_a_training_step_convolves_only_the_rows_its_batch_reads_with_the_same_l
     model.train()
     model.steps_per_batch = steps_per_batch(data.train, 16)
     batch = [collate(data.train[:16], data.n_target, np.random.default_rng(0))]
-    rows = model.touched_rows(batch)
+    rows = touched_rows(batch, data.n_target)
     assert len(rows["source"]) < data.n_source + 2  # the test means something: not every row is read
     tables, local = model.batch_tables(batch)
     assert tables["source"].shape[0] == len(rows["source"]) and int(local[0]["s_in"].max()) < len(

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainer.batch_rows import renumber, touched_rows
 from trainer.fast_encoders import grouped_forward, stack_weights
 from trainer.graphs import WindowCounts
 from trainer.models.base import SeqRecModel
@@ -84,25 +85,8 @@ class SemaCDR(SeqRecModel):
         per micro-batch. The semantic views stay whole (Eq. 3 reads them by item id)."""
         if not self.use_mixed_graph:  # simple-graph builds its mixed table from the item tables
             return self._tables(), parts
-        rows = self.touched_rows(parts)
-        tables = self._tables(rows, self.batch_windows(parts))
-
-        def local(ids, table_rows):
-            return torch.searchsorted(table_rows, ids)
-
-        renumbered = [
-            {
-                **p,
-                "t_in": local(p["t_in"], rows["target"]),
-                "t_pos": local(p["t_pos"], rows["target"]),
-                "t_neg": local(p["t_neg"], rows["target"]),
-                "s_in": local(p["s_in"], rows["source"]),
-                "m_in": local(p["m_in"], rows["mixed_items"]),
-                "user": local(p["user"], rows["users"]),
-            }
-            for p in parts
-        ]
-        return tables, renumbered
+        rows = touched_rows(parts, self.n_target, every_target=self.config.loss_kind == "full")
+        return self._tables(rows, self.batch_windows(parts)), renumber(parts, rows)
 
     def batch_windows(self, parts: list[dict]) -> list[np.ndarray] | None:
         """The training windows of a batch's users (their target items), for ``leave-batch-out``."""
@@ -158,25 +142,6 @@ class SemaCDR(SeqRecModel):
 
     def encoder_group(self) -> list:
         return [self.enc_target, self.enc_mixed] + ([self.enc_source] if self.cross is not None else [])
-
-    def touched_rows(self, parts: list[dict]) -> dict[str, torch.Tensor]:
-        """The sorted ids a training batch reads, padding (0) always among them: target items (inputs,
-        positives, negatives), source items (inputs), users, mixed-sequence items."""
-        zero = parts[0]["t_in"].new_zeros(1)
-
-        def unique(*tensors):
-            return torch.unique(torch.cat([zero, *(t.reshape(-1) for t in tensors)]))
-
-        if self.config.loss_kind == "full":  # every target item is scored
-            target = torch.arange(self.n_target + 2, device=zero.device)
-        else:
-            target = unique(*(p[k] for p in parts for k in ("t_in", "t_pos", "t_neg")))
-        return {
-            "target": target,
-            "source": unique(*(p["s_in"] for p in parts)),
-            "users": torch.unique(torch.cat([p["user"].reshape(-1) for p in parts])),
-            "mixed_items": unique(*(p["m_in"] for p in parts)),
-        }
 
     def encode(self, batch: dict, tables: dict) -> torch.Tensor:
         x_t = self.embed(tables["target"], batch["t_in"])
