@@ -119,6 +119,26 @@ def test_interrupted_run_resumes_where_it_stopped_and_matches_an_uninterrupted_o
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_an_unfinished_run_recorded_before_a_key_existed_still_resumes(store, tmp_path):
+    from semacdr_cli.store import Store
+    from semacdr_cli.store import training as q
+
+    common = {"target": "food", "model": "sasrec", "epochs": 2, "progress": False, "overrides": SMALL}
+
+    def stop(record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        api.train(store, runs_dir=tmp_path, seed=7, on_epoch=stop, **common)
+    with Store(store, create=False) as s:
+        [row] = [r for r in q.list_runs(s) if r["status"] == "running" and r["seed"] == 7]
+        older = {k: v for k, v in row["config"].items() if k not in ("pack_tokens", "encoders")}
+        with s.transaction() as c:
+            c.execute("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(older), row["id"]))
+    [resumed] = api.train(store, runs_dir=tmp_path, seed=7, **common)
+    assert resumed["id"] == row["id"] and resumed["status"] == "finished"
+
+
 def test_repeat_trains_a_group_and_eval_reports_mean_and_std(store, tmp_path):
     ids = api.train(
         store,

@@ -133,10 +133,23 @@ def _prepare(store: Store, req: TrainRequest) -> tuple[list, str | None]:
     # an interrupted run with the same config resumes automatically
     running = [r for r in q.list_runs(store) if r["status"] == "running"]
 
-    def unfinished(c: TrainConfig):
-        return next((r for r in running if r["config"] == c.to_dict() and Path(r["run_dir"]).exists()), None)
+    def unfinished(
+        c: TrainConfig,
+    ):  # recorded before a key existed: that key's old value (TrainConfig.stored)
+        wanted = c.to_dict()
+        return next(
+            (r for r in running if _recorded(r["config"]) == wanted and Path(r["run_dir"]).exists()), None
+        )
 
     return [(c, unfinished(c)) for c in cfgs], group
+
+
+def _recorded(config: dict) -> dict | None:
+    """A recorded config as today's keys read it (None when it no longer reads)."""
+    try:
+        return TrainConfig.stored(config).to_dict()
+    except SemacdrError:
+        return None
 
 
 def _train(store: Store, req: TrainRequest) -> list[dict]:
