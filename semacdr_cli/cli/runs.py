@@ -18,7 +18,11 @@ def _training_choice(r: dict) -> tuple[str | None, str]:
     """(preset, loss) of a run from its recorded config; ``auto`` resolved by the trainer's own rule."""
     from trainer.api import TrainConfig
 
-    cfg = TrainConfig.stored({"model": r["model"], **(r.get("config") or {})})
+    recorded = {"model": r["model"], **(r.get("config") or {})}
+    try:
+        cfg = TrainConfig.stored(recorded)
+    except SemacdrError:  # a config this version cannot read (a newer key): shown as recorded
+        return recorded.get("preset") or None, recorded.get("loss", "auto")
     return cfg.preset or None, cfg.loss_kind
 
 
