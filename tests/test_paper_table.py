@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 import paper_table  # noqa: E402
+import paper_table_prepare  # noqa: E402
 from paper_table_docs import BEGIN, END, paired_p, render  # noqa: E402
 
 
@@ -81,11 +82,11 @@ def test_prepare_runs_each_domains_stages_side_by_side_when_the_cores_allow_and_
         assert kw["env"]["SEMACDR_THREADS"] == "1"
         return subprocess.CompletedProcess(cmd, 0, stdout=json.dumps({"done": 1}), stderr="")
 
-    monkeypatch.setattr(paper_table.subprocess, "run", fake_run)
+    monkeypatch.setattr(paper_table_prepare.subprocess, "run", fake_run)
     monkeypatch.setattr(paper_table, "semantic_inputs", lambda store: {"taxonomy": {}, "domains": {}})
     out = tmp_path / "fk.json"
     monkeypatch.setattr(semacdr_cli.machine, "available_cores", lambda: 2)
-    paper_table.prepare("s.db", out, distill=10, threads=1)
+    paper_table_prepare.prepare("s.db", out, distill=10, threads=1)
     stages = json.loads(out.read_text())["stages"]
     assert stages["annotate food"]["beside"] == ["annotate kitchen"]
     assert stages["embed kitchen"]["beside"] == ["embed food"]
@@ -97,7 +98,7 @@ def test_prepare_runs_each_domains_stages_side_by_side_when_the_cores_allow_and_
     overlapped.clear()
     out.unlink()
     monkeypatch.setattr(semacdr_cli.machine, "available_cores", lambda: 1)
-    paper_table.prepare("s.db", out, distill=10, threads=1)
+    paper_table_prepare.prepare("s.db", out, distill=10, threads=1)
     assert max(len(s) for s in overlapped) == 1
     assert not any("beside" in s for s in json.loads(out.read_text())["stages"].values())
     # a stage that fails stops the job with its name, after the stage beside it is recorded
@@ -109,9 +110,9 @@ def test_prepare_runs_each_domains_stages_side_by_side_when_the_cores_allow_and_
             return subprocess.CompletedProcess(cmd, 1, stdout="", stderr="error: kitchen broke")
         return fake_run(cmd, **kw)
 
-    monkeypatch.setattr(paper_table.subprocess, "run", failing_run)
+    monkeypatch.setattr(paper_table_prepare.subprocess, "run", failing_run)
     with pytest.raises(SystemExit, match="annotate kitchen: error: kitchen broke"):
-        paper_table.prepare("s.db", out, distill=10, threads=1)
+        paper_table_prepare.prepare("s.db", out, distill=10, threads=1)
     assert sorted(json.loads(out.read_text())["stages"]) == ["annotate food", "taxonomy induce"]
 
 
@@ -229,7 +230,7 @@ def test_prepare_stops_before_replacing_inputs_that_semantic_runs_rest_on_and_ke
     doc["semantics"] = old
     out = tmp_path / "fk.json"
     out.write_text(json.dumps(doc))
-    monkeypatch.setattr(paper_table, "prepare", lambda *a: pytest.fail("stages ran"))
+    monkeypatch.setattr(paper_table_prepare, "prepare", lambda *a: pytest.fail("stages ran"))
     monkeypatch.setattr(sys, "argv", ["paper_table.py", "--store", "s.db", "--out", str(out), "--prepare"])
     with pytest.raises(SystemExit, match="2 runs of semantic rows rest on the inputs it records"):
         paper_table.main()

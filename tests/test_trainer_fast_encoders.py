@@ -76,30 +76,38 @@ def store(tmp_path_factory):
     return str(path)
 
 
-@pytest.mark.parametrize("ablation", [[], ["no-cross-domain-fusion"]])
-def test_semacdr_step_has_the_same_loss_and_gradients_with_grouped_encoders(store, ablation):
-    results = []
-    for encoders in ("separate", "grouped"):
-        cfg = TrainConfig(
-            source="kitchen", target="food", hidden=16, dropout=0.0, ablation=ablation, encoders=encoders
-        ).validate()
-        data = D.load(store, cfg)
-        torch.manual_seed(0)
-        model = build_model(cfg, data, G.build(data, edges=cfg.graph_edges))
-        model.steps_per_batch = 10.0
-        rng = np.random.default_rng(3)
-        batch = [collate(data.train[:20], data.n_target, rng), collate(data.train[20:40], data.n_target, rng)]
-        torch.manual_seed(5)
-        out = model(batch)
-        out["loss"].backward()
-        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-        results.append((out["loss"].detach(), grads, model))
-    (loss_a, grads_a, model_a), (loss_b, grads_b, model_b) = results
+def _step(store, **keys):
+    """(loss, gradients by name, model) of one training step on two micro-batches, no dropout."""
+    cfg = TrainConfig(source="kitchen", target="food", hidden=16, dropout=0.0, **keys).validate()
+    data = D.load(store, cfg)
+    torch.manual_seed(0)
+    model = build_model(cfg, data, G.build(data, edges=cfg.graph_edges) if cfg.model == "semacdr" else {})
+    model.steps_per_batch = 10.0
+    rng = np.random.default_rng(3)
+    batch = [collate(data.train[:20], data.n_target, rng), collate(data.train[20:40], data.n_target, rng)]
+    torch.manual_seed(5)
+    out = model(batch)
+    out["loss"].backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return out["loss"].detach(), grads, model
+
+
+def _assert_same_step(a, b):
+    (loss_a, grads_a, _), (loss_b, grads_b, _) = a, b
     torch.testing.assert_close(loss_b, loss_a, atol=1e-5, rtol=1e-5)
     assert grads_a.keys() == grads_b.keys()
     for name in grads_a:
         torch.testing.assert_close(grads_b[name], grads_a[name], atol=1e-5, rtol=1e-5, msg=name)
-    assert model_a.state_dict().keys() == model_b.state_dict().keys()  # checkpoints are interchangeable
+
+
+@pytest.mark.parametrize("ablation", [[], ["no-cross-domain-fusion"]])
+def test_semacdr_step_has_the_same_loss_and_gradients_with_grouped_encoders(store, ablation):
+    separate = _step(store, ablation=ablation, encoders="separate")
+    grouped = _step(store, ablation=ablation, encoders="grouped")
+    _assert_same_step(separate, grouped)
+    assert (
+        separate[2].state_dict().keys() == grouped[2].state_dict().keys()
+    )  # checkpoints are interchangeable
 
 
 @pytest.mark.parametrize("training", [False, True])
@@ -123,25 +131,6 @@ def test_packed_encoder_equals_the_padded_one_at_every_real_position(training):
 
 @pytest.mark.parametrize("model", ["semacdr", "sasrec", "cd-sasrec"])
 def test_a_training_step_has_the_same_loss_and_gradients_with_packed_tokens(store, model):
-    results = []
-    for pack in (False, True):
-        cfg = TrainConfig(
-            source="kitchen", target="food", model=model, hidden=16, dropout=0.0, pack_tokens=pack
-        ).validate()
-        data = D.load(store, cfg)
-        torch.manual_seed(0)
-        net = build_model(cfg, data, G.build(data, edges=cfg.graph_edges) if model == "semacdr" else {})
-        net.steps_per_batch = 10.0
-        rng = np.random.default_rng(3)
-        batch = [collate(data.train[:20], data.n_target, rng), collate(data.train[20:40], data.n_target, rng)]
-        torch.manual_seed(5)
-        out = net(batch)
-        out["loss"].backward()
-        results.append(
-            (out["loss"].detach(), {n: p.grad for n, p in net.named_parameters() if p.grad is not None})
-        )
-    (loss_a, grads_a), (loss_b, grads_b) = results
-    torch.testing.assert_close(loss_b, loss_a, atol=1e-5, rtol=1e-5)
-    assert grads_a.keys() == grads_b.keys()
-    for name in grads_a:
-        torch.testing.assert_close(grads_b[name], grads_a[name], atol=1e-5, rtol=1e-5, msg=name)
+    _assert_same_step(
+        _step(store, model=model, pack_tokens=False), _step(store, model=model, pack_tokens=True)
+    )

@@ -11,16 +11,22 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import os
 import sqlite3
 from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
 
-from semacdr_cli.cli.output import Options, console, err_console, options, reset_options, set_options
+from semacdr_cli.cli.output import (
+    Options,
+    console,
+    default_db,
+    err_console,
+    options,
+    reset_options,
+    set_options,
+)
 from semacdr_cli.errors import SemacdrError
-from semacdr_cli.store import DEFAULT_DB
 
 GLOBAL_PANEL = "Global options"
 DbOption = Annotated[
@@ -163,7 +169,7 @@ def global_values(
 ) -> Options:
     """The global options resolved: the command's own flag, else the root's, else env / default."""
     root = ctx.find_root().params if ctx is not None else {}
-    db = db or root.get("db") or os.environ.get("SEMACDR_DB") or DEFAULT_DB
+    db = db or root.get("db") or default_db()
     json_out = bool(json_out if json_out is not None else root.get("json_out"))
     quiet = bool(quiet if quiet is not None else root.get("quiet"))
     return Options(db=db, json=json_out, quiet=quiet)

@@ -38,16 +38,19 @@ class Options:
 _current: ContextVar[Options | None] = ContextVar("semacdr_options", default=None)
 
 
+def default_db() -> str:
+    """The store when no --db is given: SEMACDR_DB, else annotations.db."""
+    import os
+
+    from semacdr_cli.store import DEFAULT_DB
+
+    return os.environ.get("SEMACDR_DB") or DEFAULT_DB
+
+
 def options() -> Options:
-    """The running command's global options (defaults outside a command: SEMACDR_DB or annotations.db)."""
+    """The running command's global options (outside a command: the default store, tables)."""
     current = _current.get()
-    if current is None:
-        import os
-
-        from semacdr_cli.store import DEFAULT_DB
-
-        return Options(os.environ.get("SEMACDR_DB") or DEFAULT_DB)
-    return current
+    return current if current is not None else Options(default_db())
 
 
 def set_options(value: Options):
