@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: install demo test test-fast test-all lint vllm-env test-vllm clean
+.PHONY: install demo test test-fast test-all fuzz lint vllm-env test-vllm clean
 
 $(BIN)/semacdr: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: install
 # the inner loop: everything but the slow (real LLM, real training) and vLLM tests
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not vllm and not slow"
+
+# the property-based tests with ten times the examples CI runs, freshly random each time
+fuzz: install
+	SEMACDR_FUZZ_FACTOR=10 $(BIN)/python -m pytest -q -m fuzz
 
 # the lint/format gate (rules in pyproject.toml); .ci/run calls it
 lint: install

@@ -11,20 +11,36 @@ the canonical JSON of the schema actually sent (after run-time specialisation).
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from semacdr_cli import safe_json
 from semacdr_cli.errors import SemacdrError
 
+# characters that are not text a model should read: C0/C1 controls (tab and newline are whitespace
+# below), zero-width and bidirectional formatting marks, the byte-order mark
+_HIDDEN = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
 _SECTION = re.compile(r"^###\s*(system|user|assistant)\s*$", re.MULTILINE)
 
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def untrusted_text(text: str | None, cap: int) -> str:
+    """Item text as it may enter a prompt: HTML entities decoded first (so an encoded newline or
+    bracket is caught below), hidden characters dropped, whitespace collapsed to single spaces (no
+    line of its own), angle brackets replaced so no `</item>` or `</items>` can close a delimiter,
+    at most ``cap`` characters."""
+    t = " ".join(_HIDDEN.sub(" ", html.unescape(text or "")).split())
+    return t.replace("<", "‹").replace(">", "›")[:cap]
 
 
 def canonical_json(obj: Any) -> str:
@@ -108,7 +124,7 @@ def load_template(name: str, prompts_dir: str | Path | None = None) -> Template:
 def load_schema(name: str, prompts_dir: str | Path | None = None) -> dict:
     text, where = _find(f"{name}.schema.json", prompts_dir)
     try:
-        schema = json.loads(text)
+        schema = safe_json.loads(text)
     except json.JSONDecodeError as exc:
         raise SemacdrError(f"not valid JSON ({exc.msg})", path=where, line=exc.lineno) from None
     if not isinstance(schema, dict):

@@ -276,5 +276,7 @@ def load_config(path: str | Path | None, preset: str | None = None, **overrides)
             data = data["train"]
         where = str(p)
     name = preset if preset is not None else data.get("preset", "")
+    if not isinstance(name, str):
+        raise SemacdrError(f"config key 'preset': expected str, got {name!r}", path=where)
     cfg = TrainConfig.from_dict({**PRESETS.get(name, {}), **data, "preset": name}, where=where)
     return cfg.with_overrides(**overrides).validate()

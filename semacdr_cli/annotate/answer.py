@@ -8,9 +8,8 @@ import copy
 import json
 from typing import Any
 
-from semacdr_cli.prompting import (
-    schema_hash,
-)
+from semacdr_cli import safe_json
+from semacdr_cli.prompting import schema_hash
 
 
 def annotation_schema(base: dict, tree: list[dict], *, max_labels: int = 3, max_description_chars: int = 300,
@@ -109,7 +108,7 @@ def check_answer(text: str, schema: dict, label_ids: dict[tuple[str, str], int],
     if not text or not text.strip():
         return None, "the answer was empty"
     try:
-        obj = json.loads(text)
+        obj = safe_json.loads(text)
     except json.JSONDecodeError as exc:
         cut = " (it was cut off: answer shorter)" if finish_reason == "length" else ""
         return None, f"the answer is not valid JSON ({exc.msg} at char {exc.pos}){cut}"

@@ -227,6 +227,8 @@ def apply_config_file(ctx, path: str, kwargs: dict) -> dict:
         current = kwargs[name]
         if current is not None and not fits(current, value):
             raise SemacdrError(f"key {key!r}: expected {type(current).__name__}, got {value!r}", path=file)
+        if current is None:  # no default to compare with: the option's annotated type judges the value
+            _check_type(ctx, name, value, key, file)
         source = ctx.get_parameter_source(name) if ctx is not None else None
         given = getattr(source, "name", None) in (
             "COMMANDLINE",
@@ -235,6 +237,17 @@ def apply_config_file(ctx, path: str, kwargs: dict) -> dict:
         if not given:
             out[name] = value
     return out
+
+
+def _check_type(ctx, name: str, value, key: str, file: str) -> None:
+    """For an option without a default: ``value`` must fit the option's annotated type (a number for
+    an int option, never a list or a bool), else a one-line error naming the key."""
+    from semacdr_cli.config_files import fits
+
+    param = next((p for p in (ctx.command.params if ctx is not None else []) if p.name == name), None)
+    kind = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    if kind in (bool, int, float, str) and not fits(kind(), value):
+        raise SemacdrError(f"key {key!r}: expected {kind.__name__}, got {value!r}", path=file)
 
 
 @contextlib.contextmanager

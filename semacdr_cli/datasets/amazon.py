@@ -31,22 +31,46 @@ _ID_PATTERNS = (
 )
 
 
+def _number(value, name: str, path, lineno) -> float | None:
+    """A numeric field of a review (a number, or a numeric string), None when absent."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool | list | dict):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError):
+        raise SemacdrError(f"{name} {value!r} is not a number", path=str(path), line=lineno) from None
+
+
+def _key(obj: dict, name: str, path, lineno) -> str:
+    """An id field of a review: a string (or a number, as some dumps write ids)."""
+    value = obj[name]
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise SemacdrError(f"field {name!r} is not a string: {value!r}", path=str(path), line=lineno)
+    return value if type(value) is str else str(value)
+
+
 def review_fields(obj, path, lineno) -> tuple[str, str, float | None, float | None]:
     """(user, item, unix seconds, rating) of one review of any release."""
     if not isinstance(obj, dict):
         raise SemacdrError("expected a JSON object per line", path=str(path), line=lineno)
     try:
         if "reviewerID" in obj:
-            ts = obj.get("unixReviewTime")
-            return obj["reviewerID"], obj["asin"], (float(ts) if ts is not None else None), obj.get("overall")
+            ts = _number(obj.get("unixReviewTime"), "unixReviewTime", path, lineno)
+            rating = _number(obj.get("overall"), "overall", path, lineno)
+            return _key(obj, "reviewerID", path, lineno), _key(obj, "asin", path, lineno), ts, rating
         if "user_id" in obj:
-            ts = obj.get("timestamp")
-            item = obj.get("parent_asin") or obj["asin"]
-            return obj["user_id"], item, (ts / 1000.0 if ts is not None else None), obj.get("rating")
+            ts = _number(obj.get("timestamp"), "timestamp", path, lineno)
+            item = (
+                _key(obj, "parent_asin", path, lineno)
+                if obj.get("parent_asin")
+                else _key(obj, "asin", path, lineno)
+            )
+            rating = _number(obj.get("rating"), "rating", path, lineno)
+            return _key(obj, "user_id", path, lineno), item, (ts / 1000.0 if ts is not None else None), rating
     except KeyError as exc:
         raise SemacdrError(f"missing field {exc.args[0]!r}", path=str(path), line=lineno) from None
-    except TypeError:
-        raise SemacdrError("timestamp is not a number", path=str(path), line=lineno) from None
     raise SemacdrError(
         "missing field 'reviewerID' (2014/2018) or 'user_id' (2023): not an Amazon review line",
         path=str(path),
@@ -138,13 +162,7 @@ def read(domains: list[str], reviews: list[str | Path], meta: list[str | Path]) 
             for lineno, line in iter_lines(path, progress):
                 user, item, ts, rating = review_fields(parse_json(line, path, lineno), path, lineno)
                 # a plain tuple in InteractionRecord's field order (cheaper than the NamedTuple)
-                yield (
-                    user if type(user) is str else str(user),
-                    d,
-                    item if type(item) is str else str(item),
-                    ts,
-                    rating,
-                )
+                yield (user, d, item, ts, rating)
 
     def items(wanted, progress=None):
         for d, path in zip(domains, meta, strict=True):

@@ -12,6 +12,7 @@ import csv
 from datetime import UTC, datetime
 from pathlib import Path
 
+from semacdr_cli import safe_json
 from semacdr_cli.datasets.records import InteractionRecord, ItemRecord, Source
 from semacdr_cli.datasets.textio import decode, iter_lines, parse_json, require_dir
 from semacdr_cli.errors import SemacdrError
@@ -100,8 +101,8 @@ def iter_rows(path: Path, required: tuple[str, ...], progress=None):
 def parse_time(value, path, lineno) -> float | None:
     if value is None or value == "":
         return None
-    if isinstance(value, int | float):
-        return float(value)
+    if isinstance(value, bool | list | dict):
+        raise SemacdrError(f"timestamp {value!r} is not a time", path=str(path), line=lineno)
     try:
         return float(value)
     except ValueError:
@@ -121,6 +122,8 @@ def _rating(value, path, lineno) -> float | None:
     if value is None or value == "":
         return None
     try:
+        if isinstance(value, bool):
+            raise TypeError
         return float(value)
     except (TypeError, ValueError):
         raise SemacdrError(f"rating {value!r} is not a number", path=str(path), line=lineno) from None
@@ -134,9 +137,7 @@ def _categories(value) -> list[str] | None:
     text = str(value).strip()
     if text.startswith("["):
         try:
-            import json
-
-            got = json.loads(text)
+            got = safe_json.loads(text)
             if isinstance(got, list):
                 return [str(v) for v in got]
         except ValueError:

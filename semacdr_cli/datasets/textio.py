@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from semacdr_cli import safe_json
 from semacdr_cli.errors import SemacdrError
 
 try:  # orjson is a declared dependency; json keeps the module importable without it
@@ -22,7 +23,7 @@ try:  # orjson is a declared dependency; json keeps the module importable withou
     _JSONError: tuple = (orjson.JSONDecodeError,)
 except ImportError:  # pragma: no cover
     orjson = None
-    _loads = json.loads
+    _loads = safe_json.loads
     _JSONError = (json.JSONDecodeError, UnicodeDecodeError)
 
 GZIP_MAGIC = b"\x1f\x8b"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from semacdr_cli.llm.base import Backend, Constraint, Generation, SamplingConfig
-from semacdr_cli.prompting import canonical_json, sha256_text
+from semacdr_cli.prompting import canonical_json, sha256_text, untrusted_text
 from semacdr_cli.store import Store
 from semacdr_cli.store import semantic as sem
 
@@ -27,8 +27,8 @@ Progress = Callable[[str, int, int], None]  # (step, done, total)
 
 
 def _item_line(row, domain: str, width: int = 160) -> str:
-    text = " ".join((row["title"] or "").split())
-    desc = " ".join((row["description"] or "").split())
+    text = untrusted_text(row["title"], width)
+    desc = untrusted_text(row["description"], width)
     if desc:
         text = f"{text} - {desc}"
     return f"- [{domain}] {text[:width]}"

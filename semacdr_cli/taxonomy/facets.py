@@ -28,10 +28,11 @@ import time
 from collections import Counter
 from typing import Any
 
+from semacdr_cli import safe_json
 from semacdr_cli.config import TaxonomyConfig
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.llm.base import Backend, Constraint, SamplingConfig
-from semacdr_cli.prompting import _find, load_template, sha256_text
+from semacdr_cli.prompting import _find, load_template, sha256_text, untrusted_text
 from semacdr_cli.store import Store
 from semacdr_cli.store.interactions import domain_titles
 from semacdr_cli.taxonomy.asking import CachedLLM as CachedLLM
@@ -56,15 +57,15 @@ _LEADING = re.compile(
 
 
 def _line(domain: str, row) -> str:
-    title = html.unescape(" ".join((row["title"] or "").split()))[:80]
-    desc = html.unescape(" ".join((row["description"] or "").split()))[:100]
+    title = untrusted_text(row["title"], 80)
+    desc = untrusted_text(row["description"], 100)
     return f"- {title}" + (f": {desc}" if desc else "")
 
 
 def load_facets(prompts_dir: str | None = None) -> list[dict]:
     text, where = _find("taxonomy_facets.json", prompts_dir)
     try:
-        facets = json.loads(text)["facets"]
+        facets = safe_json.loads(text)["facets"]
         assert all(isinstance(f["name"], str) and isinstance(f["question"], str) for f in facets)
         assert all(isinstance(w, str) for f in facets for w in f.get("exclude", []))
     except (ValueError, KeyError, TypeError, AssertionError):

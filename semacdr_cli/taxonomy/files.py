@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from semacdr_cli import safe_json
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.prompting import load_schema, sha256_text
 from semacdr_cli.store import Store
@@ -53,7 +54,7 @@ def read_taxonomy_file(path: str | Path, prompts_dir: str | None = None) -> list
     if not p.is_file():
         raise SemacdrError("no such file", path=str(p))
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
+        doc = safe_json.loads(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise SemacdrError("not UTF-8 text", path=str(p)) from None
     except json.JSONDecodeError as exc:

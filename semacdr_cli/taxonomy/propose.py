@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from semacdr_cli import safe_json
 from semacdr_cli.config import TaxonomyConfig
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.llm.base import Backend, Constraint
@@ -104,7 +105,7 @@ def induce_by_proposals(store: Store, dataset_id: int, backend: Backend, config:
     title_keys = [name_key(r["title"] or "") for _, r in sampled]
     for text in answers:
         try:
-            obj = json.loads(text)
+            obj = safe_json.loads(text)
         except json.JSONDecodeError:
             rejected_proposals += 1
             continue

@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from typing import Any
 
+from semacdr_cli import safe_json
 from semacdr_cli.errors import SemacdrError
 
 MIN_SUBCATEGORIES = 3
@@ -199,7 +200,7 @@ def parse_taxonomy_answer(
 ) -> tuple[list[dict] | None, str]:
     """(normalised categories, "") when the LLM's answer is a valid taxonomy, else (None, reason)."""
     try:
-        obj = json.loads(text)
+        obj = safe_json.loads(text)
     except json.JSONDecodeError as exc:
         return None, f"not valid JSON ({exc.msg} at char {exc.pos})"
     err = _schema_error(obj, schema)
