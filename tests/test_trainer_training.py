@@ -217,3 +217,38 @@ def test_seeds_trained_side_by_side_match_the_same_seeds_trained_in_turn(store, 
         app, ["train", "--db", store, "--target", "food", "--model", "sasrec", "--jobs", "-1"]
     )
     assert res.exit_code != 0 and "--jobs" in res.output and "Traceback" not in res.output
+
+
+def test_the_same_repeat_command_after_a_kill_completes_its_group_without_training_a_seed_twice(
+    store, tmp_path
+):
+    """Found by bench/soak_kill.py: a `--repeat` command run again after a kill trained its finished
+    seeds a second time in a new group."""
+    from semacdr_cli.store import Store
+    from semacdr_cli.store import training as q
+
+    common = {"target": "food", "model": "sasrec", "epochs": 2, "progress": False, "overrides": SMALL,
+              "seed": 11, "repeat": 3, "runs_dir": tmp_path, "jobs": 1}  # fmt: skip
+    seen = []
+
+    def kill_in_second_seed(record):
+        seen.append(record)
+        if len(seen) == 3:  # seed 11 finished its two epochs; seed 12 is in its first
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        api.train(store, on_epoch=kill_in_second_seed, **common)
+    with Store(store, create=False) as s:
+        before = {r["id"]: r for r in q.list_runs(s) if r["seed"] in (11, 12, 13) and r["model"] == "sasrec"}
+    assert sorted(r["status"] for r in before.values()) == [
+        "finished",
+        "running",
+        "running",
+    ]  # all registered first
+    done = api.train(store, **common)
+    with Store(store, create=False) as s:
+        after = [r for r in q.list_runs(s) if r["seed"] in (11, 12, 13) and r["model"] == "sasrec"]
+    assert len(after) == 3 and {r["status"] for r in after} == {"finished"}
+    assert len({r["group_id"] for r in after}) == 1
+    assert set(before) <= {r["id"] for r in after}  # the finished seed kept, the killed one resumed
+    assert [r["seed"] for r in done] == [11, 12, 13]

@@ -128,20 +128,36 @@ def _prepare(store: Store, req: TrainRequest) -> tuple[list, str | None]:
     for name in (base.target, base.source):  # an unknown domain fails here, before any data is read
         if name:
             store.domain(ds_id, name)
-    group = uuid.uuid4().hex[:12] if req.repeat > 1 else None
     cfgs = [base.with_overrides(seed=base.seed + k).validate() for k in range(req.repeat)]
-    # an interrupted run with the same config resumes automatically
-    running = [r for r in q.list_runs(store) if r["status"] == "running"]
+    runs = q.list_runs(store)
+    wanted = [c.to_dict() for c in cfgs]
+    group = _interrupted_group(runs, wanted) if req.repeat > 1 else None
+    group = group or (uuid.uuid4().hex[:12] if req.repeat > 1 else None)
+    # the same command again: a finished member of the group is kept, an interrupted run resumes
+    kept = [r for r in runs if r["status"] == "finished" and group and r["group_id"] == group]
+    running = [r for r in runs if r["status"] == "running" and r["run_dir"] and Path(r["run_dir"]).exists()]
+    running.sort(key=lambda r: r["group_id"] != group)  # the group's own first
 
-    def unfinished(
-        c: TrainConfig,
-    ):  # recorded before a key existed: that key's old value (TrainConfig.stored)
-        wanted = c.to_dict()
-        return next(
-            (r for r in running if _recorded(r["config"]) == wanted and Path(r["run_dir"]).exists()), None
-        )
+    def earlier(c: TrainConfig):  # recorded before a key existed: that key's old value (TrainConfig.stored)
+        want = c.to_dict()
+        return next((r for r in kept + running if _recorded(r["config"]) == want), None)
 
-    return [(c, unfinished(c)) for c in cfgs], group
+    return [(c, earlier(c)) for c in cfgs], group
+
+
+def _interrupted_group(runs: list, wanted: list[dict]) -> str | None:
+    """The latest ``--repeat`` group this request would have made whose seeds did not all finish (its
+    command was interrupted): running the command again completes it instead of starting anew."""
+    groups: dict[str, list] = {}
+    for r in runs:
+        if r["group_id"]:
+            groups.setdefault(r["group_id"], []).append(r)
+    for gid, members in sorted(groups.items(), key=lambda g: -max(r["id"] for r in g[1])):
+        configs = [_recorded(r["config"]) for r in members]
+        finished = sum(r["status"] == "finished" for r in members)
+        if all(c in wanted for c in configs) and finished < len(wanted):
+            return gid
+    return None
 
 
 def _recorded(config: dict) -> dict | None:
@@ -170,6 +186,9 @@ def _train(store: Store, req: TrainRequest) -> list[dict]:
                 inputs = setup(store, cfg, build_graphs=jobs == 1)
             run_id = _register(store, cfg, inputs.data, group, Path(req.runs_dir), rank, world, jobs)
             run_dir = Path(q.get_run(store, run_id)["run_dir"])
+        elif row["status"] == "finished":  # a member of the interrupted group that finished: kept
+            ids.append(int(row["id"]))
+            continue
         else:
             run_id, run_dir = int(row["id"]), Path(row["run_dir"])
         ids.append(run_id)

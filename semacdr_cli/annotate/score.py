@@ -174,6 +174,10 @@ class ScoreLabeler:
                                                                            self.describe_sampling),
                              miss) if miss else []  # fmt: skip
             got: dict[int, Any] = {n: hits[k]["output"] for n, k in enumerate(keys) if k in hits}
+            for n, k in enumerate(keys):  # an item's tokens are the same whether its answer was cached
+                if k in hits:
+                    tk = self.tokens.setdefault(texts[pending[n]], [0, 0])
+                    tk[0], tk[1] = tk[0] + (hits[k]["tokens_in"] or 0), tk[1] + (hits[k]["tokens_out"] or 0)
             with self.store.transaction() as conn:
                 for n, g in zip(miss, gens, strict=True):
                     if isinstance(g, BaseException):

@@ -126,7 +126,8 @@ def register(app: typer.Typer) -> None:
         `eval_every` epochs on `select_metric`, stopping after `patience` validations without a better
         one (defaults in docs/trainer.md, from `TrainConfig`); each run records whether it stopped or hit the cap. The
         best checkpoint, per-epoch metrics, the resolved config and the machine go to `RUNS_DIR/run-ID/`. An interrupted run resumes from
-        its last checkpoint (`--resume RUN`, or automatically when the same command is run again).
+        its last checkpoint (`--resume RUN`, or automatically when the same command is run again; an
+        interrupted `--repeat` group is completed then, its finished seeds kept, never trained twice).
 
         Example: `semacdr train --source kitchen --target food --model sasrec --repeat 1`
 

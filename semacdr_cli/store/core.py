@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -59,6 +60,7 @@ class Store:
         if self.path.parent and not self.path.parent.exists():
             raise SemacdrError("the folder of the store does not exist", path=str(self.path))
         self._db = None
+        self._told_wait = False
         try:
             self.conn = sqlite3.connect(str(self.path), timeout=busy_timeout(), isolation_level=None)
             self.conn.row_factory = sqlite3.Row
@@ -81,8 +83,9 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic unit: everything inside commits together or not at all."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        """One atomic unit: everything inside commits together or not at all. When another job holds
+        the write lock, one line on stderr says this one waits (up to SEMACDR_BUSY_TIMEOUT seconds)."""
+        self._begin()
         try:
             yield self.conn
         except BaseException:
@@ -90,6 +93,29 @@ class Store:
             raise
         else:
             self.conn.execute("COMMIT")
+
+    def _begin(self) -> None:
+        wait_ms = int(busy_timeout() * 1000)
+        if wait_ms <= 250:  # no real wait to announce
+            self.conn.execute(f"PRAGMA busy_timeout = {wait_ms}")
+            self.conn.execute("BEGIN IMMEDIATE")
+            return
+        self.conn.execute("PRAGMA busy_timeout = 250")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if not self._told_wait:
+                self._told_wait = True
+                sys.stderr.write(
+                    f"waiting for another job writing {self.path} (up to {wait_ms / 1000:.0f} s; "
+                    "SEMACDR_BUSY_TIMEOUT)\n"
+                )
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {wait_ms}")
+        self.conn.execute("BEGIN IMMEDIATE")
 
     # -- migrations ------------------------------------------------------------------------------
     def migrate(self) -> list[int]:
@@ -232,3 +258,22 @@ def utils_db(conn: sqlite3.Connection):
 
 def dumps(obj) -> str:
     return json.dumps(obj, ensure_ascii=False, sort_keys=True)
+
+
+def content(store: Store, table: str, leave_out: set[str] = frozenset()) -> tuple[list[str], list[tuple]]:
+    """(columns, rows in rowid order) of ``table`` without the ``leave_out`` columns: a store's content
+    compared with another's (bench/soak_kill.py)."""
+    names = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if table not in names:
+        raise SemacdrError(f"no table {table!r} in the store", path=str(store.path))
+    cols = [r[1] for r in store.conn.execute(f"PRAGMA table_info({table})") if r[1] not in leave_out]
+    return cols, [
+        tuple(r) for r in store.conn.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY rowid")
+    ]
+
+
+def integrity(store: Store) -> str:
+    """SQLite's own check of the file ("ok"), then of the foreign keys."""
+    result = store.conn.execute("PRAGMA integrity_check").fetchone()[0]
+    broken = store.conn.execute("PRAGMA foreign_key_check").fetchall()
+    return result if not broken else f"{result}; {len(broken)} rows break a foreign key"
