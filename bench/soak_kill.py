@@ -90,11 +90,29 @@ def rows(db: Path, tables: list[str]) -> dict[str, Counter]:
     for t in tables:
         # metrics compared apart; a group id is random: numbered by first appearance
         cols, got = _table(db, t, VOLATILE | WORDING | ({"metrics"} if t == "runs" else set()))
+        if "sampling" in cols:  # the threads a run took depend on the cores free at that moment
+            at = cols.index("sampling")
+            got = [(*r[:at], _without_threads(r[at]), *r[at + 1 :]) for r in got]
         if "group_id" in cols:
             at, number = cols.index("group_id"), {}
             got = [(*r[:at], number.setdefault(r[at], len(number)), *r[at + 1 :]) for r in got]
         out[t] = Counter(got)
     return out
+
+
+def _without_threads(sampling: str | None) -> str | None:
+    if not sampling:
+        return sampling
+    doc = json.loads(sampling)
+    doc.pop("threads", None)
+    return json.dumps(doc, sort_keys=True)
+
+
+def complete(db: Path, ref: Path, tables: list[str], reference: dict) -> bool:
+    """Whether the store already holds all the uninterrupted run wrote (a kill after the last write)."""
+    return rows(db, tables) == reference and (
+        not run_metrics(ref) or metric_gap(run_metrics(ref), run_metrics(db)) == 0
+    )
 
 
 def wording(db: Path) -> dict[int, str]:
@@ -157,6 +175,7 @@ def soak(job: str, work: Path, kills: int, rng: random.Random, limit: int, epoch
 
     # rounds: a fresh copy killed and restarted until the job finishes, until --kills kills in all
     done_kills, starts, rounds, lost, dup, reworded, gap, t0 = 0, 0, 0, 0, 0, 0, 0.0, time.perf_counter()
+    after_done = 0
     a = rows(ref, tables)
     while rounds == 0 or done_kills < kills:
         rounds += 1
@@ -172,6 +191,9 @@ def soak(job: str, work: Path, kills: int, rng: random.Random, limit: int, epoch
                     os.killpg(p.pid, signal.SIGKILL)
                     p.wait()
                     done_kills += 1
+                    if complete(db, ref, tables, a):  # killed after its last write: nothing left to run
+                        after_done += 1
+                        break
                     continue
             _, err = p.communicate()
             if p.returncode != 0:
@@ -189,7 +211,7 @@ def soak(job: str, work: Path, kills: int, rng: random.Random, limit: int, epoch
             return {"job": job, "error": f"round {rounds}: {integrity(db)}"}
     soak_s = time.perf_counter() - t0
     return {
-        "job": job, "kills": done_kills, "rounds": rounds, "starts": starts,
+        "job": job, "kills": done_kills, "kills_after_last_write": after_done, "rounds": rounds, "starts": starts,
         "rows": sum(sum(a[t].values()) for t in tables), "lost": lost, "duplicated": dup,
         "descriptions_reworded": reworded if job == "annotate" else None, "metric_gap": gap if job == "train" else None,
         "seconds_uninterrupted": round(t_ref, 1), "seconds_soak": round(soak_s, 1), "integrity": "ok",
