@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from paper_table import fingerprint, locked, semantic_inputs  # noqa: E402
+from paper_table import fingerprint, locked, semantic_inputs, train_and_evaluate  # noqa: E402
 from paper_table_docs import paired_p  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "ab.json"
@@ -58,7 +58,6 @@ METRICS = (("sampled", "ndcg@10"), ("full", "ndcg@10"), ("sampled", "hr@10"))
 
 
 def run(args) -> None:
-    from trainer import api
     from trainer.threads import apply_threads, machine
 
     arms = args.arms.split(",")
@@ -77,12 +76,8 @@ def run(args) -> None:
             preset, keys, _ = ARMS[arm]
             t0 = time.perf_counter()
             print(f"{arm} {args.direction} seed {seed} ...", flush=True)
-            [row] = api.train(
-                args.store, source=source, target=target, model="semacdr", seed=seed, preset=preset,
-                runs_dir=args.runs_dir, progress=False, device="cpu",
-                overrides={"threads": args.threads, **keys},
-            )  # fmt: skip
-            result = api.evaluate(args.store, row["id"])
+            row, result = train_and_evaluate(args, source=source, target=target, model="semacdr", seed=seed,
+                                             preset=preset, overrides=keys)  # fmt: skip
             record = {
                 "arm": arm,
                 "preset": preset,

@@ -79,6 +79,16 @@ def locked(path: Path):
         os.replace(tmp, path)
 
 
+def train_and_evaluate(args, *, overrides: dict, **train) -> tuple[dict, dict]:
+    """One run of a bench table (on the CPU, quiet, ``args.threads`` torch threads, into
+    ``args.runs_dir``) and its evaluation under both protocols: (run record, metrics)."""
+    from trainer import api
+
+    [run] = api.train(args.store, runs_dir=args.runs_dir, progress=False, device="cpu",
+                      overrides={"threads": args.threads, **overrides}, **train)  # fmt: skip
+    return run, api.evaluate(args.store, run["id"])
+
+
 def fingerprint(semantics: dict | None) -> str | None:
     """A short hash of the semantic inputs (taxonomy and how each domain was labelled): runs of the
     semantic rows count only beside the inputs they were trained on."""
@@ -203,7 +213,6 @@ def digest(rows) -> str:
 
 # -- training ----------------------------------------------------------------------------------------
 def run_all(args) -> None:
-    from trainer import api
     from trainer.threads import apply_threads, machine
 
     by_key = {r[0]: r for r in ROWS}
@@ -240,12 +249,9 @@ def run_all(args) -> None:
         source, target = direction.split(":")
         t0 = time.perf_counter()
         print(f"{label} {source}->{target} seed {seed} ...", flush=True)
-        [run] = api.train(
-            args.store, source=source, target=target, model=model, ablation=ablation or None, seed=seed,
-            epochs=args.epochs, runs_dir=args.runs_dir, progress=False, device="cpu",
-            overrides={"threads": args.threads, **overrides},
-        )  # fmt: skip
-        result = api.evaluate(args.store, run["id"])
+        run, result = train_and_evaluate(args, source=source, target=target, model=model,
+                                         ablation=ablation or None, seed=seed, epochs=args.epochs,
+                                         overrides=overrides)  # fmt: skip
         record = {
             "row": key,
             "label": label,

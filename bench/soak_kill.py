@@ -108,11 +108,9 @@ def _without_threads(sampling: str | None) -> str | None:
     return json.dumps(doc, sort_keys=True)
 
 
-def complete(db: Path, ref: Path, tables: list[str], reference: dict) -> bool:
+def complete(db: Path, tables: list[str], reference: dict, metrics: list[dict]) -> bool:
     """Whether the store already holds all the uninterrupted run wrote (a kill after the last write)."""
-    return rows(db, tables) == reference and (
-        not run_metrics(ref) or metric_gap(run_metrics(ref), run_metrics(db)) == 0
-    )
+    return rows(db, tables) == reference and (not metrics or metric_gap(metrics, run_metrics(db)) == 0)
 
 
 def wording(db: Path) -> dict[int, str]:
@@ -176,7 +174,7 @@ def soak(job: str, work: Path, kills: int, rng: random.Random, limit: int, epoch
     # rounds: a fresh copy killed and restarted until the job finishes, until --kills kills in all
     done_kills, starts, rounds, lost, dup, reworded, gap, t0 = 0, 0, 0, 0, 0, 0, 0.0, time.perf_counter()
     after_done = 0
-    a = rows(ref, tables)
+    a, ref_metrics = rows(ref, tables), run_metrics(ref)
     while rounds == 0 or done_kills < kills:
         rounds += 1
         db = work / f"{job}-soak-{rounds}.db"
@@ -191,7 +189,9 @@ def soak(job: str, work: Path, kills: int, rng: random.Random, limit: int, epoch
                     os.killpg(p.pid, signal.SIGKILL)
                     p.wait()
                     done_kills += 1
-                    if complete(db, ref, tables, a):  # killed after its last write: nothing left to run
+                    if complete(
+                        db, tables, a, ref_metrics
+                    ):  # killed after its last write: nothing left to run
                         after_done += 1
                         break
                     continue
@@ -206,7 +206,7 @@ def soak(job: str, work: Path, kills: int, rng: random.Random, limit: int, epoch
             before, after = wording(ref), wording(db)
             reworded += sum(d != after.get(i) for i, d in before.items())
         if job == "train":
-            gap = max(gap, metric_gap(run_metrics(ref), run_metrics(db)) or 0.0)
+            gap = max(gap, metric_gap(ref_metrics, run_metrics(db)) or 0.0)
         if integrity(db) != "ok":
             return {"job": job, "error": f"round {rounds}: {integrity(db)}"}
     soak_s = time.perf_counter() - t0

@@ -97,6 +97,11 @@ class ScoreLabeler:
             "sampling": self.describe_sampling.as_dict() if kind == "describe" else None,
         }))  # fmt: skip
 
+    def _count(self, text: str, tokens_in: int, tokens_out: int = 0) -> None:
+        """Add to an item's token record (what its requests cost, cached or not)."""
+        tk = self.tokens.setdefault(text, [0, 0])
+        tk[0], tk[1] = tk[0] + tokens_in, tk[1] + tokens_out
+
     # -- scores ---------------------------------------------------------------------------------
     def _scores(self, texts: list[str]) -> list[Any]:
         """Per text: raw log-probabilities [question][option] (cached), or the exception it raised."""
@@ -105,7 +110,7 @@ class ScoreLabeler:
         out: list[Any] = [json.loads(hits[k]["output"]) if k in hits else None for k in keys]
         for t, k in zip(texts, keys, strict=True):
             if k in hits:
-                self.tokens.setdefault(t, [0, 0])[0] += hits[k]["tokens_in"] or 0
+                self._count(t, hits[k]["tokens_in"] or 0)
         self.summary.cached += sum(o is not None for o in out)
         todo = [i for i, o in enumerate(out) if o is None]
         if todo:
@@ -120,7 +125,7 @@ class ScoreLabeler:
                     out[i] = r.logprobs
                     sem.cache_put(conn, keys[i], json.dumps(r.logprobs), r.tokens_in, 0)
                     self.summary.tokens_in += r.tokens_in
-                    self.tokens.setdefault(texts[i], [0, 0])[0] += r.tokens_in
+                    self._count(texts[i], r.tokens_in)
         return out
 
     def null_scores(self) -> list[list[float]]:
@@ -176,8 +181,7 @@ class ScoreLabeler:
             got: dict[int, Any] = {n: hits[k]["output"] for n, k in enumerate(keys) if k in hits}
             for n, k in enumerate(keys):  # an item's tokens are the same whether its answer was cached
                 if k in hits:
-                    tk = self.tokens.setdefault(texts[pending[n]], [0, 0])
-                    tk[0], tk[1] = tk[0] + (hits[k]["tokens_in"] or 0), tk[1] + (hits[k]["tokens_out"] or 0)
+                    self._count(texts[pending[n]], hits[k]["tokens_in"] or 0, hits[k]["tokens_out"] or 0)
             with self.store.transaction() as conn:
                 for n, g in zip(miss, gens, strict=True):
                     if isinstance(g, BaseException):
@@ -187,8 +191,7 @@ class ScoreLabeler:
                     sem.cache_put(conn, keys[n], g.text, g.tokens_in, g.tokens_out)
                     self.summary.tokens_in += g.tokens_in
                     self.summary.tokens_out += g.tokens_out
-                    tk = self.tokens.setdefault(texts[pending[n]], [0, 0])
-                    tk[0], tk[1] = tk[0] + g.tokens_in, tk[1] + g.tokens_out
+                    self._count(texts[pending[n]], g.tokens_in, g.tokens_out)
             still = []
             for n, i in enumerate(pending):
                 g = got[n]
