@@ -44,6 +44,9 @@ DIRECTIONS = ("kitchen:food", "food:kitchen")  # source:target
 ROWS: list[tuple[str, str, str, list[str], dict]] = [
     ("sasrec", "SASRec", "sasrec", [], {}),
     ("cd-sasrec", "CD-SASRec", "cd-sasrec", [], {}),
+    ("cl4srec", "CL4SRec", "cl4srec", [], {}),
+    ("c2dsr", "C2DSR", "c2dsr", [], {}),
+    ("tri-cdr", "Tri-CDR", "tri-cdr", [], {}),
     ("semacdr", "SemaCDR", "semacdr", [], {}),
     ("no-inner", "w/o InnSem (agnostic only)", "semacdr", ["no-inner-semantics"], {}),
     ("no-agnostic", "w/o DomAgnSem (inner only)", "semacdr", ["no-agnostic-semantics"], {}),
@@ -53,6 +56,13 @@ ROWS: list[tuple[str, str, str, list[str], dict]] = [
     ("average-fusion", "AvgFusion", "semacdr", ["average-fusion"], {}),
     ("no-contrastive", "w/o ConReg", "semacdr", ["no-contrastive"], {}),
     ("sasrec-semantics", "SASRec + semantic component (Table 2 plug-in)", "sasrec", [], {"semantics": True}),
+    (
+        "tri-cdr-semantics",
+        "Tri-CDR + semantic component (Table 2 plug-in)",
+        "tri-cdr",
+        [],
+        {"semantics": True},
+    ),
     ("semacdr-softmax", "SemaCDR, sampled-softmax loss", "semacdr", [], {"loss": "softmax"}),
     (
         "no-semantics-softmax",
@@ -62,7 +72,7 @@ ROWS: list[tuple[str, str, str, list[str], dict]] = [
         {"loss": "softmax"},
     ),
 ]
-BASELINES = ("sasrec", "cd-sasrec")
+BASELINES = ("sasrec", "cd-sasrec", "cl4srec", "c2dsr", "tri-cdr")
 
 
 # -- the results file --------------------------------------------------------------------------------

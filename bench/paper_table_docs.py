@@ -17,7 +17,10 @@ END = "<!-- END generated -->"
 SAMPLED = ("ndcg@5", "ndcg@10", "hr@5", "hr@10")
 FULL = ("ndcg@10", "hr@10")
 RELAIMPR = ("semacdr", "sasrec-semantics", "semacdr-softmax")  # rows compared with the best baseline
-PLUGIN_BASE = {"sasrec-semantics": "sasrec"}  # a plug-in row is also compared with the model it plugs into
+PLUGIN_BASE = {
+    "sasrec-semantics": "sasrec",
+    "tri-cdr-semantics": "tri-cdr",
+}  # a plug-in row is also compared with the model it plugs into
 
 
 def _mean_std(vals: Sequence[float]) -> str:

@@ -44,6 +44,7 @@ def main() -> None:
 
     from semacdr_cli.errors import SemacdrError
     from trainer import api
+    from trainer.models import SINGLE_DOMAIN
 
     a, b = args.domains.split(",")
     out = Path(args.out)
@@ -59,7 +60,7 @@ def main() -> None:
             try:
                 ids = api.train(
                     args.store,
-                    source=None if model == "sasrec" else source,
+                    source=None if model in SINGLE_DOMAIN else source,
                     target=target,
                     model=model,
                     ablation=ablation,

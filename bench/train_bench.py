@@ -37,13 +37,14 @@ def one(args) -> dict:
 
     from trainer import api
     from trainer.evaluate import evaluate_model
+    from trainer.models import SINGLE_DOMAIN
 
     name, keys = parse_spec(args.model)
     ablation = ["no-semantics"] if name == "semacdr" and args.semantics == "none" else None
     runs = tempfile.mkdtemp(prefix="semacdr-bench-runs-")
     [run] = api.train(
         args.store,
-        source=None if name == "sasrec" else args.source,
+        source=None if name in SINGLE_DOMAIN else args.source,
         target=args.target,
         model=name,
         ablation=ablation,

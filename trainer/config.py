@@ -12,7 +12,7 @@ from pathlib import Path
 
 from semacdr_cli.config_files import fits, read_toml
 from semacdr_cli.errors import SemacdrError
-from trainer.models import REGISTRY
+from trainer.models import REGISTRY, SEMANTIC_PLUGIN, SINGLE_DOMAIN
 from trainer.presets import LEGACY, PRESETS
 
 MODELS = tuple(REGISTRY)  # the model registry of trainer/models/__init__.py
@@ -90,6 +90,18 @@ class TrainConfig:
     contrastive_positives: str = "diagonal"
     contrastive_reduce: str = "sum"  # the view-pair terms of Eq. 3: sum (lambda counts each) | mean
     contrastive_items: int = 1024  # items per domain in one contrastive step
+    # the Table-1 baselines' own objectives (docs/trainer.md "Baselines"; the defaults of their papers)
+    cl4srec_weight: float = 0.1  # CL4SRec: weight of the contrastive task
+    cl4srec_tau: float = 1.0
+    cl4srec_crop: float = 0.6  # eta: the share of a sequence a crop keeps
+    cl4srec_mask: float = 0.3  # gamma: the share masked
+    cl4srec_reorder: float = 0.6  # beta: the share of a sequence a reorder shuffles
+    c2dsr_lambda: float = 0.7  # C2DSR: lambda * rec + (1 - lambda) * infomax
+    c2dsr_shared: bool = True  # C2DSR: the mixed state alone trained on each step too
+    tricdr_cl_weight: float = 1.0  # Tri-CDR: coarse-grained NT-Xent weight
+    tricdr_tau: float = 0.1
+    tricdr_triplet_weight: float = 1.0  # Tri-CDR: fine-grained triplet weight
+    tricdr_margin: float = 1.0
     epochs: int = 300  # a cap that converged runs do not reach (runs record whether they hit it)
     eval_every: int = 5  # epochs between validations
     patience: int = 6  # validations without a better selection metric before stopping
@@ -171,6 +183,14 @@ class TrainConfig:
                 "graph_shortcut: leave-batch-out needs the clique graphs (not with simple-graph)"
             )
 
+    def _check_baseline_keys(self) -> None:
+        for name in ("cl4srec_crop", "cl4srec_mask", "cl4srec_reorder", "c2dsr_lambda"):
+            if not 0 < getattr(self, name) <= 1:
+                raise SemacdrError(f"{name}: must be in (0, 1]")
+        for name in ("cl4srec_tau", "tricdr_tau"):
+            if getattr(self, name) <= 0:
+                raise SemacdrError(f"{name}: must be positive")
+
     def validate(self) -> TrainConfig:
         if self.preset and self.preset not in PRESETS:  # first: an unknown preset explains the rest
             raise SemacdrError(f"--preset: unknown preset {self.preset!r} (choose from {', '.join(PRESETS)})")
@@ -193,9 +213,13 @@ class TrainConfig:
             raise SemacdrError(
                 "semantics: applies to the baselines (semacdr always has its semantic component)"
             )
+        if self.semantics and self.model not in SEMANTIC_PLUGIN:
+            raise SemacdrError(
+                f"semantics: model {self.model} has no semantic plug-in (it has: {', '.join(SEMANTIC_PLUGIN)})"
+            )
         if not self.target:
             raise SemacdrError("--target: give the target domain")
-        if self.model != "sasrec" and not self.source:
+        if self.model not in SINGLE_DOMAIN and not self.source:
             raise SemacdrError(f"--source: model {self.model} needs a source domain")
         if self.source and self.source == self.target:
             raise SemacdrError("--source and --target must be different domains")
@@ -222,6 +246,7 @@ class TrainConfig:
             raise SemacdrError("select_metric: PROTOCOL:METRIC, e.g. sampled:ndcg@10 or full:ndcg@10")
         if self.eval_every < 1:
             raise SemacdrError("eval_every: must be at least 1")
+        self._check_baseline_keys()
         if self.micro_batch_cost < 0:
             raise SemacdrError("micro_batch_cost: must be 0 or more")
         if self.threads < 0:

@@ -22,6 +22,7 @@ from semacdr_cli.errors import SemacdrError
 from semacdr_cli.store import Store
 from semacdr_cli.store import training as q
 from trainer.config import TrainConfig
+from trainer.models import SINGLE_DOMAIN
 
 
 @dataclass
@@ -119,7 +120,7 @@ def _load(store: Store, cfg: TrainConfig) -> CDData:
     trow = store.domain(dataset_id, cfg.target)
     target = Domain(cfg.target, int(trow["id"]), np.asarray(q.domain_item_ids(store, trow["id"]), np.int64))
     source = None
-    if cfg.model != "sasrec":
+    if cfg.model not in SINGLE_DOMAIN:
         srow = store.domain(dataset_id, cfg.source)
         source = Domain(
             cfg.source, int(srow["id"]), np.asarray(q.domain_item_ids(store, srow["id"]), np.int64)

@@ -13,7 +13,12 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "semacdr": ("trainer.models.semacdr", "SemaCDR"),
     "sasrec": ("trainer.models.sasrec", "SASRec"),
     "cd-sasrec": ("trainer.models.cd_sasrec", "CDSASRec"),
+    "cl4srec": ("trainer.models.cl4srec", "CL4SRec"),
+    "c2dsr": ("trainer.models.c2dsr", "C2DSR"),
+    "tri-cdr": ("trainer.models.tri_cdr", "TriCDR"),
 }
+SINGLE_DOMAIN = ("sasrec", "cl4srec")  # read the target domain only (no --source)
+SEMANTIC_PLUGIN = ("sasrec", "cd-sasrec", "cl4srec", "tri-cdr")  # take ``semantics = true`` (Table 2)
 
 
 def build_model(config, data, graphs):

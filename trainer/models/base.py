@@ -70,7 +70,12 @@ class SeqRecModel(nn.Module):
     def _instance_losses(
         self, batch: dict, tables: dict, items: torch.Tensor, kind: str, shared: tuple | None
     ) -> torch.Tensor:
-        z = self.encode(batch, tables)
+        return self.state_losses(self.encode(batch, tables), batch, items, kind, shared)
+
+    def state_losses(
+        self, z: torch.Tensor, batch: dict, items: torch.Tensor, kind: str, shared: tuple | None
+    ) -> torch.Tensor:
+        """The recommendation loss of every target step with a positive, from its state in ``z``."""
         valid = batch["t_pos"] > 0
         zs = z[valid]
         pos_ids = batch["t_pos"][valid]
