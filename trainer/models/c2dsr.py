@@ -101,10 +101,13 @@ class C2DSR(SeqRecModel):
     def _preferences(self, batch: dict, tables: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(cross-domain, single-domain) states per target step: the mixed state before the step, the
         target state."""
-        h_m = self._mixed_states(batch["m_in"], tables)
-        idx = batch["t_time"].clamp(max=h_m.shape[1] - 1)
-        h_m = torch.gather(h_m, 1, idx[:, :, None].expand(-1, -1, h_m.shape[-1]))
-        return h_m, self.enc_target(self.embed(tables["target"], batch["t_in"]), batch["t_in"])
+        h_all = self._mixed_states(batch["m_in"], tables)
+        idx = batch["t_time"].clamp(max=h_all.shape[1] - 1)
+        h_m = torch.gather(h_all, 1, idx[:, :, None].expand(-1, -1, h_all.shape[-1]))
+        h_t = self.enc_target(self.embed(tables["target"], batch["t_in"]), batch["t_in"])
+        if self.training:  # the infomax of the same step reads them (aux_losses pops them)
+            batch["_c2dsr_states"] = (h_all, h_t)
+        return h_m, h_t
 
     def encode(self, batch: dict, tables: dict) -> torch.Tensor:
         h_m, h_t = self._preferences(batch, tables)
@@ -136,11 +139,14 @@ class C2DSR(SeqRecModel):
             return (picked * w[..., None]).sum(1) / w.sum(1, keepdim=True).clamp(min=1)
 
         t_idx = batch["t_time"].clamp(max=m_in.shape[1] - 1)
-        real = self._mixed_states(m_in, tables)
+        if "_c2dsr_states" in batch:  # computed by this step's recommendation loss
+            real, h_t = batch.pop("_c2dsr_states")
+        else:
+            real = self._mixed_states(m_in, tables)
+            h_t = self.enc_target(self.embed(tables["target"], batch["t_in"]), batch["t_in"])
         fake_src = self._mixed_states(corrupt(m_in, nt, ns, keep="target"), tables)  # source items random
         fake_tgt = self._mixed_states(corrupt(m_in, nt, ns, keep="source"), tables)  # target items random
         h_s = self.enc_source(self.embed(tables["source"], batch["s_in"]), batch["s_in"])
-        h_t = self.enc_target(self.embed(tables["target"], batch["t_in"]), batch["t_in"])
         r_x = (h_s * s_keys[..., None]).sum(1) / s_keys.sum(1, keepdim=True).clamp(min=1)
         r_y = (h_t * t_steps[..., None]).sum(1) / t_steps.sum(1, keepdim=True).clamp(min=1)
         # X: the source representation agrees with the mixed states at target steps of the real sequence,

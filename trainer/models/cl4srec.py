@@ -78,11 +78,13 @@ class CL4SRec(SASRec):
     def aux_losses(self, parts: list[dict], tables: dict) -> dict[str, torch.Tensor]:
         out = super().aux_losses(parts, tables)  # the semantic component's Eq. 3, when plugged in
         if self.config.cl4srec_weight > 0:
-            seqs = [row[row > 0].cpu() for p in parts for row in p["t_pos"]]
-            seqs = [s for s in seqs if len(s)]
-            if len(seqs) > 1:
-                views = [self._states(seqs, tables) for _ in range(2)]
-                out["cl4srec"] = self.config.cl4srec_weight * nt_xent(*views, self.config.cl4srec_tau)
+            # per micro-batch (users of similar length: little padding), both views of every user
+            per_part = [[row[row > 0].cpu() for row in p["t_pos"]] for p in parts]
+            per_part = [[s for s in seqs if len(s)] for seqs in per_part]
+            pairs = [(self._states(seqs, tables), self._states(seqs, tables)) for seqs in per_part if seqs]
+            if sum(len(a) for a, _ in pairs) > 1:
+                a, b = (torch.cat([p[k] for p in pairs]) for k in (0, 1))
+                out["cl4srec"] = self.config.cl4srec_weight * nt_xent(a, b, self.config.cl4srec_tau)
         return out
 
     def _states(self, seqs: list[torch.Tensor], tables: dict) -> torch.Tensor:
