@@ -203,3 +203,13 @@ def test_a_baseline_trains_from_the_cli_and_records_its_own_objective(store, tmp
 def test_semantics_on_a_baseline_without_a_plug_in_is_one_clear_refusal():
     with pytest.raises(SemacdrError, match="no semantic plug-in"):
         TrainConfig(source="kitchen", target="food", model="c2dsr", semantics=True).validate()
+
+
+@pytest.mark.parametrize("name", ["cl4srec", "tri-cdr"])
+def test_the_semantic_component_plugs_into_a_new_baseline_with_its_eq3_term(store, name):
+    _, data, model = _model(store, name, semantics=True)
+    batch = collate(data.train[:16], data.n_target, np.random.default_rng(0))
+    out = model([batch])
+    assert out["contrastive"] > 0 and torch.isfinite(out["loss"])
+    out["loss"].backward()
+    assert all(p.grad is not None for p in model.semantic_parameters() if p.requires_grad)

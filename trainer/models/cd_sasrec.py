@@ -17,7 +17,7 @@ from torch import nn
 
 from trainer.losses import bce_loss, bpr_loss
 from trainer.models.base import SeqRecModel
-from trainer.models.semantic import batch_item_ids, contrastive_term, plug_semantics
+from trainer.models.semantic import plug_semantics, plugged_contrastive
 from trainer.modules import SequenceEncoder
 
 
@@ -59,12 +59,7 @@ class CDSASRec(SeqRecModel):
     def aux_losses(self, parts: list[dict], tables: dict) -> dict[str, torch.Tensor]:
         losses = [x for x in (self._source_objective(p, tables) for p in parts) if x is not None]
         out = {"source_next_item": torch.cat(losses).mean()} if losses else {}
-        if self.semantics is not None and not self.config.has("no-contrastive"):
-            ids = batch_item_ids(parts, ("target", "source"))
-            views = {"target": tables["views_t"], "source": tables["views_s"]}
-            n_items = {"target": self.n_target, "source": self.n_source}
-            out["contrastive"] = contrastive_term(self.semantics, views, ids, n_items, self.config)
-        return out
+        return out | plugged_contrastive(self, parts, tables, ("target", "source"))
 
     def _source_objective(self, batch: dict, tables: dict) -> torch.Tensor | None:
         """Per source step with a successor: the loss of predicting it from the source prefix."""

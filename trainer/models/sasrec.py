@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from trainer.models.base import SeqRecModel
-from trainer.models.semantic import batch_item_ids, contrastive_term, plug_semantics
+from trainer.models.semantic import plug_semantics, plugged_contrastive
 from trainer.modules import SequenceEncoder
 
 
@@ -33,11 +33,4 @@ class SASRec(SeqRecModel):
         return self.encoder(self.embed(tables["target"], batch["t_in"]), batch["t_in"])
 
     def aux_losses(self, parts: list[dict], tables: dict) -> dict[str, torch.Tensor]:
-        if self.semantics is None or self.config.has("no-contrastive"):
-            return {}
-        ids = batch_item_ids(parts, ("target",))
-        return {
-            "contrastive": contrastive_term(
-                self.semantics, {"target": tables["views_t"]}, ids, {"target": self.n_target}, self.config
-            )
-        }
+        return plugged_contrastive(self, parts, tables, ("target",))

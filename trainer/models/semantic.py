@@ -225,6 +225,19 @@ def contrastive_term(
     return config.lam * total  # the lambda term of Eq. 14
 
 
+def plugged_contrastive(model, parts: list[dict], tables: dict, domains: tuple[str, ...]) -> dict:
+    """``{"contrastive": lambda * Eq. 3}`` of a baseline with the semantic component plugged in (its
+    ``semantics``; views in ``tables`` as ``views_t`` / ``views_s``), or ``{}`` without it."""
+    if model.semantics is None or model.config.has("no-contrastive"):
+        return {}
+    keys = {"target": "views_t", "source": "views_s"}
+    n_items = {"target": model.n_target, "source": model.n_source}
+    views = {d: tables[keys[d]] for d in domains}
+    ids = batch_item_ids(parts, domains)
+    term = contrastive_term(model.semantics, views, ids, {d: n_items[d] for d in domains}, model.config)
+    return {"contrastive": term}
+
+
 def plug_semantics(config, data, domains: tuple[str, ...]) -> MultiViewSemantics | None:
     """The semantic component for a baseline (paper Table 2: ``semantics = true``): item tables become
     the sum of the ID, inner-domain and domain-agnostic views, trained with Eq. 3; None when off."""

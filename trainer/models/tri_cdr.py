@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainer.models.base import SeqRecModel
-from trainer.models.semantic import batch_item_ids, contrastive_term, plug_semantics
+from trainer.models.semantic import plug_semantics, plugged_contrastive
 from trainer.modules import SequenceEncoder
 
 
@@ -167,12 +167,7 @@ class TriCDR(SeqRecModel):
         if reps:
             mix, src, tgt = (torch.cat([r[k] for r in reps]) for k in ("mixed", "source", "target"))
             out.update(self.triple_contrast(mix, src, tgt))
-        if self.semantics is not None and not self.config.has("no-contrastive"):
-            ids = batch_item_ids(parts, ("target", "source"))
-            views = {"target": tables["views_t"], "source": tables["views_s"]}
-            n_items = {"target": self.n_target, "source": self.n_source}
-            out["contrastive"] = contrastive_term(self.semantics, views, ids, n_items, self.config)
-        return out
+        return out | plugged_contrastive(self, parts, tables, ("target", "source"))
 
     def triple_contrast(
         self, mix: torch.Tensor, src: torch.Tensor, tgt: torch.Tensor
