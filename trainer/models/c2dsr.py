@@ -56,6 +56,14 @@ def corrupt(m_in: torch.Tensor, n_target: int, n_source: int, keep: str) -> torc
     return torch.where(is_target, draw, out)
 
 
+def _real_vs_fake(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Per user: BCE of the discriminator calling the real pair real and the corrupted pair corrupted."""
+    bce = F.binary_cross_entropy_with_logits
+    return bce(real, torch.ones_like(real), reduction="none") + bce(
+        fake, torch.zeros_like(fake), reduction="none"
+    )
+
+
 def chain_graph(seqs: list[np.ndarray], n_nodes: int) -> torch.Tensor:
     rows, cols = _pairs_chain(seqs)
     return normalized_adjacency(rows, cols, n_nodes)
@@ -157,12 +165,6 @@ class C2DSR(SeqRecModel):
         w_s = s_keys.float()
         y_real = self.disc_y(r_y, mean(real, s_pos, w_s))
         y_fake = self.disc_y(r_y, mean(fake_tgt, s_pos, w_s))
-        ones, zeros = torch.ones_like(x_real), torch.zeros_like(x_real)
-        x_loss = F.binary_cross_entropy_with_logits(
-            x_real, ones, reduction="none"
-        ) + F.binary_cross_entropy_with_logits(x_fake, zeros, reduction="none")
-        y_loss = F.binary_cross_entropy_with_logits(
-            y_real, ones, reduction="none"
-        ) + F.binary_cross_entropy_with_logits(y_fake, zeros, reduction="none")
+        x_loss, y_loss = _real_vs_fake(x_real, x_fake), _real_vs_fake(y_real, y_fake)
         w = has_source.float()[:, None]  # a user without source items has neither side
         return ((x_loss + y_loss) * w).sum() / w.sum().clamp(min=1)

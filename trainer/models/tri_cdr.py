@@ -31,18 +31,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainer.models.base import SeqRecModel
+from trainer.models.cl4srec import nt_xent
 from trainer.models.semantic import plug_semantics, plugged_contrastive
 from trainer.modules import SequenceEncoder
 
 
 def nt_xent_cosine(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
-    """NT-Xent over cosine similarity: row i of ``a`` and of ``b`` are a pair, every other row of both
-    a negative; mean over the 2N anchors."""
-    z = F.normalize(torch.cat([a, b]), dim=-1)
-    n = a.shape[0]
-    sim = (z @ z.T / tau).masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
-    return F.cross_entropy(sim, target)
+    """NT-Xent over cosine similarity (CL4SRec's ``nt_xent`` on unit vectors)."""
+    return nt_xent(F.normalize(a, dim=-1), F.normalize(b, dim=-1), tau)
 
 
 def head(d: int) -> nn.Module:
@@ -143,18 +139,22 @@ class TriCDR(SeqRecModel):
             "target": self.attention(q, h_t, target_ok, mean_mixed),
         }
 
+    def user_state(self, attended: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The fusion MLP over the three attended vectors."""
+        return self.fuse(torch.cat([attended["mixed"], attended["source"], attended["target"]], -1))
+
     def encode(self, batch: dict, tables: dict) -> torch.Tensor:
         a = self.attended(batch, tables)
-        return self.fuse(torch.cat([a["mixed"], a["source"], a["target"]], -1))
+        return self.user_state(a)
 
     def final_states(self, batch: dict, tables: dict) -> torch.Tensor:
         """(B, d): the state after each user's whole history, attending for that step only."""
         a = self.attended(batch, tables, only=batch["last"])
-        return self.fuse(torch.cat([a["mixed"], a["source"], a["target"]], -1))[:, 0]
+        return self.user_state(a)[:, 0]
 
     def _instance_losses(self, batch, tables, items, kind, shared) -> torch.Tensor:
         a = self.attended(batch, tables)
-        z = self.fuse(torch.cat([a["mixed"], a["source"], a["target"]], -1))
+        z = self.user_state(a)
         last = (batch["t_pos"] > 0).cumsum(1).argmax(1)  # each user's last training step
         rows = torch.arange(z.shape[0], device=z.device)
         # the TCL inputs, read by aux_losses in the same step (popped there)
