@@ -26,9 +26,8 @@ def stage_breakdown(model, data, cfg, steps: int = 20) -> dict[str, float]:
     one validation divided by ``cfg.eval_every`` (it runs every ``eval_every`` epochs)."""
     import torch
 
-    from trainer.batch import collate
     from trainer.evaluate import evaluate_model
-    from trainer.loop import make_batches, make_optimizer, micro_batches, steps_per_batch
+    from trainer.loop import make_batches, make_optimizer, step_parts, steps_per_batch
 
     times: dict[str, float] = defaultdict(float)
     hooks = []
@@ -62,10 +61,7 @@ def stage_breakdown(model, data, cfg, steps: int = 20) -> dict[str, float]:
     sample = batches[:steps]
     for idx in sample:
         t = time.perf_counter()
-        batch = [
-            collate([data.train[i] for i in chunk], data.n_target, rng)
-            for chunk in micro_batches(idx, data.train, cfg.micro_batches, cfg.micro_batch_cost)
-        ]
+        batch = step_parts(idx, data, cfg, rng)
         times["collation"] += time.perf_counter() - t
         t = time.perf_counter()
         out = model(batch)

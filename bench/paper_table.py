@@ -2,6 +2,7 @@
 
     python bench/paper_table.py --store fk.db --prepare            # taxonomy, labels, vectors (timed)
     python bench/paper_table.py --store fk.db [--seeds 5] [--rows all] [--directions kitchen:food,food:kitchen]
+                                [--preset paper|fixes] [--loss auto|bpr|bce|softmax|full]
     python bench/paper_table.py --docs                             # regenerate docs/results.md's tables
     python bench/paper_table.py --store fk.db --estimate           # CPU-hours of one full pass
 
@@ -13,7 +14,13 @@ run interrupted mid-training resumes from its last checkpoint: the trainer resum
 with the same config) and two jobs (``--threads 1`` each, different ``--rows``) can share the file.
 ``--prepare`` runs the semantic inputs through the CLI (taxonomy induce with the bundled model,
 annotate --distill, embed; each domain's stages side by side when the cores allow) and records
-their wall times and what ran beside them. ``--docs`` writes the generated tables
+their wall times and what ran beside them.
+
+A **table** is one training setting for every row: ``--preset`` (default ``paper``, the setting of every
+run recorded before presets existed) and, optionally, ``--loss`` for every row (rows that exist only to
+show another loss, ``*-softmax``, are left out of such a table: they would repeat their base row).
+Each run records its table, preset and loss (the loss its model trained with, ``auto`` resolved);
+runs of one table are never averaged or compared with another's. ``--docs`` writes the generated tables
 (paper_table_docs.render) between the markers of docs/results.md; no number there is typed by hand.
 """
 
@@ -73,6 +80,39 @@ ROWS: list[tuple[str, str, str, list[str], dict]] = [
     ),
 ]
 BASELINES = ("sasrec", "cd-sasrec", "cl4srec", "c2dsr", "tri-cdr")
+PAPER_TABLE = "paper"  # the table of every run recorded before tables had names
+
+
+def table_name(preset: str, loss: str | None) -> str:
+    """``paper``, ``fixes``, or ``paper, loss full`` when one loss is imposed on every row."""
+    return f"{preset}, loss {loss}" if loss else preset
+
+
+def table_of(run: dict) -> str:
+    return run.get("table", PAPER_TABLE)
+
+
+def table_rows(loss: str | None) -> list[tuple]:
+    """The rows of a table: with one loss imposed on every row, the rows that only change the loss go."""
+    return [r for r in ROWS if not (loss and "loss" in r[4])]
+
+
+def run_loss(model: str, overrides: dict, preset: str) -> str:
+    """The loss a row's model trains with under ``preset`` and its overrides (``auto`` resolved)."""
+    from trainer.config import TrainConfig
+    from trainer.presets import PRESETS
+
+    loss = overrides.get("loss", PRESETS[preset].get("loss", TrainConfig.loss))
+    return TrainConfig(model=model, loss=loss).loss_kind
+
+
+def mark_tables(doc: dict) -> None:
+    """Name the table, preset and loss of runs recorded before tables had names (all ``paper``)."""
+    by_key = {r[0]: r for r in ROWS}
+    for r in doc["runs"]:
+        if "table" not in r and r["row"] in by_key:
+            _, _, model, _, overrides = by_key[r["row"]]
+            r.update(table=PAPER_TABLE, preset="paper", loss=run_loss(model, overrides, "paper"))
 
 
 # -- the results file --------------------------------------------------------------------------------
@@ -137,16 +177,21 @@ def unmatched_parts(key: str, recorded: dict, store: dict) -> list[str]:
     return [p for p in reads(key) if part_of(recorded, p) != part_of(store, p)]
 
 
-def current_runs(doc: dict) -> list[dict]:
-    """The runs that belong in the tables: any run of a row without semantics; a semantic row's run
-    only when it was trained on the semantic inputs the file now records (an untagged one predates
-    the fingerprints and counts as trained on them)."""
+def current_runs(doc: dict, table: str | None = None) -> list[dict]:
+    """The runs that belong in the tables (of ``table`` only, when given): any run of a row without
+    semantics; a semantic row's run only when it was trained on the semantic inputs the file now
+    records (an untagged one predates the fingerprints and counts as trained on them)."""
     fp = fingerprint(doc.get("semantics"))
-    return [r for r in doc["runs"] if r["row"] not in SEMANTIC_ROWS or r.get("semantics", fp) == fp]
+    return [
+        r
+        for r in doc["runs"]
+        if (r["row"] not in SEMANTIC_ROWS or r.get("semantics", fp) == fp)
+        and (table is None or table_of(r) == table)
+    ]
 
 
-def done_keys(doc: dict) -> set[tuple[str, str, int]]:
-    return {(r["row"], r["direction"], r["seed"]) for r in current_runs(doc)}
+def done_keys(doc: dict, table: str = PAPER_TABLE) -> set[tuple[str, str, int]]:
+    return {(r["row"], r["direction"], r["seed"]) for r in current_runs(doc, table)}
 
 
 def record_semantics(doc: dict, semantics: dict, old_stages: dict | None = None) -> None:
@@ -225,11 +270,13 @@ def digest(rows) -> str:
 def run_all(args) -> None:
     from trainer.threads import apply_threads, machine
 
-    by_key = {r[0]: r for r in ROWS}
-    wanted = [r[0] for r in ROWS] if args.rows == "all" else args.rows.split(",")
+    preset, loss = getattr(args, "preset", "paper"), getattr(args, "loss", None)
+    table = table_name(preset, loss)
+    by_key = {r[0]: r for r in table_rows(loss)}
+    wanted = list(by_key) if args.rows == "all" else args.rows.split(",")
     unknown = [k for k in wanted if k not in by_key]
     if unknown:
-        sys.exit(f"--rows: unknown {', '.join(unknown)} (known: {', '.join(by_key)})")
+        sys.exit(f"--rows: unknown in table {table!r}: {', '.join(unknown)} (known: {', '.join(by_key)})")
     rows = [by_key[k] for k in wanted]  # trained in this order (the tables keep ROWS' order)
     directions = args.directions.split(",")
     apply_threads(args.threads)  # before machine() reads torch's threads: the ones every run here uses
@@ -254,17 +301,21 @@ def run_all(args) -> None:
     todo = [(row, d, args.first_seed + k) for k in range(args.seeds) for d in directions for row in rows]
     for (key, label, model, ablation, overrides), direction, seed in todo:
         with locked(args.out) as doc:
-            if (key, direction, seed) in done_keys(doc):
+            if (key, direction, seed) in done_keys(doc, table):
                 continue
         source, target = direction.split(":")
         t0 = time.perf_counter()
-        print(f"{label} {source}->{target} seed {seed} ...", flush=True)
+        print(f"{label} {source}->{target} seed {seed} [{table}] ...", flush=True)
+        keys = {**overrides, **({"loss": loss} if loss else {})}
         run, result = train_and_evaluate(args, source=source, target=target, model=model,
                                          ablation=ablation or None, seed=seed, epochs=args.epochs,
-                                         overrides=overrides)  # fmt: skip
+                                         preset=preset, overrides=keys)  # fmt: skip
         record = {
             "row": key,
             "label": label,
+            "table": table,
+            "preset": preset,
+            "loss": run_loss(model, keys, preset),
             "direction": direction,
             "seed": seed,
             "run": run["id"],
@@ -282,7 +333,8 @@ def run_all(args) -> None:
             if store_fp != semantic_fp:  # the store differs in a part this row does not read
                 record["store_semantics"] = store_fp
         with locked(args.out) as doc:
-            if (key, direction, seed) not in done_keys(doc):
+            mark_tables(doc)
+            if (key, direction, seed) not in done_keys(doc, table):
                 doc["runs"].append(record)
                 doc.setdefault("machine", {})[machine_key] = machine_entry
         tr = record["train"]
@@ -335,6 +387,14 @@ def main() -> None:
     p.add_argument("--directions", default=",".join(DIRECTIONS))
     p.add_argument("--epochs", type=int, default=None, help="the cap (default: the trainer's, 300)")
     p.add_argument("--threads", type=int, default=2)
+    from trainer.presets import PRESETS
+
+    p.add_argument("--preset", default="paper", choices=list(PRESETS), help="every row's training preset")
+    p.add_argument(
+        "--loss",
+        choices=("bpr", "bce", "softmax", "full"),
+        help="one loss imposed on every row of the table (default: each row's under the preset)",
+    )
     p.add_argument("--prepare", action="store_true", help="taxonomy, labels and vectors first (timed)")
     p.add_argument("--distill", type=int, default=1000)
     p.add_argument("--new-inputs", action="store_true", help="let --prepare replace inputs runs rest on")
@@ -350,9 +410,12 @@ def main() -> None:
     if args.estimate:
         from paper_table_estimate import estimate
 
-        rows = ROWS if args.rows == "all" else [r for r in ROWS if r[0] in args.rows.split(",")]
+        rows = table_rows(args.loss)
+        rows = rows if args.rows == "all" else [r for r in rows if r[0] in args.rows.split(",")]
         doc = json.loads(args.out.read_text()) if args.out.exists() else {"runs": []}
-        result = estimate(args.store, rows, args.directions.split(","), args.seeds, doc)
+        result = estimate(
+            args.store, rows, args.directions.split(","), args.seeds, doc, args.preset, args.loss
+        )
         if args.estimate_json:
             args.estimate_json.write_text(json.dumps(result, indent=2))
         return

@@ -187,8 +187,17 @@ def render(doc: dict, rows, baselines: Sequence[str]) -> str:
         "no training window.",
         "",
     ]
-    for d in directions:
-        out += direction_table(runs, rows, baselines, d)
+    tables = sorted({r.get("table", "paper") for r in runs}, key=lambda t: (t == "paper", t)) or ["paper"]
+    for table in tables:  # one block per training setting: runs of two tables are never mixed
+        mine = [r for r in runs if r.get("table", "paper") == table]
+        losses = ", ".join(sorted({r["loss"] for r in mine if "loss" in r})) or "–"
+        if len(tables) > 1 or table != "paper":
+            out += [
+                f"**Table `{table}`**: every row trained with `--preset {table.split(',')[0]}`; losses: {losses}.",
+                "",
+            ]
+        for d in directions:
+            out += direction_table(mine, rows, baselines, d, note="" if table == "paper" else f" (`{table}`)")
     stale = doc.get("stale_runs") or []
     if stale:
         out += [
@@ -197,7 +206,7 @@ def render(doc: dict, rows, baselines: Sequence[str]) -> str:
             "shown here beside the same baselines.",
             "",
         ]
-        base = [r for r in runs if r["row"] in baselines]
+        base = [r for r in runs if r["row"] in baselines and r.get("table", "paper") == "paper"]
         inputs = list(dict.fromkeys(r.get("semantics") for r in stale))[::-1]  # newest first
         for fp in inputs:  # one table per set of inputs: runs on different labels are never averaged
             mine = [r for r in stale if r.get("semantics") == fp]

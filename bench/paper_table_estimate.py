@@ -18,42 +18,40 @@ import time
 FALLBACK_EPOCHS = 100  # a row with no recorded run anywhere
 
 
-def recorded_epochs(doc: dict) -> dict[tuple[str, str], float]:
-    """(row, direction) -> median epochs trained (the runs that count now)."""
+def recorded_epochs(doc: dict, table: str) -> dict[tuple[str, str], float]:
+    """(row, direction) -> median epochs trained (the runs of ``table`` that count now)."""
     from paper_table import current_runs
 
     epochs: dict[tuple[str, str], list[int]] = {}
-    for r in current_runs(doc):
+    for r in current_runs(doc, table):
         n = (r.get("train") or {}).get("epochs")
         if n:
             epochs.setdefault((r["row"], r["direction"]), []).append(int(n))
     return {k: statistics.median(v) for k, v in epochs.items()}
 
 
-def time_row(store: str, source: str, target: str, model: str, ablation: list, overrides: dict, steps: int):
-    """(seconds per training epoch, seconds per validation, eval_every) of one row, one thread."""
+def time_row(store: str, source: str, target: str, model: str, ablation: list, overrides: dict, steps: int,
+             preset: str = "paper"):  # fmt: skip
+    """(seconds per training epoch, seconds per validation, eval_every) of one row under ``preset``, one
+    thread, its steps collated as training collates them."""
     import numpy as np
     import torch
 
-    from trainer import data as data_mod
-    from trainer import graphs
-    from trainer.batch import collate
-    from trainer.config import TrainConfig
+    from semacdr_cli.store import Store
+    from trainer.config import load_config
     from trainer.evaluate import evaluate_model
-    from trainer.loop import make_batches, make_optimizer, micro_batches, steps_per_batch
-    from trainer.models import build_model
+    from trainer.loop import make_batches, make_optimizer, step_parts, steps_per_batch
+    from trainer.run import setup
 
-    cfg = TrainConfig(
-        source=source, target=target, model=model, ablation=list(ablation), threads=1, **overrides
-    ).validate()
-    data = data_mod.load(store, cfg)
-    g = (
-        graphs.build(data, simple=cfg.has("simple-graph"), edges=cfg.graph_edges)
-        if model == "semacdr"
-        else {}
-    )
+    cfg = load_config(
+        None, preset=preset, source=source, target=target, model=model, ablation=list(ablation), threads=1,
+        **overrides,
+    ).validate()  # fmt: skip
+    with Store(store, create=False) as s:
+        inputs = setup(s, cfg)  # the data and graphs training builds
+    data = inputs.data
     torch.manual_seed(0)
-    net = build_model(cfg, data, g)
+    net = inputs.build_model(cfg, data, inputs.graphs)
     net.steps_per_batch = steps_per_batch(data.train, cfg.batch_size)
     net.train()
     opt = make_optimizer(net, cfg)
@@ -61,8 +59,7 @@ def time_row(store: str, source: str, target: str, model: str, ablation: list, o
     batches = make_batches(rng.permutation(len(data.train)), data.train, cfg, rng)
 
     def step(idx):
-        parts = micro_batches(idx, data.train, cfg.micro_batches, cfg.micro_batch_cost)
-        out = net([collate([data.train[i] for i in c], data.n_target, rng) for c in parts])
+        out = net(step_parts(idx, data, cfg, rng))
         opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         opt.step()
@@ -81,20 +78,25 @@ def time_row(store: str, source: str, target: str, model: str, ablation: list, o
     return per_step * math.ceil(len(data.train) / cfg.batch_size), time.perf_counter() - t0, cfg.eval_every
 
 
-def estimate(store: str, rows: list, directions: list[str], seeds: int, doc: dict, steps: int = 8) -> dict:
-    """One line per (row, direction) and the total CPU-hours of ``seeds`` seeds of every line."""
+def estimate(store: str, rows: list, directions: list[str], seeds: int, doc: dict, preset: str = "paper",
+             loss: str | None = None, steps: int = 8) -> dict:  # fmt: skip
+    """One line per (row, direction) and the total CPU-hours of ``seeds`` seeds of every line of the
+    table ``preset`` (and ``loss`` for every row); epochs from that table's runs, else the paper table's."""
     import torch
+    from paper_table import PAPER_TABLE, table_name
 
     from trainer.threads import machine
 
     torch.set_num_threads(1)
-    epochs = recorded_epochs(doc)
+    table = table_name(preset, loss)
+    epochs = {**recorded_epochs(doc, PAPER_TABLE), **recorded_epochs(doc, table)}
     fallback = statistics.median(epochs.values()) if epochs else FALLBACK_EPOCHS
     lines = []
     for direction in directions:
         source, target = direction.split(":")
         for key, _label, model, ablation, overrides in rows:
-            s_epoch, s_valid, every = time_row(store, source, target, model, ablation, overrides, steps)
+            keys = {**overrides, **({"loss": loss} if loss else {})}
+            s_epoch, s_valid, every = time_row(store, source, target, model, ablation, keys, steps, preset)
             n = epochs.get((key, direction), fallback)
             seconds = n * s_epoch + (n / every + 2) * s_valid  # validations, then the final valid + test
             lines.append(
@@ -117,4 +119,11 @@ def estimate(store: str, rows: list, directions: list[str], seeds: int, doc: dic
     total = seeds * sum(line["run_hours"] for line in lines)
     m = machine()
     print(f"one full pass, {seeds} seeds: {total:.1f} CPU-hours (1 thread a run; {m.get('cpu')})")
-    return {"lines": lines, "seeds": seeds, "cpu_hours": total, "machine": m, "steps_timed": steps}
+    return {
+        "lines": lines,
+        "table": table,
+        "seeds": seeds,
+        "cpu_hours": total,
+        "machine": m,
+        "steps_timed": steps,
+    }

@@ -396,3 +396,72 @@ def test_ab_table_pairs_each_arm_with_paper_by_seed_and_never_across_semantic_in
     assert "change_pct" not in rows["paper"]["sampled ndcg@10"]
     text = ab.markdown(doc)
     assert "| `fixes` |" in text and "+10.8 %" in text
+
+
+def test_a_table_under_one_loss_trains_every_row_with_it_apart_from_the_paper_table(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from trainer import api
+
+    out = tmp_path / "fk.json"
+    legacy = _run("sasrec", 42, 0.3, 0.5)  # recorded before tables had names: the paper table's
+    out.write_text(json.dumps({"runs": [legacy], "stages": {}}))
+    trained = []
+
+    def fake_train(store, **kw):
+        trained.append((kw["model"], kw["preset"], kw["overrides"].get("loss")))
+        return [{"id": len(trained), "metrics": {"train": {"epochs": 40, "hit_cap": False}}}]
+
+    def fake_evaluate(store, run):
+        m = {"ndcg@5": 0.1, "ndcg@10": 0.2, "hr@5": 0.3, "hr@10": 0.4}
+        return {"sampled": m, "full": m, "breakdown": {}, "training": [{"run": run}]}
+
+    monkeypatch.setattr(api, "train", fake_train)
+    monkeypatch.setattr(api, "evaluate", fake_evaluate)
+
+    def args(rows, loss):
+        return SimpleNamespace(
+            out=out, store="s.db", rows=rows, directions="kitchen:food", seeds=1, first_seed=42,
+            epochs=None, runs_dir=str(tmp_path / "runs"), threads=1, preset="paper", loss=loss,
+        )  # fmt: skip
+
+    with pytest.raises(SystemExit, match="semacdr-softmax"):  # a loss-only row would repeat semacdr
+        paper_table.run_all(args("sasrec,semacdr-softmax", "full"))
+    paper_table.run_all(args("sasrec,no-semantics", "full"))
+    # sasrec seed 42 of the paper table does not count in the full-loss table
+    assert trained == [("sasrec", "paper", "full"), ("semacdr", "paper", "full")]
+    doc = json.loads(out.read_text())
+    old, new_sasrec, new_sema = doc["runs"]
+    assert (old["table"], old["preset"], old["loss"]) == ("paper", "paper", "softmax")  # marked, kept
+    assert (new_sasrec["table"], new_sasrec["loss"]) == ("paper, loss full", "full")
+    assert (new_sema["table"], new_sema["loss"]) == ("paper, loss full", "full")
+    paper_table.run_all(args("sasrec", None))  # the paper table already has it
+    assert len(trained) == 2
+
+
+def test_legacy_runs_are_marked_with_the_loss_their_model_trained_with_under_the_paper_preset():
+    doc = {
+        "runs": [
+            _run("semacdr", 42, 0.3, 0.5),
+            _run("sasrec", 42, 0.3, 0.5),
+            _run("semacdr-softmax", 42, 0.3, 0.5),
+        ]
+    }
+    paper_table.mark_tables(doc)
+    assert [(r["table"], r["loss"]) for r in doc["runs"]] == [
+        ("paper", "bpr"),  # the paper's Eq. 13
+        ("paper", "softmax"),  # the baselines' sampled softmax
+        ("paper", "softmax"),  # the row's own override
+    ]
+
+
+def test_runs_of_two_tables_are_rendered_in_blocks_of_their_own_and_never_averaged(doc):
+    fixes = [{**_run("semacdr", s, 0.50, 0.70), "table": "fixes", "loss": "full"} for s in (42, 43)]
+    fixes += [{**_run("sasrec", s, 0.20, 0.40), "table": "fixes", "loss": "full"} for s in (42, 43)]
+    text = render({**doc, "runs": doc["runs"] + fixes}, paper_table.ROWS, paper_table.BASELINES)
+    fixes_block, paper_block = text.split("**Table `paper`**")
+    assert "**Table `fixes`**" in fixes_block and "losses: full" in fixes_block
+    sema = [line for line in fixes_block.splitlines() if line.startswith("| SemaCDR |")]
+    assert sema and "0.5000 ± 0.0000" in sema[0]  # the fixes runs alone
+    paper_sema = [line for line in paper_block.splitlines() if line.startswith("| SemaCDR |")]
+    assert paper_sema and "0.3800 ± 0.0283" in paper_sema[0]  # 0.36 and 0.40: the paper runs alone

@@ -134,6 +134,21 @@ def _least_padding_cuts(sorted_lengths: np.ndarray, parts: int, piece_cost: floa
     return bounds[::-1]
 
 
+def step_parts(idx: np.ndarray, data, config, rng: np.random.Generator, device="cpu") -> list[dict]:
+    """The micro-batches of one training step, collated as training reads them (negatives, windows)."""
+    return [
+        collate(
+            [data.train[i] for i in chunk],
+            data.n_target,
+            rng,
+            device,
+            config.negatives,
+            windows=config.graph_shortcut == "leave-batch-out",
+        )
+        for chunk in micro_batches(idx, data.train, config.micro_batches, config.micro_batch_cost)
+    ]
+
+
 def steps_per_batch(records, batch_size: int) -> float:
     """The expected number of target steps (training instances) in a batch of ``batch_size`` users."""
     steps = sum(int((r.t_pos > 0).sum()) for r in records)
@@ -209,18 +224,7 @@ def fit(
         with bar as tracker:
             task = tracker.add_task("train", total=len(batches)) if tracker else None
             for idx in batches:
-                parts = [
-                    collate(
-                        [data.train[i] for i in chunk],
-                        data.n_target,
-                        rng,
-                        device,
-                        config.negatives,
-                        windows=config.graph_shortcut == "leave-batch-out",
-                    )
-                    for chunk in micro_batches(idx, data.train, config.micro_batches, config.micro_batch_cost)
-                ]
-                out = ddp(parts)
+                out = ddp(step_parts(idx, data, config, rng, device))
                 optimizer.zero_grad(set_to_none=True)
                 out["loss"].backward()
                 optimizer.step()

@@ -53,9 +53,8 @@ def full_softmax_loss(score_all, states: torch.Tensor, table: torch.Tensor, posi
     states (P, d), table (N, d), positives (P,) item ids in 1..N -> (P,)
     """
 
-    def chunk(z: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        logits = score_all(z, table)
-        return torch.logsumexp(logits, 1) - logits.gather(1, (pos - 1)[:, None]).squeeze(1)
+    def chunk(z: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:  # fused log-softmax: 65 -> 41 ms (bench/)
+        return F.cross_entropy(score_all(z, table), pos - 1, reduction="none")
 
     rows = max(1, max_logits // max(1, table.shape[0]))
     if states.shape[0] <= rows:
