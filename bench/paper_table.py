@@ -58,7 +58,8 @@ ROWS: list[tuple[str, str, str, list[str], dict]] = [
     ("no-inner", "w/o InnSem (agnostic only)", "semacdr", ["no-inner-semantics"], {}),
     ("no-agnostic", "w/o DomAgnSem (inner only)", "semacdr", ["no-agnostic-semantics"], {}),
     ("no-semantics", "w/o InnDomAgnSem (no semantics)", "semacdr", ["no-semantics"], {}),
-    ("simple-graph", "SimpGraph", "semacdr", ["simple-graph"], {}),
+    # SimpGraph's chains have no leave-batch-out (graphs.WindowCounts): in every table it keeps its graph
+    ("simple-graph", "SimpGraph", "semacdr", ["simple-graph"], {"graph_shortcut": "keep"}),
     ("no-cross", "w/o CDBehav", "semacdr", ["no-cross-domain-fusion"], {}),
     ("average-fusion", "AvgFusion", "semacdr", ["average-fusion"], {}),
     ("no-contrastive", "w/o ConReg", "semacdr", ["no-contrastive"], {}),
