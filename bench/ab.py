@@ -148,7 +148,7 @@ def _cell(block: dict) -> str:
 
 def markdown(doc: dict) -> str:
     lines = []
-    for direction in sorted({r["direction"] for r in doc["runs"]}):
+    for direction in sorted({r["direction"] for r in doc["runs"]}, key=lambda d: (d != "kitchen:food", d)):
         rows = table(doc, direction)
         lines += [
             f"**{direction.replace(':', ' → ')}** (SemaCDR; mean ± std over the seeds; in brackets the "

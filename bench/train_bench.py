@@ -11,8 +11,9 @@ fixtures (``--semantics random``); the store's own annotations are used when it 
 (``--semantics store``). Each model runs in its own process, so peak RSS is its own.
 ``--stages`` adds a per-stage breakdown of an epoch (collation, each graph convolution and sequence
 encoder, backward + step, validation), from 20 sampled steps.
-A model may carry training keys after ``@`` (``semacdr@encoders=grouped;micro_batches=2``): the same
-model under two settings in one run, each with its own ratio to sasrec.
+A model may carry training keys after ``@`` (``semacdr@encoders=grouped;micro_batches=2``, or a preset:
+``semacdr@preset=fixes``): the same model under two settings in one run, each with its own ratio to
+the sasrec run with the same keys (``sasrec@preset=fixes``), else to plain sasrec.
 Targets: full-ranking evaluation of all users < 10 s; a semacdr epoch within 2.5x of a sasrec epoch.
 """
 
@@ -52,7 +53,8 @@ def one(args) -> dict:
         runs_dir=runs,
         progress=False,
         device="cpu",
-        overrides={"threads": args.threads, **keys},
+        overrides={"threads": args.threads, **{k: v for k, v in keys.items() if k != "preset"}},
+        preset=keys.get("preset"),
     )
     row, cfg, data, model, _device = api.load_run(args.store, run)
     epochs = [json.loads(line) for line in (Path(row["run_dir"]) / "metrics.jsonl").read_text().splitlines()]
