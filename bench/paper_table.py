@@ -2,7 +2,7 @@
 
     python bench/paper_table.py --store fk.db --prepare            # taxonomy, labels, vectors (timed)
     python bench/paper_table.py --store fk.db [--seeds 5] [--rows all] [--directions kitchen:food,food:kitchen]
-                                [--preset paper|fixes] [--loss auto|bpr|bce|softmax|full]
+                                [--preset paper|fixes] [--loss bpr|bce|softmax|full]
     python bench/paper_table.py --docs                             # regenerate docs/results.md's tables
     python bench/paper_table.py --store fk.db --estimate           # CPU-hours of one full pass
 

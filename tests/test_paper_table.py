@@ -28,6 +28,25 @@ def _run(row, seed, ndcg, hr, direction="kitchen:food", hit_cap=False, epochs=60
     }
 
 
+def _fake_trainer(monkeypatch, what) -> list:
+    """api.train / api.evaluate replaced: each train call appends ``what(kwargs)`` to the list returned."""
+    from trainer import api
+
+    trained = []
+
+    def fake_train(store, **kw):
+        trained.append(what(kw))
+        return [{"id": len(trained), "metrics": {"train": {"epochs": 40, "hit_cap": False}}}]
+
+    def fake_evaluate(store, run):
+        m = {"ndcg@5": 0.1, "ndcg@10": 0.2, "hr@5": 0.3, "hr@10": 0.4}
+        return {"sampled": m, "full": m, "breakdown": {}, "training": [{"run": run}]}
+
+    monkeypatch.setattr(api, "train", fake_train)
+    monkeypatch.setattr(api, "evaluate", fake_evaluate)
+    return trained
+
+
 @pytest.fixture
 def doc():
     return {
@@ -310,22 +329,9 @@ def test_a_restarted_job_skips_finished_runs_and_appends_the_rest_each_naming_it
 ):
     from types import SimpleNamespace
 
-    from trainer import api
-
     out = tmp_path / "fk.json"
     out.write_text(json.dumps({"runs": [_run("sasrec", 42, 0.3, 0.5)], "stages": {}}))
-    trained = []
-
-    def fake_train(store, **kw):
-        trained.append((kw["model"], kw["source"], kw["target"], kw["seed"]))
-        return [{"id": len(trained), "metrics": {"train": {"epochs": 40, "hit_cap": False}}}]
-
-    def fake_evaluate(store, run):
-        m = {"ndcg@5": 0.1, "ndcg@10": 0.2, "hr@5": 0.3, "hr@10": 0.4}
-        return {"sampled": m, "full": m, "breakdown": {}, "training": [{"run": run}]}
-
-    monkeypatch.setattr(api, "train", fake_train)
-    monkeypatch.setattr(api, "evaluate", fake_evaluate)
+    trained = _fake_trainer(monkeypatch, lambda kw: (kw["model"], kw["source"], kw["target"], kw["seed"]))
     args = SimpleNamespace(
         out=out, store="s.db", rows="sasrec,cd-sasrec", directions="kitchen:food", seeds=1, first_seed=42,
         epochs=None, runs_dir=str(tmp_path / "runs"), threads=1,
@@ -401,23 +407,10 @@ def test_ab_table_pairs_each_arm_with_paper_by_seed_and_never_across_semantic_in
 def test_a_table_under_one_loss_trains_every_row_with_it_apart_from_the_paper_table(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from trainer import api
-
     out = tmp_path / "fk.json"
     legacy = _run("sasrec", 42, 0.3, 0.5)  # recorded before tables had names: the paper table's
     out.write_text(json.dumps({"runs": [legacy], "stages": {}}))
-    trained = []
-
-    def fake_train(store, **kw):
-        trained.append((kw["model"], kw["preset"], kw["overrides"].get("loss")))
-        return [{"id": len(trained), "metrics": {"train": {"epochs": 40, "hit_cap": False}}}]
-
-    def fake_evaluate(store, run):
-        m = {"ndcg@5": 0.1, "ndcg@10": 0.2, "hr@5": 0.3, "hr@10": 0.4}
-        return {"sampled": m, "full": m, "breakdown": {}, "training": [{"run": run}]}
-
-    monkeypatch.setattr(api, "train", fake_train)
-    monkeypatch.setattr(api, "evaluate", fake_evaluate)
+    trained = _fake_trainer(monkeypatch, lambda kw: (kw["model"], kw["preset"], kw["overrides"].get("loss")))
 
     def args(rows, loss):
         return SimpleNamespace(
