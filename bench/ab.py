@@ -26,8 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from paper_table import fingerprint, locked, semantic_inputs, train_and_evaluate  # noqa: E402
+from paper_table import locked, train_and_evaluate  # noqa: E402
 from paper_table_docs import paired_p  # noqa: E402
+from paper_table_inputs import fingerprint, semantic_inputs  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "ab.json"
 DOCS = ROOT / "docs" / "trainer.md"

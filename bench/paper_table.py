@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import sys
@@ -39,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from paper_table_inputs import fingerprint, part_of, semantic_inputs  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "food-kitchen.json"
 DOCS = ROOT / "docs" / "results.md"
@@ -140,15 +141,6 @@ def train_and_evaluate(args, *, overrides: dict, **train) -> tuple[dict, dict]:
     return run, api.evaluate(args.store, run["id"])
 
 
-def fingerprint(semantics: dict | None) -> str | None:
-    """A short hash of the semantic inputs (taxonomy and how each domain was labelled): runs of the
-    semantic rows count only beside the inputs they were trained on."""
-    if not semantics:
-        return None
-    body = {"taxonomy": semantics.get("taxonomy"), "domains": semantics.get("domains")}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
-
-
 def reads(key: str) -> tuple[str, ...]:
     """Which parts of the semantic inputs a row's model reads, as the trainer's own switches say:
     ``labels`` (the taxonomy and every item's labels: the domain-agnostic view) and ``texts`` (the
@@ -161,15 +153,6 @@ def reads(key: str) -> tuple[str, ...]:
 
 
 SEMANTIC_ROWS = {key for key, *_ in ROWS if reads(key)}  # rows that read any semantic input
-
-
-def part_of(semantics: dict, part: str):
-    """The part of the semantic inputs a view reads (see ``reads``)."""
-    domains = semantics.get("domains") or {}
-    if part == "labels":
-        keep = ("annotated", "failed", "methods", "labels_digest")
-        return semantics.get("taxonomy"), {d: {k: v.get(k) for k in keep} for d, v in sorted(domains.items())}
-    return {d: {k: v.get(k) for k in ("embedded", "texts_digest")} for d, v in sorted(domains.items())}
 
 
 def unmatched_parts(key: str, recorded: dict, store: dict) -> list[str]:
@@ -223,48 +206,6 @@ def refuse_new_inputs(out: Path) -> None:
             " replace those inputs (the runs would leave the tables). To add runs, rebuild the store"
             " without --prepare (docs/results.md); to start new inputs, add --new-inputs"
         )
-
-
-# -- semantic inputs (--prepare runs them through the CLI: paper_table_prepare.py) ------------------
-def semantic_inputs(store: str) -> dict:
-    """What the semantic rows were trained on: the taxonomy and, per domain, how its items were labelled,
-    with digests of the labels and of the texts the vectors encode."""
-    from collections import Counter
-
-    from semacdr_cli.store import Store
-    from semacdr_cli.store import semantic as sem
-
-    with Store(store, create=False) as s:
-        ds = s.dataset()
-        tax = sem.get_taxonomy(s, ds["id"])
-        tree = sem.taxonomy_tree(s, tax["id"])
-        out = {
-            "taxonomy": {
-                "origin": tax["origin"],
-                "categories": {c["name"]: [x["name"] for x in c["subcategories"]] for c in tree},
-            },
-            "domains": {},
-        }
-        for d in s.domains(ds["id"]):
-            rows = sem.domain_label_rows(s, d["id"], tax["id"])
-            texts = sem.domain_vector_texts(s, d["id"])
-            out["domains"][d["name"]] = {
-                **sem.domain_semantic_counts(s, d["id"]),
-                "methods": dict(Counter(r["method"] for r in rows)),
-                # which labels each item got and which text each vector encodes, so two stores whose
-                # LLMs answered differently are told apart even where the counts agree
-                "labels_digest": digest((r["external_id"], r["labels"]) for r in rows),
-                "texts_digest": digest(tuple(r) for r in texts),
-            }
-    return out
-
-
-def digest(rows) -> str:
-    """A short hash of rows, independent of their order."""
-    h = hashlib.sha256()
-    for row in sorted(rows):
-        h.update(json.dumps(row).encode())
-    return h.hexdigest()[:12]
 
 
 # -- training ----------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from paper_table import semantic_inputs
+from paper_table_inputs import semantic_inputs
 
 from semacdr_cli.config import EmbedConfig
 from semacdr_cli.embed import embedding_text, load_encoder, resolve_embed_model, source_text, text_hash
