@@ -23,6 +23,11 @@ PLUGIN_BASE = {
 }  # a plug-in row is also compared with the model it plugs into
 
 
+def _table(run: dict) -> str:
+    """The training setting a run belongs to (paper_table.table_of; unmarked runs are the paper table's)."""
+    return run.get("table", "paper")
+
+
 def _mean_std(vals: Sequence[float]) -> str:
     if not vals:
         return "–"
@@ -187,9 +192,9 @@ def render(doc: dict, rows, baselines: Sequence[str]) -> str:
         "no training window.",
         "",
     ]
-    tables = sorted({r.get("table", "paper") for r in runs}, key=lambda t: (t == "paper", t)) or ["paper"]
+    tables = sorted({_table(r) for r in runs}, key=lambda t: (t == "paper", t)) or ["paper"]
     for table in tables:  # one block per training setting: runs of two tables are never mixed
-        mine = [r for r in runs if r.get("table", "paper") == table]
+        mine = [r for r in runs if _table(r) == table]
         losses = ", ".join(sorted({r["loss"] for r in mine if "loss" in r})) or "–"
         if len(tables) > 1 or table != "paper":
             out += [
@@ -206,7 +211,7 @@ def render(doc: dict, rows, baselines: Sequence[str]) -> str:
             "shown here beside the same baselines.",
             "",
         ]
-        base = [r for r in runs if r["row"] in baselines and r.get("table", "paper") == "paper"]
+        base = [r for r in runs if r["row"] in baselines and _table(r) == "paper"]
         inputs = list(dict.fromkeys(r.get("semantics") for r in stale))[::-1]  # newest first
         for fp in inputs:  # one table per set of inputs: runs on different labels are never averaged
             mine = [r for r in stale if r.get("semantics") == fp]
