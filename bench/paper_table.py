@@ -161,17 +161,43 @@ def unmatched_parts(key: str, recorded: dict, store: dict) -> list[str]:
     return [p for p in reads(key) if part_of(recorded, p) != part_of(store, p)]
 
 
+def table_inputs(doc: dict, table: str) -> dict | None:
+    """The semantic inputs a table's semantic rows train on: the table's own (``table_semantics``, set
+    by ``--table-inputs``) or else the file's (``semantics``, those of the paper table)."""
+    return (doc.get("table_semantics") or {}).get(table) or doc.get("semantics")
+
+
 def current_runs(doc: dict, table: str | None = None) -> list[dict]:
     """The runs that belong in the tables (of ``table`` only, when given): any run of a row without
-    semantics; a semantic row's run only when it was trained on the semantic inputs the file now
-    records (an untagged one predates the fingerprints and counts as trained on them)."""
+    semantics; a semantic row's run only when it was trained on the semantic inputs its table now
+    records (an untagged one predates the fingerprints and counts as trained on the file's)."""
     fp = fingerprint(doc.get("semantics"))
     return [
         r
         for r in doc["runs"]
-        if (r["row"] not in SEMANTIC_ROWS or r.get("semantics", fp) == fp)
+        if (
+            r["row"] not in SEMANTIC_ROWS
+            or r.get("semantics", fp) == fingerprint(table_inputs(doc, table_of(r)))
+        )
         and (table is None or table_of(r) == table)
     ]
+
+
+def adopt_store_inputs(doc: dict, table: str, store_inputs: dict) -> None:
+    """``--table-inputs``: the store's semantic inputs become ``table``'s own, beside the file's, so a
+    table other than the paper's can train its semantic rows on inputs rebuilt elsewhere (another CPU
+    labels differently) without taking the paper table's runs off their inputs. Refused for the paper
+    table and for a table whose semantic rows already rest on other inputs."""
+    if table == PAPER_TABLE:
+        sys.exit("--table-inputs: the paper table's inputs are the file's (use --prepare --new-inputs)")
+    fp = fingerprint(store_inputs)
+    resting = [r for r in current_runs(doc, table) if r["row"] in SEMANTIC_ROWS and r.get("semantics") != fp]
+    if resting:
+        sys.exit(
+            f"--table-inputs: {len(resting)} runs of table {table!r}'s semantic rows rest on its inputs;"
+            " the store's would take them out of the table"
+        )
+    doc.setdefault("table_semantics", {})[table] = {**store_inputs, "fingerprint": fp}
 
 
 def done_keys(doc: dict, table: str = PAPER_TABLE) -> set[tuple[str, str, int]]:
@@ -199,7 +225,9 @@ def refuse_new_inputs(out: Path) -> None:
     """--prepare makes the store's inputs the file's; it stops when semantic runs rest on the recorded
     ones (a rebuild of the same inputs adds runs without it: docs/results.md, bench/restore_texts.py)."""
     doc = json.loads(out.read_text()) if out.exists() else {"runs": []}
-    kept = [r for r in current_runs(doc) if r["row"] in SEMANTIC_ROWS] if doc.get("semantics") else []
+    own = doc.get("table_semantics") or {}  # a table with inputs of its own keeps them
+    kept = [r for r in current_runs(doc) if r["row"] in SEMANTIC_ROWS and table_of(r) not in own]
+    kept = kept if doc.get("semantics") else []
     if kept:
         sys.exit(
             f"{out}: {len(kept)} runs of semantic rows rest on the inputs it records, and --prepare would"
@@ -224,13 +252,16 @@ def run_all(args) -> None:
     apply_threads(args.threads)  # before machine() reads torch's threads: the ones every run here uses
     machine_key = f"pid{os.getpid()}"  # each run names the machine entry it was trained on
     machine_entry = {**machine(), "threads": args.threads}  # written with this job's first run
+    semantic = any(r[0] in SEMANTIC_ROWS for r in rows)
+    store_inputs = semantic_inputs(args.store) if semantic else None
     with locked(args.out) as doc:
         doc["store"] = str(args.store)
-        recorded = doc.get("semantics")
+        if semantic and getattr(args, "table_inputs", False):
+            adopt_store_inputs(doc, table, store_inputs)
+        recorded = table_inputs(doc, table)
     semantic_fp = fingerprint(recorded)
     store_fp = None
-    if any(r[0] in SEMANTIC_ROWS for r in rows):
-        store_inputs = semantic_inputs(args.store)
+    if semantic:
         store_fp = fingerprint(store_inputs)
         differ = {r[0]: unmatched_parts(r[0], recorded, store_inputs) for r in rows if recorded}
         if semantic_fp is None or any(differ.values()):
@@ -295,25 +326,11 @@ def tables_doc(doc: dict) -> dict:
 
 
 def write_docs(results: Path, docs: Path) -> dict | None:
-    """The tables between docs' markers, and the per-seed figure beside them (FIGURE); returns what
-    the figure drew (None without runs)."""
-    from paper_table_docs import BEGIN, END, render
-    from paper_table_plot import seed_plot
+    """docs' generated tables and per-seed figure from ``results`` (paper_table_docs.write)."""
+    from paper_table_docs import write
 
     doc = json.loads(results.read_text()) if results.exists() else {"runs": [], "stages": {}}
-    text = docs.read_text()
-    if BEGIN not in text or END not in text:
-        sys.exit(f"{docs}: the markers {BEGIN} / {END} are missing")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    shown = tables_doc(doc)
-    docs.write_text(head + BEGIN + "\n" + render(shown, ROWS, BASELINES) + END + tail)
-    print(f"wrote {docs}")
-    if not shown["runs"]:
-        return None
-    drawn = seed_plot(shown["runs"], ROWS, BASELINES, SEMANTIC_ROWS, docs.parent / FIGURE)
-    print(f"wrote {drawn['path']}")
-    return drawn
+    return write(docs, tables_doc(doc), ROWS, BASELINES, SEMANTIC_ROWS, FIGURE)
 
 
 def main() -> None:
@@ -340,6 +357,9 @@ def main() -> None:
     p.add_argument("--prepare", action="store_true", help="taxonomy, labels and vectors first (timed)")
     p.add_argument("--distill", type=int, default=1000)
     p.add_argument("--new-inputs", action="store_true", help="let --prepare replace inputs runs rest on")
+    p.add_argument(
+        "--table-inputs", action="store_true", help="the store's semantic inputs become the table's"
+    )
     p.add_argument("--docs", action="store_true", help="regenerate docs/results.md from --out and stop")
     p.add_argument("--estimate", action="store_true", help="the CPU-hours of one full pass, then stop")
     p.add_argument("--estimate-json", type=Path, help="with --estimate: also write the estimate here")

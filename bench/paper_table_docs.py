@@ -28,6 +28,21 @@ def _table(run: dict) -> str:
     return run.get("table", "paper")
 
 
+def _inputs(sem: dict, title: str) -> list[str]:
+    """A set of semantic inputs: its taxonomy's categories, and per domain how its items were labelled."""
+    tax = sem.get("taxonomy") or {}
+    out = [
+        f"{title}: taxonomy origin `{tax.get('origin')}`, {len(tax.get('categories', {}))} categories:",
+        "",
+    ]
+    out += [f"- {name}: {', '.join(subs)}" for name, subs in tax.get("categories", {}).items()]
+    out.append("")
+    for name, d in sem.get("domains", {}).items():
+        methods = ", ".join(f"{k} {v}" for k, v in sorted(d.get("methods", {}).items()))
+        out.append(f"- {name}: {d.get('annotated', 0)} labelled ({methods}), {d.get('embedded', 0)} embedded")
+    return out + [""]
+
+
 def _mean_std(vals: Sequence[float]) -> str:
     if not vals:
         return "–"
@@ -196,9 +211,11 @@ def render(doc: dict, rows, baselines: Sequence[str]) -> str:
     for table in tables:  # one block per training setting: runs of two tables are never mixed
         mine = [r for r in runs if _table(r) == table]
         losses = ", ".join(sorted({r["loss"] for r in mine if "loss" in r})) or "–"
+        own = (doc.get("table_semantics") or {}).get(table)
+        inputs = f"; semantic rows on this table's own inputs `{own['fingerprint']}` (below)" if own else ""
         if len(tables) > 1 or table != "paper":
             out += [
-                f"**Table `{table}`**: every row trained with `--preset {table.split(',')[0]}`; losses: {losses}.",
+                f"**Table `{table}`**: every row trained with `--preset {table.split(',')[0]}`; losses: {losses}{inputs}.",
                 "",
             ]
         for d in directions:
@@ -219,21 +236,10 @@ def render(doc: dict, rows, baselines: Sequence[str]) -> str:
                 out += direction_table(
                     base + mine, rows, baselines, d, note=f", earlier semantic inputs `{fp}`"
                 )
-    sem = doc.get("semantics")
-    if sem:
-        tax = sem.get("taxonomy") or {}
-        out += [
-            f"Semantic inputs: taxonomy origin `{tax.get('origin')}`, {len(tax.get('categories', {}))} categories:",
-            "",
-        ]
-        out += [f"- {name}: {', '.join(subs)}" for name, subs in tax.get("categories", {}).items()]
-        out.append("")
-        for name, d in sem.get("domains", {}).items():
-            methods = ", ".join(f"{k} {v}" for k, v in sorted(d.get("methods", {}).items()))
-            out.append(
-                f"- {name}: {d.get('annotated', 0)} labelled ({methods}), {d.get('embedded', 0)} embedded"
-            )
-        out.append("")
+    if doc.get("semantics"):
+        out += _inputs(doc["semantics"], "Semantic inputs")
+    for table, sem in sorted((doc.get("table_semantics") or {}).items()):
+        out += _inputs(sem, f"Table `{table}`'s semantic inputs `{sem['fingerprint']}`")
     stages = doc.get("stages") or {}
     if stages:
         order = ["taxonomy induce", "annotate food", "annotate kitchen", "embed food", "embed kitchen"]
@@ -253,3 +259,24 @@ def render(doc: dict, rows, baselines: Sequence[str]) -> str:
         )
         out.append("")
     return "\n".join(out) + "\n"
+
+
+def write(docs, shown: dict, rows, baselines, semantic_rows, figure) -> dict | None:
+    """The tables of ``shown`` (the runs that count) between docs' markers, and the per-seed figure
+    beside them (``figure``, relative to docs); returns what the figure drew (None without runs)."""
+    import sys
+
+    from paper_table_plot import seed_plot
+
+    text = docs.read_text()
+    if BEGIN not in text or END not in text:
+        sys.exit(f"{docs}: the markers {BEGIN} / {END} are missing")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    docs.write_text(head + BEGIN + "\n" + render(shown, rows, baselines) + END + tail)
+    print(f"wrote {docs}")
+    if not shown["runs"]:
+        return None
+    drawn = seed_plot(shown["runs"], rows, baselines, semantic_rows, docs.parent / figure)
+    print(f"wrote {drawn['path']}")
+    return drawn

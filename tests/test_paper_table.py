@@ -458,3 +458,50 @@ def test_runs_of_two_tables_are_rendered_in_blocks_of_their_own_and_never_averag
     assert sema and "0.5000 ± 0.0000" in sema[0]  # the fixes runs alone
     paper_sema = [line for line in paper_block.splitlines() if line.startswith("| SemaCDR |")]
     assert paper_sema and "0.3800 ± 0.0283" in paper_sema[0]  # 0.36 and 0.40: the paper runs alone
+
+
+def test_a_table_with_inputs_of_its_own_trains_its_semantic_rows_on_them_and_leaves_the_paper_table_alone(
+    doc, tmp_path, monkeypatch
+):
+    from types import SimpleNamespace
+
+    def inputs(labels):
+        domain = {"annotated": 5, "methods": {"score": 5}, "labels_digest": labels, "texts_digest": "T"}
+        return {"taxonomy": {"origin": "induced", "categories": {"Genre": ["A", "B"]}},
+                "domains": {"food": domain, "kitchen": domain}}  # fmt: skip
+
+    recorded, rebuilt = inputs("L1"), inputs("L2")  # the store was labelled again elsewhere
+    doc["semantics"] = {**recorded, "fingerprint": paper_table.fingerprint(recorded)}
+    out = tmp_path / "fk.json"
+    out.write_text(json.dumps(doc))
+    monkeypatch.setattr(paper_table, "semantic_inputs", lambda s: rebuilt)
+    trained = _fake_trainer(monkeypatch, lambda kw: (kw["model"], kw["preset"]))
+
+    def args(preset, table_inputs):
+        return SimpleNamespace(
+            out=out, store="s.db", rows="semacdr", directions="kitchen:food", seeds=1, first_seed=42,
+            epochs=None, runs_dir=str(tmp_path / "runs"), threads=1, preset=preset, loss=None,
+            table_inputs=table_inputs,
+        )  # fmt: skip
+
+    with pytest.raises(SystemExit, match="not the ones the results file records"):
+        paper_table.run_all(args("fixes", False))  # without the switch: the file's inputs, which differ
+    with pytest.raises(SystemExit, match="the paper table's inputs are the file's"):
+        paper_table.run_all(args("paper", True))
+    paper_table.run_all(args("fixes", True))
+    assert trained == [("semacdr", "fixes")]
+    saved = json.loads(out.read_text())
+    mine = paper_table.fingerprint(rebuilt)
+    assert saved["table_semantics"]["fixes"]["fingerprint"] == mine
+    assert saved["semantics"]["fingerprint"] == paper_table.fingerprint(recorded)  # the paper table's, kept
+    [fixes_run] = [r for r in saved["runs"] if r.get("table") == "fixes"]
+    assert fixes_run["semantics"] == mine and fixes_run in paper_table.current_runs(saved, "fixes")
+    paper = paper_table.current_runs(saved, "paper")
+    assert len(paper) == len(doc["runs"])  # the paper table's semantic runs still count
+    # a table whose semantic rows rest on its inputs refuses other ones
+    saved["runs"].append({**fixes_run, "seed": 43})
+    with pytest.raises(SystemExit, match="rest on its inputs"):
+        paper_table.adopt_store_inputs(saved, "fixes", recorded)
+    text = render(paper_table.tables_doc(saved), paper_table.ROWS, paper_table.BASELINES)
+    assert f"semantic rows on this table's own inputs `{mine}`" in text
+    assert f"Table `fixes`'s semantic inputs `{mine}`" in text
