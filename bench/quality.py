@@ -67,6 +67,7 @@ def main() -> None:
                     epochs=args.epochs,
                     repeat=args.repeat,
                     runs_dir=runs_dir,
+                    preset="paper",  # the setting of the figures docs/ records from this bench
                 )
                 ids = [r["id"] for r in ids]
                 row = {**api.evaluate(args.store, ids[0], "test"), **row}  # keep the row's own labels

@@ -54,7 +54,7 @@ def one(args) -> dict:
         progress=False,
         device="cpu",
         overrides={"threads": args.threads, **{k: v for k, v in keys.items() if k != "preset"}},
-        preset=keys.get("preset"),
+        preset=keys.get("preset", "paper"),  # without one: the paper preset, that of docs/trainer.md "Cost"
     )
     row, cfg, data, model, _device = api.load_run(args.store, run)
     epochs = [json.loads(line) for line in (Path(row["run_dir"]) / "metrics.jsonl").read_text().splitlines()]

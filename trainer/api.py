@@ -27,7 +27,7 @@ import numpy as np
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.store import Store
 from semacdr_cli.store import training as q
-from trainer.config import TrainConfig, load_config
+from trainer.config import DEFAULT_PRESET, MODELS, TrainConfig, load_config  # noqa: F401 (the CLI's help)
 from trainer.run import RunInputs, fit_run, setup
 
 

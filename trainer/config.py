@@ -13,6 +13,7 @@ from pathlib import Path
 from semacdr_cli.config_files import fits, read_toml
 from semacdr_cli.errors import SemacdrError
 from trainer.models import REGISTRY, SEMANTIC_PLUGIN, SINGLE_DOMAIN
+from trainer.presets import DEFAULT as DEFAULT_PRESET
 from trainer.presets import LEGACY, PRESETS
 
 MODELS = tuple(REGISTRY)  # the model registry of trainer/models/__init__.py
@@ -300,8 +301,12 @@ def load_config(path: str | Path | None, preset: str | None = None, **overrides)
         if "train" in data and isinstance(data["train"], dict):
             data = data["train"]
         where = str(p)
-    name = preset if preset is not None else data.get("preset", "")
+    name = preset if preset is not None else data.get("preset", DEFAULT_PRESET)
     if not isinstance(name, str):
         raise SemacdrError(f"config key 'preset': expected str, got {name!r}", path=where)
-    cfg = TrainConfig.from_dict({**PRESETS.get(name, {}), **data, "preset": name}, where=where)
-    return cfg.with_overrides(**overrides).validate()
+    keys = PRESETS.get(name, {})
+    cfg = TrainConfig.from_dict({**keys, **data, "preset": name}, where=where).with_overrides(**overrides)
+    given = "graph_shortcut" in data or overrides.get("graph_shortcut") is not None
+    if cfg.has("simple-graph") and keys.get("graph_shortcut") == "leave-batch-out" and not given:
+        cfg = cfg.with_overrides(graph_shortcut="keep")  # SimpGraph's chain graph has no windows to leave out
+    return cfg.validate()

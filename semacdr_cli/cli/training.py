@@ -10,6 +10,7 @@ from semacdr_cli.cli.common import DatasetOption
 from semacdr_cli.cli.output import emit, options, table
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.store.training import stopping
+from trainer.api import DEFAULT_PRESET, MODELS
 from trainer.api import TrainConfig as _C  # option help from the job's config
 
 METRIC_KEYS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
@@ -67,7 +68,7 @@ def register(app: typer.Typer) -> None:
     def train(
         source: Annotated[str | None, typer.Option("--source", help="Source domain name.")] = None,
         target: Annotated[str | None, typer.Option("--target", help="Target domain name.")] = None,
-        model: Annotated[str | None, typer.Option("--model", help="semacdr | sasrec | cd-sasrec.")] = None,
+        model: Annotated[str | None, typer.Option("--model", help=" | ".join(MODELS) + ".")] = None,
         ablation: Annotated[
             list[str] | None,
             typer.Option(
@@ -84,7 +85,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--preset",
                 help="A named set of training keys under --config's: paper (the paper-literal reading) | "
-                'fixes (every candidate fix; docs/trainer.md "Presets").',
+                f'fixes (every candidate fix; docs/trainer.md "Presets"). Default {DEFAULT_PRESET}.',
             ),
         ] = None,
         seed: Annotated[int | None, typer.Option("--seed", help=f"Random seed (default {_C.seed}).")] = None,
