@@ -7,8 +7,9 @@ The A/B arm ``fixes`` is ``--preset fixes`` with no key changed over it, which i
 trains as its ``semacdr`` row: the same config, seeds and store, so training it again would spend
 CPU-hours to repeat the same runs. A run is copied only when the arm's preset and keys are the row's
 under that table, its semantic fingerprint is the table's inputs (``--table-inputs STORE`` first makes
-that store's inputs the table's own, as paper_table.py's switch of that name does) and the table has no run of that row, direction and seed yet. Each copy names where it came from
-(``from_ab``: the A/B file and its run id) and keeps the machine it ran on.
+that store's inputs the table's own, as paper_table.py's switch of that name does) and the table has
+no run of that row, direction and seed yet. Each copy names where it came from (``from_ab``: the A/B
+file and its run id) and keeps the CPU it ran on.
 """
 
 from __future__ import annotations

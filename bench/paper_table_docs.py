@@ -262,8 +262,9 @@ def render(doc: dict, rows, baselines: Sequence[str]) -> str:
 
 
 def write(docs, shown: dict, rows, baselines, semantic_rows, figure) -> dict | None:
-    """The tables of ``shown`` (the runs that count) between docs' markers, and the per-seed figure
-    beside them (``figure``, relative to docs); returns what the figure drew (None without runs)."""
+    """The tables of ``shown`` (the runs that count) between docs' markers, and the per-seed figure of
+    the paper table's runs beside them (``figure``, relative to docs: one table, so runs of two training
+    settings are never drawn as one row); returns what the figure drew (None without such runs)."""
     import sys
 
     from paper_table_plot import seed_plot
@@ -275,8 +276,9 @@ def write(docs, shown: dict, rows, baselines, semantic_rows, figure) -> dict | N
     _, tail = rest.split(END, 1)
     docs.write_text(head + BEGIN + "\n" + render(shown, rows, baselines) + END + tail)
     print(f"wrote {docs}")
-    if not shown["runs"]:
+    paper = [r for r in shown["runs"] if _table(r) == "paper"]
+    if not paper:
         return None
-    drawn = seed_plot(shown["runs"], rows, baselines, semantic_rows, docs.parent / figure)
+    drawn = seed_plot(paper, rows, baselines, semantic_rows, docs.parent / figure)
     print(f"wrote {drawn['path']}")
     return drawn

@@ -192,13 +192,16 @@ def test_docs_are_rewritten_only_between_the_markers(doc, tmp_path):
     assert "old numbers" not in text and "| SemaCDR |" in text
 
 
-def test_the_figure_draws_one_dot_per_current_run_and_leaves_out_runs_on_earlier_inputs(doc, tmp_path):
+def test_the_figure_draws_one_dot_per_current_paper_table_run_and_leaves_out_runs_on_earlier_inputs(
+    doc, tmp_path
+):
     doc["semantics"] = {"taxonomy": {"origin": "induced"}, "domains": {}}
     for r in doc["runs"]:
         if r["row"] == "semacdr":
             r["semantics"] = paper_table.fingerprint(doc["semantics"])
     doc["runs"].append({**_run("semacdr", 44, 0.9, 0.9), "semantics": "old"})  # earlier inputs
     doc["runs"].append(_run("sasrec", 42, 0.2, 0.3, direction="food:kitchen"))
+    doc["runs"].append({**_run("cd-sasrec", 44, 0.5, 0.6), "table": "fixes"})  # another table's: not drawn
     results = tmp_path / "r.json"
     results.write_text(json.dumps(doc))
     docs = tmp_path / "results.md"
