@@ -172,13 +172,11 @@ def current_runs(doc: dict, table: str | None = None) -> list[dict]:
     semantics; a semantic row's run only when it was trained on the semantic inputs its table now
     records (an untagged one predates the fingerprints and counts as trained on the file's)."""
     fp = fingerprint(doc.get("semantics"))
+    own = {t: fingerprint(sem) for t, sem in (doc.get("table_semantics") or {}).items()}
     return [
         r
         for r in doc["runs"]
-        if (
-            r["row"] not in SEMANTIC_ROWS
-            or r.get("semantics", fp) == fingerprint(table_inputs(doc, table_of(r)))
-        )
+        if (r["row"] not in SEMANTIC_ROWS or r.get("semantics", fp) == own.get(table_of(r), fp))
         and (table is None or table_of(r) == table)
     ]
 
@@ -227,7 +225,7 @@ def refuse_new_inputs(out: Path) -> None:
     doc = json.loads(out.read_text()) if out.exists() else {"runs": []}
     own = doc.get("table_semantics") or {}  # a table with inputs of its own keeps them
     kept = [r for r in current_runs(doc) if r["row"] in SEMANTIC_ROWS and table_of(r) not in own]
-    kept = kept if doc.get("semantics") else []
+    kept = kept if doc.get("semantics") else []  # without recorded inputs, nothing rests on them
     if kept:
         sys.exit(
             f"{out}: {len(kept)} runs of semantic rows rest on the inputs it records, and --prepare would"

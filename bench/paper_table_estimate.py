@@ -46,7 +46,7 @@ def time_row(store: str, source: str, target: str, model: str, ablation: list, o
     cfg = load_config(
         None, preset=preset, source=source, target=target, model=model, ablation=list(ablation), threads=1,
         **overrides,
-    ).validate()  # fmt: skip
+    )  # fmt: skip
     with Store(store, create=False) as s:
         inputs = setup(s, cfg)  # the data and graphs training builds
     data = inputs.data
