@@ -93,6 +93,9 @@ def main() -> None:  # vLLM spawns workers: keep everything under main()
     p.add_argument(
         "--load-format", default=None, help="vllm: e.g. dummy (random weights, for throughput only)"
     )
+    p.add_argument(
+        "--dtype", default="auto", help="transformers backend: auto | float32 | bfloat16 | float16"
+    )
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     from semacdr_cli.llm import get_backend
@@ -103,7 +106,8 @@ def main() -> None:  # vLLM spawns workers: keep everything under main()
         backend = get_backend("vllm", model=a.model, **opts)
         backend.dtype = backend.engine_options.get("dtype", "auto")
     else:
-        backend = get_backend("transformers", model=a.model, batch_size=a.batch_size, threads=a.threads)
+        backend = get_backend("transformers", model=a.model, batch_size=a.batch_size, threads=a.threads,
+                              dtype=a.dtype)  # fmt: skip
     import torch
 
     load = time.perf_counter() - t0

@@ -18,6 +18,7 @@ import argparse
 import csv
 import gzip
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -78,6 +79,33 @@ def control_kind(store, ds: int, backend, a, truth: dict) -> dict:
     return {"kind_names": names, **res}
 
 
+def describe_rate(store, ds: int, backend, n: int) -> dict:
+    """Descriptions/s as the annotate job asks for them (ScoreLabeler.describe: one request per item,
+    garbage asked again once) over the first `n` office items; answers already cached are not counted."""
+    from semacdr_cli.annotate.item_text import item_text
+    from semacdr_cli.annotate.score import ScoreLabeler
+    from semacdr_cli.annotate.summary import AnnotateSummary
+    from semacdr_cli.config import AnnotateConfig
+    from semacdr_cli.store import semantic as sem
+
+    dom = store.domain(ds, "office")
+    tax = sem.get_taxonomy(store, ds)
+    summary = AnnotateSummary(
+        domain="office", taxonomy_version=tax["version"], model=backend.model, backend=backend.name
+    )
+    labeler = ScoreLabeler(store, tax, sem.taxonomy_tree(store, tax["id"]), backend,
+                           AnnotateConfig(domain="office", describe=True), summary, dom["id"])  # fmt: skip
+    rows = sem.items_by_ids(store, sem.domain_item_ids(store, dom["id"])[:n])
+    got = labeler.describe([item_text(r) for r in rows])
+    secs = summary.describe_seconds  # time inside the LLM's generate calls
+    return {
+        "described": sum(d is not None for d, _ in got),
+        "describe_requests": summary.describe_requests,
+        "describe_seconds": round(secs, 1),
+        "described_per_s": round(summary.describe_requests / secs, 3) if summary.describe_requests else None,
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--db", default="office-dev.db")
@@ -88,6 +116,9 @@ def main() -> None:
     p.add_argument("--pair-items", type=int, default=2000)
     p.add_argument("--distill", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--describe", type=int, default=20, help="time descriptions of this many office items (0: none)"
+    )
     p.add_argument("--out", default=None)
     p.add_argument(
         "--control-kind",
@@ -127,9 +158,13 @@ def main() -> None:
     truth = read_truth(str(OFFICE / "truth_office.csv.gz"), "item", "category")
     res = quality_table(store, ds, "office", truth)
     tax = sem.taxonomy_tree(store, sem.get_taxonomy(store, ds)["id"])
-    res.update({"cpu": cpu_model(), "threads": torch.get_num_threads(), "stage_seconds": times,
+    rates = {"llm_scored": s.scored, "llm_scored_per_s": s.scored_per_s}
+    if a.describe:
+        rates.update(describe_rate(store, ds, backend, a.describe))
+    res.update({"model": backend.model, "cpu": cpu_model(), "threads": torch.get_num_threads(), "stage_seconds": times,
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                 "annotate": {"items_per_s": s.items_per_s, "labels_per_item": s.labels_per_item,
-                             "distilled": s.distilled, "guard": s.guard},
+                             "distilled": s.distilled, "guard": s.guard, **rates},
                 "taxonomy": [{"name": c["name"], "subcategories": [x["name"] for x in c["subcategories"]]} for c in tax],
                 "readme_anchors": {"5": 0.388, "7": 0.384, "10": 0.432, "15": 0.482}})  # fmt: skip
     for c in res["taxonomy"]:
@@ -137,7 +172,7 @@ def main() -> None:
     print_table(res)
     print(
         f"stages {times}; annotate {s.items_per_s} items/s, {s.labels_per_item} labels/item; guard {s.guard}; "
-        f"CPU {res['cpu']}, {res['threads']} threads"
+        f"LLM {rates}; peak RSS {res['peak_rss_mb']} MB; {res['model']}; CPU {res['cpu']}, {res['threads']} threads"
     )
     if a.control_kind:
         res["control"] = control_kind(store, ds, backend, a, truth)

@@ -153,6 +153,19 @@ def test_descriptions_are_a_separate_short_request_and_garbage_is_dropped(tmp_pa
         got["Dark Chocolate"]["description"] is None and "run-together" in got["Dark Chocolate"]["outliers"]
     )
     assert s.described == 1
+    assert s.describe_requests == 3 and s.described_per_s > 0  # the garbage asked twice
+
+
+def test_the_llm_rates_count_only_what_the_llm_computed_in_this_run(tmp_path):
+    store = make_store(tmp_path / "s.db", n_food=9)
+    first = annotate_domain(store, 1, FakeScoringBackend(), cfg(limit=4, calibration="content-free"))
+    assert first.scored == 5 and first.scored_per_s > 0  # 4 items + the null item
+    rest = annotate_domain(store, 1, FakeScoringBackend(), cfg(calibration="content-free"))
+    assert rest.scored == 5  # the null item's scores come from the cache
+    again = annotate_domain(
+        store, 1, FakeScoringBackend(), cfg(calibration="content-free", retry_failed=True)
+    )
+    assert again.scored == 0 and again.scored_per_s == 0.0 and again.described_per_s == 0.0
 
 
 def test_distillation_labels_every_item_and_records_provenance(tmp_path):

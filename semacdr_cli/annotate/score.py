@@ -114,9 +114,12 @@ class ScoreLabeler:
         self.summary.cached += sum(o is not None for o in out)
         todo = [i for i, o in enumerate(out) if o is None]
         if todo:
+            t0 = time.perf_counter()
             res = _isolated(
                 lambda idx: self.backend.score([self.chat(texts[i]) for i in idx], self.questions), todo
             )
+            self.summary.score_seconds += time.perf_counter() - t0
+            self.summary.scored += sum(not isinstance(r, BaseException) for r in res)
             with self.store.transaction() as conn:
                 for i, r in zip(todo, res, strict=True):
                     if isinstance(r, BaseException):
@@ -175,9 +178,12 @@ class ScoreLabeler:
             keys = [self._key(texts[i], "describe", feedback[i]) for i in pending]
             hits = sem.cache_get(self.store, keys)
             miss = [n for n, k in enumerate(keys) if k not in hits]
+            t0 = time.perf_counter()
             gens = _isolated(lambda ns, chats=chats: self.backend.generate([chats[n] for n in ns], None,
                                                                            self.describe_sampling),
                              miss) if miss else []  # fmt: skip
+            self.summary.describe_seconds += time.perf_counter() - t0
+            self.summary.describe_requests += sum(not isinstance(g, BaseException) for g in gens)
             got: dict[int, Any] = {n: hits[k]["output"] for n, k in enumerate(keys) if k in hits}
             for n, k in enumerate(keys):  # an item's tokens are the same whether its answer was cached
                 if k in hits:

@@ -34,6 +34,12 @@ class AnnotateSummary:
     labels: int = 0  # labels stored in this run (score / distilled)
     labels_per_item: float = 0.0
     described: int = 0  # items given a description in this run
+    scored: int = 0  # texts the LLM scored in this run (items, calibration sample; not cached)
+    score_seconds: float = 0.0  # time inside those scoring requests
+    scored_per_s: float = 0.0  # the LLM's label-scoring rate, apart from distillation and the store
+    describe_requests: int = 0  # description requests the LLM answered in this run (retries count)
+    describe_seconds: float = 0.0  # time inside them
+    described_per_s: float = 0.0
     distilled: int = 0  # items labelled by the distilled classifier
     distill_agreement: dict = field(default_factory=dict)  # held-out agreement with the LLM per category
     failures_by_reason: dict = field(default_factory=dict)

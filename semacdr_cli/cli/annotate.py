@@ -35,6 +35,7 @@ def _summary_views(s) -> list:
         ("cached answers", s.cached), ("retried", s.retried), ("failed", s.failed),
         ("filtered (outliers)", s.filtered), ("tokens in", s.tokens_in), ("tokens out", s.tokens_out),
         ("items/s", s.items_per_s), ("output tokens/s", s.output_tokens_per_s), ("seconds", s.seconds),
+        ("LLM label scoring, items/s", s.scored_per_s or "-"), ("LLM descriptions/s", s.described_per_s or "-"),
         ("threads", s.threads if s.threads is not None else "-"),
     )  # fmt: skip
     title = f"annotate {s.domain} (taxonomy v{s.taxonomy_version}, {s.backend}:{s.model})"
