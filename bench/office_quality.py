@@ -97,12 +97,12 @@ def describe_rate(store, ds: int, backend, n: int) -> dict:
                            AnnotateConfig(domain="office", describe=True), summary, dom["id"])  # fmt: skip
     rows = sem.items_by_ids(store, sem.domain_item_ids(store, dom["id"])[:n])
     got = labeler.describe([item_text(r) for r in rows])
-    secs = summary.describe_seconds  # time inside the LLM's generate calls
+    summary.finish_llm_rates()  # time inside the LLM's generate calls
     return {
         "described": sum(d is not None for d, _ in got),
         "describe_requests": summary.describe_requests,
-        "describe_seconds": round(secs, 1),
-        "described_per_s": round(summary.describe_requests / secs, 3) if summary.describe_requests else None,
+        "describe_seconds": summary.describe_seconds,
+        "described_per_s": summary.described_per_s,
     }
 
 

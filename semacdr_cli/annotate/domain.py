@@ -68,7 +68,5 @@ def annotate_domain(store: Store, dataset_id: int, backend: Backend, config: Ann
     new = s.done + s.failed + s.distilled
     s.items_per_s = round(new / s.seconds, 3) if s.seconds > 0 else 0.0
     s.output_tokens_per_s = round(s.tokens_out / s.seconds, 2) if s.seconds > 0 else 0.0
-    s.scored_per_s = round(s.scored / s.score_seconds, 3) if s.score_seconds > 0 else 0.0
-    s.described_per_s = round(s.describe_requests / s.describe_seconds, 3) if s.describe_seconds > 0 else 0.0
-    s.score_seconds, s.describe_seconds = round(s.score_seconds, 3), round(s.describe_seconds, 3)
+    s.finish_llm_rates()
     return s

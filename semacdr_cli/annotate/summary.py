@@ -46,5 +46,16 @@ class AnnotateSummary:
     guard: list = field(default_factory=list)  # degenerate categories found at the end (warnings)
     warnings: list = field(default_factory=list)  # e.g. a domain continued with other LLM threads
 
+    def finish_llm_rates(self) -> None:
+        """The LLM's own rates from the time inside its requests (then the times rounded)."""
+        self.scored_per_s = round(self.scored / self.score_seconds, 3) if self.score_seconds > 0 else 0.0
+        self.described_per_s = (
+            round(self.describe_requests / self.describe_seconds, 3) if self.describe_seconds > 0 else 0.0
+        )
+        self.score_seconds, self.describe_seconds = (
+            round(self.score_seconds, 3),
+            round(self.describe_seconds, 3),
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
