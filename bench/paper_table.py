@@ -3,6 +3,7 @@
     python bench/paper_table.py --store fk.db --prepare            # taxonomy, labels, vectors (timed)
     python bench/paper_table.py --store fk.db [--seeds 5] [--rows all] [--directions kitchen:food,food:kitchen]
                                 [--preset paper|fixes] [--loss bpr|bce|softmax|full]
+                                [--select-metric sampled:ndcg@10|full:ndcg@10]
     python bench/paper_table.py --docs                             # regenerate docs/results.md's tables
     python bench/paper_table.py --store fk.db --estimate           # CPU-hours of one full pass
 
@@ -18,7 +19,8 @@ their wall times and what ran beside them.
 
 A **table** is one training setting for every row: ``--preset`` (default ``paper``, the setting of every
 run recorded before presets existed) and, optionally, ``--loss`` for every row (rows that exist only to
-show another loss, ``*-softmax``, are left out of such a table: they would repeat their base row).
+show another loss, ``*-softmax``, are left out of such a table: they would repeat their base row), and
+``--select-metric`` for every row (early stopping on one protocol's NDCG@10 for all of them).
 Each run records its table, preset and loss (the loss its model trained with, ``auto`` resolved);
 runs of one table are never averaged or compared with another's. ``--docs`` writes the generated tables
 (paper_table_docs.render) between the markers of docs/results.md; no number there is typed by hand.
@@ -85,9 +87,10 @@ BASELINES = ("sasrec", "cd-sasrec", "cl4srec", "c2dsr", "tri-cdr")
 PAPER_TABLE = "paper"  # the table of every run recorded before tables had names
 
 
-def table_name(preset: str, loss: str | None) -> str:
-    """``paper``, ``fixes``, or ``paper, loss full`` when one loss is imposed on every row."""
-    return f"{preset}, loss {loss}" if loss else preset
+def table_name(preset: str, loss: str | None, select: str | None = None) -> str:
+    """``paper``, ``fixes``, ``paper, loss full`` when one loss is imposed on every row, and ``fixes,
+    select sampled:ndcg@10`` when one early-stopping metric is."""
+    return preset + (f", loss {loss}" if loss else "") + (f", select {select}" if select else "")
 
 
 def table_of(run: dict) -> str:
@@ -202,44 +205,13 @@ def done_keys(doc: dict, table: str = PAPER_TABLE) -> set[tuple[str, str, int]]:
     return {(r["row"], r["direction"], r["seed"]) for r in current_runs(doc, table)}
 
 
-def record_semantics(doc: dict, semantics: dict, old_stages: dict | None = None) -> None:
-    """Make ``semantics`` the file's semantic inputs. Earlier ones that differ are kept under
-    ``earlier_semantics`` (with ``old_stages``, the stage times they were built in) and the runs
-    trained on them keep their fingerprint, so they stay in the file but leave the tables."""
-    old = doc.get("semantics")
-    old_fp = fingerprint(old)
-    for r in doc["runs"]:
-        if r["row"] in SEMANTIC_ROWS and "semantics" not in r and old_fp:
-            r["semantics"] = old_fp
-    if old and old_fp != fingerprint(semantics):
-        doc.setdefault("earlier_semantics", {})[old_fp] = {
-            **old,
-            **({"stages": old_stages} if old_stages else {}),
-        }
-    doc["semantics"] = {**semantics, "fingerprint": fingerprint(semantics)}
-
-
-def refuse_new_inputs(out: Path) -> None:
-    """--prepare makes the store's inputs the file's; it stops when semantic runs rest on the recorded
-    ones (a rebuild of the same inputs adds runs without it: docs/results.md, bench/restore_texts.py)."""
-    doc = json.loads(out.read_text()) if out.exists() else {"runs": []}
-    own = doc.get("table_semantics") or {}  # a table with inputs of its own keeps them
-    kept = [r for r in current_runs(doc) if r["row"] in SEMANTIC_ROWS and table_of(r) not in own]
-    kept = kept if doc.get("semantics") else []  # without recorded inputs, nothing rests on them
-    if kept:
-        sys.exit(
-            f"{out}: {len(kept)} runs of semantic rows rest on the inputs it records, and --prepare would"
-            " replace those inputs (the runs would leave the tables). To add runs, rebuild the store"
-            " without --prepare (docs/results.md); to start new inputs, add --new-inputs"
-        )
-
-
 # -- training ----------------------------------------------------------------------------------------
 def run_all(args) -> None:
     from trainer.threads import apply_threads, machine
 
     preset, loss = getattr(args, "preset", "paper"), getattr(args, "loss", None)
-    table = table_name(preset, loss)
+    select = getattr(args, "select_metric", None)
+    table = table_name(preset, loss, select)
     by_key = {r[0]: r for r in table_rows(loss)}
     wanted = list(by_key) if args.rows == "all" else args.rows.split(",")
     unknown = [k for k in wanted if k not in by_key]
@@ -277,7 +249,8 @@ def run_all(args) -> None:
         source, target = direction.split(":")
         t0 = time.perf_counter()
         print(f"{label} {source}->{target} seed {seed} [{table}] ...", flush=True)
-        keys = {**overrides, **({"loss": loss} if loss else {})}
+        imposed = {"loss": loss, "select_metric": select}
+        keys = {**overrides, **{k: v for k, v in imposed.items() if v}}
         run, result = train_and_evaluate(args, source=source, target=target, model=model,
                                          ablation=ablation or None, seed=seed, epochs=args.epochs,
                                          preset=preset, overrides=keys)  # fmt: skip
@@ -287,6 +260,7 @@ def run_all(args) -> None:
             "table": table,
             "preset": preset,
             "loss": run_loss(model, keys, preset),
+            **({"select_metric": select} if select else {}),
             "direction": direction,
             "seed": seed,
             "run": run["id"],
@@ -352,6 +326,11 @@ def main() -> None:
         choices=("bpr", "bce", "softmax", "full"),
         help="one loss imposed on every row of the table (default: each row's under the preset)",
     )
+    p.add_argument(
+        "--select-metric",
+        choices=("sampled:ndcg@10", "full:ndcg@10"),
+        help="one early-stopping metric imposed on every row (default: the preset's)",
+    )
     p.add_argument("--prepare", action="store_true", help="taxonomy, labels and vectors first (timed)")
     p.add_argument("--distill", type=int, default=1000)
     p.add_argument("--new-inputs", action="store_true", help="let --prepare replace inputs runs rest on")
@@ -380,9 +359,10 @@ def main() -> None:
             args.estimate_json.write_text(json.dumps(result, indent=2))
         return
     if args.prepare:
+        from paper_table_prepare import prepare, refuse_new_inputs
+
         if not args.new_inputs:
             refuse_new_inputs(args.out)
-        from paper_table_prepare import prepare
 
         prepare(args.store, args.out, args.distill, args.threads)
     run_all(args)

@@ -68,4 +68,36 @@ def prepare(store: str, out: Path, distill: int, threads: int) -> None:
                     f"{name}: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'failed'}"
                 )
     with pt.locked(out) as doc:
-        pt.record_semantics(doc, pt.semantic_inputs(store), previous)
+        record_semantics(doc, pt.semantic_inputs(store), previous)
+
+
+def record_semantics(doc: dict, semantics: dict, old_stages: dict | None = None) -> None:
+    """Make ``semantics`` the file's semantic inputs. Earlier ones that differ are kept under
+    ``earlier_semantics`` (with ``old_stages``, the stage times they were built in) and the runs
+    trained on them keep their fingerprint, so they stay in the file but leave the tables."""
+    old = doc.get("semantics")
+    old_fp = pt.fingerprint(old)
+    for r in doc["runs"]:
+        if r["row"] in pt.SEMANTIC_ROWS and "semantics" not in r and old_fp:
+            r["semantics"] = old_fp
+    if old and old_fp != pt.fingerprint(semantics):
+        doc.setdefault("earlier_semantics", {})[old_fp] = {
+            **old,
+            **({"stages": old_stages} if old_stages else {}),
+        }
+    doc["semantics"] = {**semantics, "fingerprint": pt.fingerprint(semantics)}
+
+
+def refuse_new_inputs(out: Path) -> None:
+    """--prepare makes the store's inputs the file's; it stops when semantic runs rest on the recorded
+    ones (a rebuild of the same inputs adds runs without it: docs/results.md, bench/restore_texts.py)."""
+    doc = json.loads(out.read_text()) if out.exists() else {"runs": []}
+    own = doc.get("table_semantics") or {}  # a table with inputs of its own keeps them
+    kept = [r for r in pt.current_runs(doc) if r["row"] in pt.SEMANTIC_ROWS and pt.table_of(r) not in own]
+    kept = kept if doc.get("semantics") else []  # without recorded inputs, nothing rests on them
+    if kept:
+        sys.exit(
+            f"{out}: {len(kept)} runs of semantic rows rest on the inputs it records, and --prepare would"
+            " replace those inputs (the runs would leave the tables). To add runs, rebuild the store"
+            " without --prepare (docs/results.md); to start new inputs, add --new-inputs"
+        )

@@ -228,7 +228,7 @@ def test_new_semantic_inputs_retire_the_semantic_runs_of_the_old_ones_and_keep_t
     doc["semantics"] = old
     assert paper_table.done_keys(doc) == {(r["row"], r["direction"], r["seed"]) for r in doc["runs"]}
     new = {**old, "taxonomy": {"origin": "induced", "categories": {"Kind": ["Tea", "Pans", "Cups"]}}}
-    paper_table.record_semantics(doc, new)
+    paper_table_prepare.record_semantics(doc, new)
     assert doc["semantics"]["fingerprint"] == paper_table.fingerprint(new) != paper_table.fingerprint(old)
     assert doc["earlier_semantics"] == {paper_table.fingerprint(old): old}
     sema = [r for r in doc["runs"] if r["row"] == "semacdr"]
@@ -241,7 +241,7 @@ def test_new_semantic_inputs_retire_the_semantic_runs_of_the_old_ones_and_keep_t
     assert f"### Kitchen → Food, earlier semantic inputs `{paper_table.fingerprint(old)}`" in earlier
     assert "| SemaCDR |" not in current_part and "| SASRec |" in current_part
     assert "| SemaCDR | 2 |" in earlier and "RelaImpr of SemaCDR" in earlier  # still beside the baselines
-    paper_table.record_semantics(doc, new)  # the same inputs again: nothing retired
+    paper_table_prepare.record_semantics(doc, new)  # the same inputs again: nothing retired
     assert list(doc["earlier_semantics"]) == [paper_table.fingerprint(old)]
 
 
@@ -258,10 +258,10 @@ def test_prepare_stops_before_replacing_inputs_that_semantic_runs_rest_on_and_ke
         paper_table.main()
     baselines_only = {**doc, "runs": [r for r in doc["runs"] if r["row"] not in paper_table.SEMANTIC_ROWS]}
     out.write_text(json.dumps(baselines_only))
-    paper_table.refuse_new_inputs(out)  # nothing rests on the inputs: new ones may replace them
+    paper_table_prepare.refuse_new_inputs(out)  # nothing rests on the inputs: new ones may replace them
     stages = {"annotate food": {"seconds": 390.5, "threads": 1}}
     new = {**old, "taxonomy": {"origin": "induced", "categories": {"Kind": ["Tea", "Pans"]}}}
-    paper_table.record_semantics(doc, new, stages)  # what --new-inputs does once the stages ran
+    paper_table_prepare.record_semantics(doc, new, stages)  # what --new-inputs does once the stages ran
     assert doc["earlier_semantics"][paper_table.fingerprint(old)]["stages"] == stages
 
 
@@ -269,9 +269,11 @@ def test_runs_on_two_earlier_sets_of_semantic_inputs_get_a_table_each_and_are_ne
     first = {"taxonomy": {"origin": "induced", "categories": {"Genre": ["Art", "Fiction"]}}}
     second = {"taxonomy": {"origin": "induced", "categories": {"Kind": ["Tea", "Pans"]}}}
     doc["semantics"] = first
-    paper_table.record_semantics(doc, second)  # the two semacdr runs now belong to `first`
+    paper_table_prepare.record_semantics(doc, second)  # the two semacdr runs now belong to `first`
     doc["runs"].append({**_run("semacdr", 42, 0.20, 0.40), "semantics": paper_table.fingerprint(second)})
-    paper_table.record_semantics(doc, {"taxonomy": {"origin": "induced", "categories": {"Mood": ["Calm"]}}})
+    paper_table_prepare.record_semantics(
+        doc, {"taxonomy": {"origin": "induced", "categories": {"Mood": ["Calm"]}}}
+    )
     text = render(paper_table.tables_doc(doc), paper_table.ROWS, paper_table.BASELINES)
     tables = text.split("### Kitchen → Food, earlier semantic inputs")[1:]
     assert [t.split("`")[1] for t in tables] == [
@@ -433,6 +435,33 @@ def test_a_table_under_one_loss_trains_every_row_with_it_apart_from_the_paper_ta
     assert (new_sema["table"], new_sema["loss"]) == ("paper, loss full", "full")
     paper_table.run_all(args("sasrec", None))  # the paper table already has it
     assert len(trained) == 2
+
+
+def test_a_table_under_one_selection_metric_stops_every_row_on_it_and_is_a_table_of_its_own(
+    tmp_path, monkeypatch
+):
+    from types import SimpleNamespace
+
+    out = tmp_path / "fk.json"
+    out.write_text(json.dumps({"runs": [], "stages": {}}))
+    trained = _fake_trainer(monkeypatch, lambda kw: (kw["model"], kw["overrides"].get("select_metric")))
+
+    def args(select):
+        return SimpleNamespace(
+            out=out, store="s.db", rows="sasrec,cd-sasrec", directions="food:kitchen", seeds=1, first_seed=42,
+            epochs=None, runs_dir=str(tmp_path / "runs"), threads=1, preset="fixes", loss=None,
+            select_metric=select,
+        )  # fmt: skip
+
+    paper_table.run_all(args(None))
+    paper_table.run_all(args("sampled:ndcg@10"))  # the same rows and seed: another table, so trained again
+    assert trained == [("sasrec", None), ("cd-sasrec", None)] + [
+        (m, "sampled:ndcg@10") for m in ("sasrec", "cd-sasrec")
+    ]
+    tables = [(r["table"], r.get("select_metric")) for r in json.loads(out.read_text())["runs"]]
+    assert tables == [("fixes", None)] * 2 + [("fixes, select sampled:ndcg@10", "sampled:ndcg@10")] * 2
+    paper_table.run_all(args("sampled:ndcg@10"))  # finished: nothing trains
+    assert len(trained) == 4
 
 
 def test_legacy_runs_are_marked_with_the_loss_their_model_trained_with_under_the_paper_preset():

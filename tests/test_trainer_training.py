@@ -179,6 +179,22 @@ def test_bad_training_input_is_one_line_and_registers_nothing(store, tmp_path):
     assert not list(Path(tmp_path).glob("run-*"))
 
 
+def test_a_run_whose_folder_cannot_be_made_is_one_line_and_leaves_no_row(tmp_path):
+    from semacdr_cli.store import Store
+
+    db = build_store(tmp_path / "s.db", users=40)
+    blocked = tmp_path / "runs"
+    blocked.write_text("a file where the runs folder should be")
+    res = runner.invoke(
+        app, ["train", "--db", db, "--runs-dir", str(blocked), "--target", "food", "--model", "sasrec",
+              "--repeat", "1", "--epochs", "1"],
+    )  # fmt: skip
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert str(blocked) in res.output.replace("\n", "")
+    with Store(db) as store:
+        assert store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+
+
 def test_two_stores_sharing_a_runs_folder_never_resume_each_others_runs(tmp_path):
     runs = tmp_path / "runs"
     first = build_store(tmp_path / "a.db", users=40)

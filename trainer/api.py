@@ -14,8 +14,6 @@ versions, seed), ``data.json`` (what was read), ``metrics.jsonl`` (per epoch), `
 
 from __future__ import annotations
 
-import json
-import platform
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -28,24 +26,8 @@ from semacdr_cli.errors import SemacdrError
 from semacdr_cli.store import Store
 from semacdr_cli.store import training as q
 from trainer.config import DEFAULT_PRESET, MODELS, TrainConfig, load_config  # noqa: F401 (the CLI's help)
+from trainer.registry import register
 from trainer.run import RunInputs, fit_run, setup
-
-
-def versions() -> dict:
-    import safetensors
-    import torch
-
-    import semacdr_cli
-    from trainer.threads import machine
-
-    return {
-        "machine": machine(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "safetensors": safetensors.__version__,
-        "semacdr": semacdr_cli.__version__,
-    }
 
 
 @contextmanager
@@ -184,7 +166,7 @@ def _train(store: Store, req: TrainRequest) -> list[dict]:
         if row is None:
             if inputs is None:  # side by side, each process builds its own graphs
                 inputs = setup(store, cfg, build_graphs=jobs == 1)
-            run_id = _register(store, cfg, inputs.data, group, Path(req.runs_dir), rank, world, jobs)
+            run_id = register(store, cfg, inputs.data, group, Path(req.runs_dir), rank, world, jobs)
             run_dir = Path(q.get_run(store, run_id)["run_dir"])
         elif row["status"] == "finished":  # a member of the interrupted group that finished: kept
             ids.append(int(row["id"]))
@@ -222,46 +204,6 @@ def _jobs(jobs: int, cfgs: list, world: int, store: Store) -> tuple[int, int]:
         jobs = 1 if cfg.device.startswith("cuda") else cores
     jobs = min(jobs, len(cfgs))
     return jobs, cfg.threads or max(1, cores // jobs)
-
-
-def _register(
-    store: Store, cfg: TrainConfig, data, group, runs_dir: Path, rank: int, world: int, jobs: int = 1
-) -> int:
-    """Rank 0 registers the run and writes its folder; other ranks learn the id from it."""
-    run_id = None
-    if rank == 0:
-        recorded = {**versions(), "jobs": jobs}
-        run_id = q.create_run(
-            store,
-            dataset_id=data.dataset_id,
-            model=cfg.model,
-            source_domain=cfg.source or None,
-            target_domain=cfg.target,
-            ablation=",".join(cfg.ablation) or None,
-            seed=cfg.seed,
-            group_id=group,
-            run_dir="",
-            config=cfg.to_dict(),
-            taxonomy_id=data.taxonomy_id,
-            embedding_model=data.embedding_model,
-            versions=recorded,
-        )
-        run_dir = (runs_dir / f"run-{run_id:04d}").resolve()
-        if run_dir.exists() and any(run_dir.iterdir()):
-            # another store's run with the same id shares this runs folder: never resume (or overwrite) it
-            run_dir = run_dir.with_name(f"{run_dir.name}-{uuid.uuid4().hex[:8]}")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        q.set_run_dir(store, run_id, str(run_dir))
-        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-        (run_dir / "versions.json").write_text(json.dumps({**recorded, "seed": cfg.seed}, indent=2))
-        (run_dir / "data.json").write_text(json.dumps(data.summary(), indent=2))
-    if world > 1:
-        import torch.distributed as dist
-
-        box = [run_id]
-        dist.broadcast_object_list(box, src=0)
-        run_id = box[0]
-    return int(run_id)
 
 
 def is_main_process() -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 
 from semacdr_cli.store.core import Store, dumps, now
 from semacdr_cli.store.interactions import domain_item_ids  # noqa: F401  (re-exported for the trainer)
@@ -92,23 +93,25 @@ def create_run(
     ablation: str | None,
     seed: int,
     group_id: str | None,
-    run_dir: str,
+    run_dir: Callable[[int], str],
     config: dict,
     taxonomy_id: int | None,
     embedding_model: str | None,
     versions: dict,
 ) -> int:
+    """Register a run: its row and its folder (``run_dir(id)`` names the folder, and may make it) in one
+    transaction, so a run whose folder could not be made leaves no row behind."""
     record = {
         "dataset_id": dataset_id, "model": model, "source_domain": source_domain, "target_domain": target_domain,
-        "ablation": ablation, "seed": seed, "group_id": group_id, "status": "running", "run_dir": run_dir,
+        "ablation": ablation, "seed": seed, "group_id": group_id, "status": "running", "run_dir": "",
         "config": dumps(config), "taxonomy_id": taxonomy_id, "embedding_model": embedding_model,
         "versions": dumps(versions), "created_at": now(),
     }  # fmt: skip
-    return int(store.db["runs"].insert(record).last_pk)  # one statement, committed by sqlite-utils
-
-
-def set_run_dir(store: Store, run_id: int, run_dir: str) -> None:
-    store.db["runs"].update(run_id, {"run_dir": run_dir})
+    with store.transaction() as conn:
+        sql = f"INSERT INTO runs ({', '.join(record)}) VALUES ({', '.join('?' * len(record))})"
+        run_id = int(conn.execute(sql, list(record.values())).lastrowid)
+        conn.execute("UPDATE runs SET run_dir = ? WHERE id = ?", (run_dir(run_id), run_id))
+    return run_id
 
 
 def finish_run(
