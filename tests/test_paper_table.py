@@ -537,3 +537,20 @@ def test_a_table_with_inputs_of_its_own_trains_its_semantic_rows_on_them_and_lea
     text = render(paper_table.tables_doc(saved), paper_table.ROWS, paper_table.BASELINES)
     assert f"semantic rows on this table's own inputs `{mine}`" in text
     assert f"Table `fixes`'s semantic inputs `{mine}`" in text
+
+
+def test_selection_reads_what_full_ranking_selection_gives_up_on_sampled_from_the_run_folder(tmp_path):
+    import selection
+
+    lines = [{"epoch": 0, "loss": {"loss": 9.0}}]  # an epoch without validation is no point
+    for epoch, sampled, full in ((4, 0.30, 0.020), (9, 0.34, 0.028), (14, 0.32, 0.033), (19, 0.31, 0.031)):
+        lines.append({"epoch": epoch, "valid": {"ndcg@10": sampled}, "valid_full": {"ndcg@10": full}})
+    (tmp_path / "run-0007").mkdir()
+    (tmp_path / "run-0007" / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    doc = {"runs": [{"row": "semacdr", "direction": "food:kitchen", "seed": 42, "run": 7, "table": "fixes"},
+                    {"row": "semacdr", "direction": "food:kitchen", "seed": 43, "run": 8, "table": "fixes"}]}  # fmt: skip
+    [row] = selection.table(doc, [tmp_path / "elsewhere", tmp_path], "fixes", None)  # run 8 has no folder
+    assert row["seeds"] == [42]
+    assert row["full_selected"] == {"sampled": 0.32, "full": 0.033} and row["epochs_full"] == [15]
+    assert row["sampled_best"] == {"sampled": 0.34, "full": 0.028} and row["epochs_sampled"] == [10]
+    assert selection.table(doc, [tmp_path], "paper", None) == []  # another table's runs are not read
