@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def curve(run_dir: Path) -> list[dict]:
@@ -47,16 +49,17 @@ def _span(epochs: list[int]) -> str:
 
 
 def table(doc: dict, runs_dirs: list[Path], table_name: str, rows: list[str] | None) -> list[dict]:
+    """Per row and direction of ``table_name``: the mean trade over the runs that count in its table
+    (paper_table.current_runs: runs on earlier semantic inputs are left out, as in the docs)."""
+    from paper_table import current_runs
+
     groups: dict[tuple[str, str], list[dict]] = {}
-    for r in doc["runs"]:
-        if r.get("table", "paper") != table_name or (rows and r["row"] not in rows):
+    for r in current_runs(doc, table_name):
+        if rows and r["row"] not in rows:
             continue
-        found = [
-            d / f"run-{r['run']:04d}"
-            for d in runs_dirs
-            if (d / f"run-{r['run']:04d}" / "metrics.jsonl").exists()
-        ]
-        points = curve(found[0]) if found else []
+        files = [d / f"run-{r['run']:04d}" / "metrics.jsonl" for d in runs_dirs]
+        found = [f for f in files if f.exists()]
+        points = curve(found[0].parent) if found else []
         if points:
             groups.setdefault((r["row"], r["direction"]), []).append({"seed": r["seed"], **trade(points)})
     out = []
