@@ -218,7 +218,8 @@ def render(doc: dict, rows, baselines: Sequence[str]) -> str:
                 f"**Table `{table}`**: every row trained with `--preset {table.split(',')[0]}`; losses: {losses}{inputs}.",
                 "",
             ]
-        for d in [d for d in directions if any(r["direction"] == d for r in mine)] or directions:
+        covered = [d for d in directions if any(r["direction"] == d for r in mine)]
+        for d in covered or directions:
             out += direction_table(mine, rows, baselines, d, note="" if table == "paper" else f" (`{table}`)")
     stale = doc.get("stale_runs") or []
     if stale:

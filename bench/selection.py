@@ -53,11 +53,13 @@ def table(doc: dict, runs_dirs: list[Path], table_name: str, rows: list[str] | N
     (paper_table.current_runs: runs on earlier semantic inputs are left out, as in the docs)."""
     from paper_table import current_runs
 
+    from trainer.registry import folder_name
+
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in current_runs(doc, table_name):
         if rows and r["row"] not in rows:
             continue
-        files = [d / f"run-{r['run']:04d}" / "metrics.jsonl" for d in runs_dirs]
+        files = [d / folder_name(r["run"]) / "metrics.jsonl" for d in runs_dirs]
         found = [f for f in files if f.exists()]
         points = curve(found[0].parent) if found else []
         if points:

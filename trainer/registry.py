@@ -33,10 +33,15 @@ def versions() -> dict:
     }
 
 
+def folder_name(run_id: int) -> str:
+    """A run's folder name under its runs folder (``run-0042``)."""
+    return f"run-{run_id:04d}"
+
+
 def run_folder(runs_dir: Path, run_id: int) -> Path:
     """``runs_dir/run-<id>``, made; a non-empty one (another store's run with the same id shares this
     runs folder) is never resumed or overwritten: the new run gets a suffixed folder beside it."""
-    path = (runs_dir / f"run-{run_id:04d}").resolve()
+    path = (runs_dir / folder_name(run_id)).resolve()
     try:
         if path.is_dir() and any(path.iterdir()):
             path = path.with_name(f"{path.name}-{uuid.uuid4().hex[:8]}")
