@@ -409,6 +409,26 @@ def test_ab_table_pairs_each_arm_with_paper_by_seed_and_never_across_semantic_in
     assert "| `fixes` |" in text and "+10.8 %" in text
 
 
+def test_ab_leave_one_out_arms_are_read_against_fixes_not_paper():
+    import ab
+
+    def rec(arm, seed, sampled):
+        return {
+            "arm": arm, "direction": "kitchen:food", "seed": seed, "semantics": "fp1",
+            "sampled": {"ndcg@10": sampled, "hr@10": sampled}, "full": {"ndcg@10": sampled / 5},
+            "train": {"epochs": 40, "hit_cap": False},
+        }  # fmt: skip
+
+    doc = {"runs": [rec("paper", s, 0.30) for s in (42, 43)] + [rec("fixes", s, 0.40) for s in (42, 43)]}
+    doc["runs"] += [rec("fixes-paper-select", 42, 0.42), rec("fixes-paper-select", 43, 0.42)]
+    rows = {r["arm"]: r for r in ab.table(doc, "kitchen:food")}
+    assert rows["fixes-paper-select"]["against"] == "fixes" and rows["fixes"]["against"] == "paper"
+    assert rows["fixes-paper-select"]["sampled ndcg@10"]["change_pct"] == pytest.approx(5.0)
+    assert rows["fixes"]["sampled ndcg@10"]["change_pct"] == pytest.approx(100 * (0.40 / 0.30 - 1))
+    preset, keys, _ = ab.ARMS["fixes-paper-select"]
+    assert preset == "fixes" and keys == {"select_metric": "sampled:ndcg@10"}
+
+
 def test_a_table_under_one_loss_trains_every_row_with_it_apart_from_the_paper_table(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
