@@ -117,9 +117,9 @@ def run(args) -> None:
 
 def reference(arm: str) -> str | None:
     """The arm an arm is read against: ``fixes`` for the leave-one-out arms, ``paper`` for the rest."""
-    preset, keys, _ = ARMS[arm]
     if arm == "paper":
         return None
+    preset, keys, _ = ARMS[arm]
     return "fixes" if preset == "fixes" and keys else "paper"
 
 
@@ -139,12 +139,11 @@ def table(doc: dict, direction: str) -> list[dict]:
             "arm": arm,
             "what": ARMS[arm][2],
             "seeds": sorted(seeds),
-            "epochs": [],
             "against": reference(arm),
+            "epochs": [s["train"].get("epochs") for s in seeds.values()],
+            "hit_cap": sum(1 for s in seeds.values() if s["train"].get("hit_cap")),
         }
-        base = by_arm.get(row["against"], {}) if row["against"] else {}
-        row["epochs"] = [s["train"].get("epochs") for s in seeds.values()]
-        row["hit_cap"] = sum(1 for s in seeds.values() if s["train"].get("hit_cap"))
+        base = by_arm.get(row["against"], {})
         for protocol, metric in METRICS:
             vals = {k: float(s[protocol][metric]) for k, s in seeds.items()}
             ref = {k: float(s[protocol][metric]) for k, s in base.items()}
