@@ -574,3 +574,19 @@ def test_selection_reads_what_full_ranking_selection_gives_up_on_sampled_from_th
     assert row["full_selected"] == {"sampled": 0.32, "full": 0.033} and row["epochs_full"] == [15]
     assert row["sampled_best"] == {"sampled": 0.34, "full": 0.028} and row["epochs_sampled"] == [10]
     assert selection.table(doc, [tmp_path], "paper", None) == []  # another table's runs are not read
+
+
+def test_p_cells_name_their_seed_count_when_best_baselines_share_different_seeds(doc):
+    doc["runs"] += [
+        _run("cd-sasrec", 44, 0.34, 0.54),
+        _run("semacdr", 44, 0.38, 0.58),
+        _run("cl4srec", 42, 0.45, 0.40),  # best on N@k, two seeds shared with SemaCDR
+        _run("cl4srec", 43, 0.47, 0.42),
+    ]
+    text = render(doc, paper_table.ROWS, paper_table.BASELINES)
+    lines = text.splitlines()
+    impr = next(i for i, line in enumerate(lines) if "RelaImpr of SemaCDR over the best baseline" in line)
+    assert "% vs cl4srec" in lines[impr] and "% vs cd-sasrec" in lines[impr]
+    p_cells = [c.strip() for c in lines[impr + 1].strip("|").split("|")]
+    assert p_cells[0] == "p, paired t-test over 2–3 seeds"
+    assert p_cells[2].endswith("(2 seeds)") and p_cells[4].endswith("(3 seeds)")  # N@10 / HR@10
