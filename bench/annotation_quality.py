@@ -38,6 +38,13 @@ def print_table(res: dict) -> None:
         print(
             f"{r['category'][:24]:24} {r['k']:>3} {r['used']:>4} {r['labelled']:>8.2f} {r['nmi']:>7.4f} {km:>10}"
         )
+    for method, part in (res.get("by_method") or {}).items():  # what distillation costs
+        cells = ", ".join(
+            f"{r['category']} {r['nmi']:.3f}"
+            + ("" if r["kmeans_nmi"] is None else f" (k-means {r['kmeans_nmi']:.3f})")
+            for r in sorted(part["per_category"], key=lambda r: -r["nmi"])[:3]
+        )
+        print(f"  {method} only, {part['items']} items: {cells}")
 
 
 def main() -> None:

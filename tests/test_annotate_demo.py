@@ -81,3 +81,27 @@ def test_planted_theme_is_the_generators_round_robin_theme():
     rng = __import__("random").Random(0)
     items = demo.make_items("book", 16, rng)
     assert all(demo.planted_theme(it["item"]) == it["theme"] for it in items)
+
+
+def test_quality_table_splits_llm_scored_from_distilled_items(monkeypatch):
+    from types import SimpleNamespace
+
+    from semacdr_cli.labels import quality
+    from semacdr_cli.store import semantic as sem
+
+    truth = {f"i{n}": "ab"[n % 2] for n in range(8)}
+    rows = [  # the LLM's labels follow the class; the distilled ones do not
+        {"external_id": f"i{n}", "item_id": n, "method": "score" if n < 4 else "distilled",
+         "labels": json.dumps({"Kind": ["x" if (n % 2 if n < 4 else n < 6) else "y"]})}
+        for n in range(8)
+    ]  # fmt: skip
+    monkeypatch.setattr(sem, "get_taxonomy", lambda *a: {"id": 1, "version": 1, "origin": "imported"})
+    monkeypatch.setattr(sem, "domain_label_rows", lambda *a: rows)
+    monkeypatch.setattr(sem, "taxonomy_tree", lambda *a: [{"name": "Kind", "subcategories": [{}, {}]}])
+    store = SimpleNamespace(domain=lambda ds, name: {"id": 1})
+    res = quality.quality_table(store, 1, "office", truth, anchors=False)
+    parts = res["by_method"]
+    assert (parts["score"]["items"], parts["distilled"]["items"]) == (4, 4)
+    assert parts["score"]["per_category"][0]["nmi"] == pytest.approx(1.0)
+    assert parts["distilled"]["per_category"][0]["nmi"] == pytest.approx(0.0)
+    assert 0.0 < res["per_category"][0]["nmi"] < 1.0

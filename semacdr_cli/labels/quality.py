@@ -26,6 +26,9 @@ def kmeans_anchor(vectors, truth: list[str], k: int, seed: int = 0) -> float:
 
 def quality_table(store: Store, dataset_id: int, domain: str, truth: dict[str, str],
                   taxonomy_version: int | None = None, anchors: bool = True) -> dict:  # fmt: skip
+    """The per-category table over every labelled item in the answer key, and the same table per
+    labelling method (``by_method``: the items the LLM scored apart from those distilled from them,
+    each beside k-means on the same items), which says what distillation costs."""
     from semacdr_cli.embed import item_text_vectors
 
     dom = store.domain(dataset_id, domain)
@@ -33,25 +36,40 @@ def quality_table(store: Store, dataset_id: int, domain: str, truth: dict[str, s
     rows = [r for r in sem.domain_label_rows(store, dom["id"], tax["id"]) if r["external_id"] in truth]
     if not rows:
         raise ValueError(f"no labelled {domain} item is in the answer key")
-    y = [truth[r["external_id"]] for r in rows]
     vecs = None
     if anchors:
         ids, mat = item_text_vectors(store, dom["id"], [r["item_id"] for r in rows])
         pos = {i: n for n, i in enumerate(ids)}
         vecs = mat[[pos[r["item_id"]] for r in rows]]
+    tree = sem.taxonomy_tree(store, tax["id"])
+    methods = sorted({r["method"] for r in rows})
+    by_method = {}
+    if len(methods) > 1:
+        for m in methods:
+            keep = [n for n, r in enumerate(rows) if r["method"] == m]
+            sub = _per_category([rows[n] for n in keep], truth, tree, None if vecs is None else vecs[keep])
+            by_method[m] = {"items": len(keep), "per_category": sub}
+    y = [truth[r["external_id"]] for r in rows]
+    return {"domain": domain, "taxonomy_version": tax["version"], "taxonomy_origin": tax["origin"],
+            "items": len(rows), "classes": len(set(y)), "methods": methods,
+            "per_category": _per_category(rows, truth, tree, vecs), "by_method": by_method}  # fmt: skip
+
+
+def _per_category(rows: list, truth: dict[str, str], tree: list[dict], vecs) -> list[dict]:
+    """One row per category: its primary labels' NMI against the class and, with ``vecs``, k-means
+    NMI at k = the category's subcategory count on the same items."""
+    y = [truth[r["external_id"]] for r in rows]
     out = []
     anchor_cache: dict[int, float] = {}
-    for cat in sem.taxonomy_tree(store, tax["id"]):
+    for cat in tree:
         k = len(cat["subcategories"])
         pred = []
         for r in rows:
             subs = (json.loads(r["labels"]) if r["labels"] else {}).get(cat["name"]) or []
             pred.append(subs[0] if subs else "(none)")
-        if anchors and k not in anchor_cache:
+        if vecs is not None and k not in anchor_cache:
             anchor_cache[k] = kmeans_anchor(vecs, y, k)
         out.append({"category": cat["name"], "k": k, "used": len(set(pred) - {"(none)"}),
                     "labelled": round(sum(p != "(none)" for p in pred) / len(pred), 4),
                     "nmi": round(nmi(pred, y), 4), "kmeans_nmi": anchor_cache.get(k)})  # fmt: skip
-    return {"domain": domain, "taxonomy_version": tax["version"], "taxonomy_origin": tax["origin"],
-            "items": len(rows), "classes": len(set(y)), "methods": sorted({r["method"] for r in rows}),
-            "per_category": out}  # fmt: skip
+    return out
