@@ -148,7 +148,7 @@ def direction_table(
 def _relaimpr(label: str, ours: list[dict], candidates: dict[str, list[dict]], name: str) -> list[str]:
     """A RelaImpr row (per metric over the best of ``candidates`` by mean) and, when they share two
     seeds, a row of paired t-test p-values under it."""
-    cells, ps, counts = [], [], []
+    cells, tests = [], []  # tests: (shared seeds, p) per metric
     for protocol, metric in [("sampled", m) for m in SAMPLED] + [("full", m) for m in FULL]:
         best = max(
             (b for b in candidates if candidates[b]),
@@ -161,17 +161,14 @@ def _relaimpr(label: str, ours: list[dict], candidates: dict[str, list[dict]], n
             {r["seed"]: float(r[protocol][metric]) for r in ours},
             {r["seed"]: float(r[protocol][metric]) for r in candidates[best]},
         )
-        counts.append(n)
-        ps.append("–" if p is None else f"{p:.3f}")
+        tests.append((n, p))
     out = [f"| RelaImpr of {label} over {name} | " + " | ".join(cells) + " |"]
-    if max(counts) >= 2:
-        if len(set(counts)) == 1:  # every metric pairs over the same seeds
-            out.append(f"| p, paired t-test over {counts[0]} seeds | " + " | ".join(ps) + " |")
-        else:  # best baselines with different seeds: each cell names its own count
-            ps = [f"{p} ({n} seeds)" if p != "–" else p for p, n in zip(ps, counts, strict=True)]
-            out.append(
-                f"| p, paired t-test over {min(counts)}–{max(counts)} seeds | " + " | ".join(ps) + " |"
-            )
+    counts = sorted({n for n, _ in tests})
+    if counts[-1] >= 2:  # where the best baselines differ in seeds, each cell names its own count
+        each = len(counts) > 1
+        ps = ["–" if p is None else f"{p:.3f}" + (f" ({n} seeds)" if each else "") for n, p in tests]
+        over = f"{counts[0]}–{counts[-1]}" if each else str(counts[0])
+        out.append(f"| p, paired t-test over {over} seeds | " + " | ".join(ps) + " |")
     return out
 
 
