@@ -4,8 +4,8 @@ Builds its own store (items only, no interactions): domain `office` = the 2,000 
 ../shared/data/amazon-office-items-dev (titles only; the answer key `truth_office.csv.gz` is read
 only by the scoring step at the end, never by a prompt), paired with `kitchen` = --pair-items
 kitchen titles of ../shared/data/food-kitchen-min4 so the induced categories are domain-agnostic.
-Then: `taxonomy induce --method facets` (bundled SmolLM2 unless --model), `annotate --method
-score --no-describe` over every office item (or `--distill N`), and the NMI table per category
+Then: `taxonomy induce --method facets` (or --method propose; bundled SmolLM2 unless --model),
+`annotate --method score --no-describe` over every office item (or `--distill N`), and the NMI table per category
 beside k-means(MiniLM) at the same k. Stage times, CPU and threads are printed and saved (--out).
 
     .venv/bin/python bench/office_quality.py --db office.db --out bench/results/office.json
@@ -113,6 +113,9 @@ def main() -> None:
     p.add_argument("-K", type=int, default=7)
     p.add_argument("--sample", type=int, default=60, help="items sampled per domain for induction")
     p.add_argument("--clusters", type=int, default=None)
+    p.add_argument(
+        "--method", default="facets", choices=["facets", "propose"], help="taxonomy induction method"
+    )
     p.add_argument("--pair-items", type=int, default=2000)
     p.add_argument("--distill", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=32)
@@ -149,7 +152,8 @@ def main() -> None:
     t = time.perf_counter()
     if not sem.taxonomy_versions(store, ds):
         induce_taxonomy(store, ds, backend, TaxonomyConfig(source="office", target="kitchen", k=a.K, sample=a.sample,
-                                                           clusters=a.clusters, batch_size=a.batch_size))  # fmt: skip
+                                                           method=a.method, clusters=a.clusters,
+                                                           batch_size=a.batch_size))  # fmt: skip
     times["taxonomy"] = round(time.perf_counter() - t, 1)
     t = time.perf_counter()
     s = annotate_domain(store, ds, backend, AnnotateConfig(domain="office", describe=False, distill=a.distill,

@@ -48,8 +48,11 @@ def default_answer(chat: list[dict], constraint: Constraint | None) -> str:
     if "categories" in props:
         n = props["categories"].get("minItems", 5)
         cats = [
-            {"name": FAKE_CATEGORIES[i % len(FAKE_CATEGORIES)], "subcategories": list(FAKE_SUBS[:4])}
-            for i in range(n)
+            {
+                "name": FAKE_CATEGORIES[i % len(FAKE_CATEGORIES)],
+                "subcategories": [f"{s} {i}" for s in FAKE_SUBS[:4]],
+            }
+            for i in range(n)  # each its own subcategories: an LLM's categories may not repeat each other
         ]
         return json.dumps({"categories": cats})
     if constraint and constraint.choices:

@@ -41,7 +41,13 @@ PROPOSAL = {
 
 def k_categories(k, first="Audience"):
     names = [first, "Occasion", "Style", "Price", "Usage", "Quality", "Origin", "Mood", "Season"][:k]
-    return json.dumps({"categories": [{"name": n, "subcategories": ["Low", "Mid", "High"]} for n in names]})
+    return json.dumps(
+        {
+            "categories": [
+                {"name": n, "subcategories": [f"{n} {x}" for x in ("Low", "Mid", "High")]} for n in names
+            ]
+        }
+    )
 
 
 def test_names_are_normalised_for_case_whitespace_and_plurals():
@@ -56,7 +62,9 @@ def test_names_are_normalised_for_case_whitespace_and_plurals():
 
 
 def test_validation_rules_catch_count_size_duplicates_and_domain_names():
-    ok = [{"name": n, "subcategories": ["a1", "b2", "c3"]} for n in ("Audience", "Occasion")]
+    ok = [
+        {"name": n, "subcategories": [f"{n} {x}" for x in ("a", "b", "c")]} for n in ("Audience", "Occasion")
+    ]
     assert validate_categories(ok, k=2, domains=["food", "kitchen"]) == []
     assert "exactly 3" in validate_categories(ok, k=3)[0]
     bad = [
@@ -65,6 +73,24 @@ def test_validation_rules_catch_count_size_duplicates_and_domain_names():
     ]
     errors = " | ".join(validate_categories(bad, domains=["food", "kitchen"]))
     assert "names a domain" in errors and "duplicate subcategories" in errors and "3-15" in errors
+
+
+def test_a_category_that_holds_a_domain_name_or_repeats_another_llm_category_is_invalid():
+    subs = ["Pan", "Ladle", "Spoon", "Grinder", "Sifter"]
+    cats = [
+        {"name": "Kitchen Utensils", "subcategories": subs},
+        {"name": "Cookware", "subcategories": [*subs[:4], "Whisk"]},  # four of five shared
+        {"name": "Occasion", "subcategories": ["Party", "Holiday", "Pan"]},  # one shared: its own
+    ]
+    errors = validate_categories(cats, domains=["food", "kitchen"], distinct=True)
+    assert errors == [
+        "categories[0] ('Kitchen Utensils'): names a domain, not a domain-agnostic property",
+        "categories[1] ('Cookware'): repeats the subcategories of 'Kitchen Utensils'",
+    ]
+    assert validate_categories(cats[1:], domains=["food", "kitchen"], distinct=True) == []
+    compound = [{"name": "Kitchenware", "subcategories": ["Pan", "Pot", "Lid"]}]
+    assert "names a domain" in validate_categories(compound, domains=["food", "kitchen"])[0]
+    assert validate_categories(cats[1:], domains=["food", "kitchen"]) == []  # an imported taxonomy may
 
 
 def test_valid_llm_answers_give_a_k_category_taxonomy_via_merge_and_refine(tmp_path):

@@ -100,10 +100,22 @@ def normalize_categories(categories: list[dict]) -> list[dict]:
 
 
 def _is_domain_specific(name: str, domains: list[str]) -> bool:
-    """True when a category name is only a domain name (plus filler words such as 'products')."""
+    """True when a category name is a domain name (plus filler words such as 'products') or holds
+    one ("Kitchen Utensils", "Office Supplies", "Kitchenware"): such a category fits one domain's
+    items only."""
     tokens = set(name_key(name).split()) - _DOMAIN_FILLER
     domain_tokens = {t for d in domains for t in name_key(d).split()}
-    return not tokens or tokens <= domain_tokens
+    return not tokens or any(
+        t == d or (len(d) >= 4 and t.startswith(d)) for t in tokens for d in domain_tokens
+    )
+
+
+def repeats(subs: list[str], earlier: list[str], share: float = 0.8) -> bool:
+    """True when at least ``share`` of the smaller of two subcategory lists is in the other: the
+    two categories give an item the same labels twice (a 1.5B model's merge wrote "Cookware" with
+    the twelve subcategories of "Kitchen Utensils")."""
+    a, b = {name_key(x) for x in subs}, {name_key(x) for x in earlier}
+    return bool(a and b) and len(a & b) >= share * min(len(a), len(b))
 
 
 def copies_item_titles(cat: dict, title_keys: list[str]) -> bool:
@@ -143,14 +155,21 @@ def drop_malformed(cat: dict) -> dict | None:
 
 
 def validate_categories(
-    categories: list[dict], *, k: int | None = None, domains: list[str] = ()
+    categories: list[dict], *, k: int | None = None, domains: list[str] = (), distinct: bool = False
 ) -> list[str]:
-    """Every rule a stored taxonomy must meet; an empty list means valid."""
+    """Every rule a stored taxonomy must meet; an empty list means valid. ``distinct`` (an LLM's
+    whole taxonomy, the propose path): no category repeats another's subcategories either."""
     errors = []
     if k is not None and len(categories) != k:
         errors.append(f"expected exactly {k} categories, got {len(categories)}")
     seen: dict[str, str] = {}
     for i, cat in enumerate(categories):
+        subs = cat.get("subcategories", [])
+        twin = next((c for c in categories[:i] if repeats(subs, c.get("subcategories", []))), None)
+        if distinct and twin is not None:
+            errors.append(
+                f"categories[{i}] ({cat.get('name', '')!r}): repeats the subcategories of {twin['name']!r}"
+            )
         name = cat.get("name", "")
         key = name_key(name)
         where = f"categories[{i}] ({name!r})"
@@ -207,7 +226,7 @@ def parse_taxonomy_answer(
     if err:
         return None, f"schema: {err}"
     cats = normalize_categories(obj["categories"])
-    errors = validate_categories(cats, k=k, domains=domains)
+    errors = validate_categories(cats, k=k, domains=domains, distinct=True)
     if errors:
         return None, "; ".join(errors[:3])
     return cats, ""
