@@ -165,8 +165,12 @@ def validate_categories(
     seen: dict[str, str] = {}
     for i, cat in enumerate(categories):
         subs = cat.get("subcategories", [])
-        twin = next((c for c in categories[:i] if repeats(subs, c.get("subcategories", []))), None)
-        if distinct and twin is not None:
+        twin = (
+            next((c for c in categories[:i] if repeats(subs, c.get("subcategories", []))), None)
+            if distinct
+            else None
+        )
+        if twin is not None:
             errors.append(
                 f"categories[{i}] ({cat.get('name', '')!r}): repeats the subcategories of {twin['name']!r}"
             )
