@@ -42,31 +42,29 @@ def quality_table(store: Store, dataset_id: int, domain: str, truth: dict[str, s
         pos = {i: n for n, i in enumerate(ids)}
         vecs = mat[[pos[r["item_id"]] for r in rows]]
     tree = sem.taxonomy_tree(store, tax["id"])
+    labels = [json.loads(r["labels"]) if r["labels"] else {} for r in rows]  # parsed once for every part
+    y = [truth[r["external_id"]] for r in rows]
     methods = sorted({r["method"] for r in rows})
     by_method = {}
     if len(methods) > 1:
         for m in methods:
             keep = [n for n, r in enumerate(rows) if r["method"] == m]
-            sub = _per_category([rows[n] for n in keep], truth, tree, None if vecs is None else vecs[keep])
+            sub = _per_category([labels[n] for n in keep], [y[n] for n in keep], tree,
+                                None if vecs is None else vecs[keep])  # fmt: skip
             by_method[m] = {"items": len(keep), "per_category": sub}
-    y = [truth[r["external_id"]] for r in rows]
     return {"domain": domain, "taxonomy_version": tax["version"], "taxonomy_origin": tax["origin"],
             "items": len(rows), "classes": len(set(y)), "methods": methods,
-            "per_category": _per_category(rows, truth, tree, vecs), "by_method": by_method}  # fmt: skip
+            "per_category": _per_category(labels, y, tree, vecs), "by_method": by_method}  # fmt: skip
 
 
-def _per_category(rows: list, truth: dict[str, str], tree: list[dict], vecs) -> list[dict]:
-    """One row per category: its primary labels' NMI against the class and, with ``vecs``, k-means
-    NMI at k = the category's subcategory count on the same items."""
-    y = [truth[r["external_id"]] for r in rows]
+def _per_category(labels: list[dict], y: list[str], tree: list[dict], vecs) -> list[dict]:
+    """One row per category: its primary labels' NMI against the classes ``y`` and, with ``vecs``,
+    k-means NMI at k = the category's subcategory count on the same items."""
     out = []
     anchor_cache: dict[int, float] = {}
     for cat in tree:
         k = len(cat["subcategories"])
-        pred = []
-        for r in rows:
-            subs = (json.loads(r["labels"]) if r["labels"] else {}).get(cat["name"]) or []
-            pred.append(subs[0] if subs else "(none)")
+        pred = [(lab.get(cat["name"]) or ["(none)"])[0] for lab in labels]
         if vecs is not None and k not in anchor_cache:
             anchor_cache[k] = kmeans_anchor(vecs, y, k)
         out.append({"category": cat["name"], "k": k, "used": len(set(pred) - {"(none)"}),
