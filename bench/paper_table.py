@@ -87,10 +87,16 @@ BASELINES = ("sasrec", "cd-sasrec", "cl4srec", "c2dsr", "tri-cdr")
 PAPER_TABLE = "paper"  # the table of every run recorded before tables had names
 
 
-def table_name(preset: str, loss: str | None, select: str | None = None) -> str:
-    """``paper``, ``fixes``, ``paper, loss full`` when one loss is imposed on every row, and ``fixes,
-    select sampled:ndcg@10`` when one early-stopping metric is."""
-    return preset + (f", loss {loss}" if loss else "") + (f", select {select}" if select else "")
+def table_name(preset: str, loss: str | None, select: str | None = None, labeller: str | None = None) -> str:
+    """``paper``, ``fixes``, ``paper, loss full`` when one loss is imposed on every row, ``fixes,
+    select sampled:ndcg@10`` when one early-stopping metric is, and ``fixes, labels qwen-1.5b`` for
+    semantic inputs built by another labeller (their own, beside the file's)."""
+    return (
+        preset
+        + (f", loss {loss}" if loss else "")
+        + (f", select {select}" if select else "")
+        + (f", labels {labeller}" if labeller else "")
+    )
 
 
 def table_of(run: dict) -> str:
@@ -211,7 +217,7 @@ def run_all(args) -> None:
 
     preset, loss = getattr(args, "preset", "paper"), getattr(args, "loss", None)
     select = getattr(args, "select_metric", None)
-    table = table_name(preset, loss, select)
+    table = table_name(preset, loss, select, getattr(args, "labeller", None))
     by_key = {r[0]: r for r in table_rows(loss)}
     wanted = list(by_key) if args.rows == "all" else args.rows.split(",")
     unknown = [k for k in wanted if k not in by_key]
@@ -263,7 +269,8 @@ def run_all(args) -> None:
             **({"select_metric": select} if select else {}),
             "direction": direction,
             "seed": seed,
-            "run": run["id"],
+            "run": run["id"],  # in ``store`` (a labeller's table trains from a store of its own)
+            "store": str(args.store),
             "sampled": result["sampled"],
             "full": result["full"],
             "breakdown": result["breakdown"],
@@ -334,6 +341,11 @@ def main() -> None:
     p.add_argument("--prepare", action="store_true", help="taxonomy, labels and vectors first (timed)")
     p.add_argument("--distill", type=int, default=1000)
     p.add_argument("--new-inputs", action="store_true", help="let --prepare replace inputs runs rest on")
+    p.add_argument("--model", help="with --prepare: the labeller (`--model` of taxonomy induce and annotate)")
+    p.add_argument(
+        "--labeller",
+        help="a table of its own for inputs another labeller built (`, labels NAME`); implies --table-inputs",
+    )
     p.add_argument(
         "--table-inputs", action="store_true", help="the store's semantic inputs become the table's"
     )
@@ -358,13 +370,16 @@ def main() -> None:
         if args.estimate_json:
             args.estimate_json.write_text(json.dumps(result, indent=2))
         return
+    if args.model and not (args.prepare and args.labeller):
+        p.error("--model names the labeller of --prepare, and its inputs need a table: add --labeller")
+    args.table_inputs = args.table_inputs or bool(args.labeller)
     if args.prepare:
         from paper_table_prepare import prepare, refuse_new_inputs
 
-        if not args.new_inputs:
+        if not args.new_inputs and not args.labeller:  # a labeller's table never touches the file's inputs
             refuse_new_inputs(args.out)
 
-        prepare(args.store, args.out, args.distill, args.threads)
+        prepare(args.store, args.out, args.distill, args.threads, args.model, args.labeller)
     run_all(args)
     write_docs(args.out, DOCS)
 

@@ -14,22 +14,28 @@ from pathlib import Path
 import paper_table as pt
 
 
-def prepare_stages(distill: int) -> list[list[tuple[str, list[str]]]]:
+def prepare_stages(distill: int, model: str | None = None) -> list[list[tuple[str, list[str]]]]:
     """The CLI commands behind the semantic inputs, in groups: the stages of a group (one per domain)
-    do not depend on each other and run side by side when the cores allow."""
+    do not depend on each other and run side by side when the cores allow. ``model``: the labeller's
+    ``--model`` (default: the bundled one)."""
+    llm = ["--model", model] if model else []
     return [
-        [("taxonomy induce", ["taxonomy", "induce", "--source", "kitchen", "--target", "food"])],
+        [("taxonomy induce", ["taxonomy", "induce", "--source", "kitchen", "--target", "food", *llm])],
         [
-            (f"annotate {d}", ["annotate", "--domain", d, "--distill", str(distill)])
+            (f"annotate {d}", ["annotate", "--domain", d, "--distill", str(distill), *llm])
             for d in ("food", "kitchen")
         ],
         [(f"embed {d}", ["embed", "--domain", d]) for d in ("food", "kitchen")],
     ]
 
 
-def prepare(store: str, out: Path, distill: int, threads: int) -> None:
-    """Taxonomy (bundled model, facets), every item labelled (--distill) and embedded, each timed; a
-    group's stages run side by side (``threads`` each) when the machine has the cores for them."""
+def prepare(
+    store: str, out: Path, distill: int, threads: int, model: str | None = None, labeller: str | None = None
+) -> None:
+    """Taxonomy (bundled model unless ``model``; facets), every item labelled (--distill) and embedded,
+    each timed; a group's stages run side by side (``threads`` each) when the machine has the cores
+    for them. With ``labeller`` the stage times go under ``labeller_stages[labeller]`` and the inputs
+    are left for ``--table-inputs`` to give that labeller's table; otherwise they become the file's."""
     from concurrent.futures import ThreadPoolExecutor
 
     from semacdr_cli.machine import available_cores
@@ -37,17 +43,25 @@ def prepare(store: str, out: Path, distill: int, threads: int) -> None:
     cli = [sys.executable, "-m", "semacdr_cli", "--db", store]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "SEMACDR_THREADS": str(threads)}
 
-    def stage(args: list[str]) -> tuple[subprocess.CompletedProcess, float]:
+    earlier = _labeller_stages(out, labeller, model) if labeller else {}
+
+    def stage(named: tuple[str, list[str]]) -> tuple[subprocess.CompletedProcess, float]:
+        name, args = named
         t0 = time.perf_counter()
-        proc = subprocess.run([*cli, "--json", *args], capture_output=True, text=True, env=env, check=False)
+        # a labeller's long stage notes how long it has run, so that the time outlives a kill
+        tick = (lambda: _heartbeat(out, labeller, name, time.perf_counter() - t0)) if labeller else None
+        proc = run_stage([*cli, "--json", *args], env=env, tick=tick)
         return proc, round(time.perf_counter() - t0, 1)
 
     previous = json.loads(out.read_text()).get("stages") if out.exists() else None
-    for group in prepare_stages(distill):
+    for group in prepare_stages(distill, model):
+        group = [s for s in group if "seconds" not in earlier.get(s[0], {})]  # a labeller's stage done before
+        if not group:
+            continue
         batches = [group] if available_cores() >= threads * len(group) else [[s] for s in group]
         for batch in batches:
             with ThreadPoolExecutor(len(batch)) as pool:
-                done = list(zip(batch, pool.map(stage, [args for _, args in batch]), strict=True))
+                done = list(zip(batch, pool.map(stage, batch), strict=True))
             failed = [(name, proc) for (name, _), (proc, _) in done if proc.returncode != 0]
             for (name, _), (proc, seconds) in done:
                 if proc.returncode != 0:
@@ -60,15 +74,69 @@ def prepare(store: str, out: Path, distill: int, threads: int) -> None:
                 if len(batch) > 1:  # its wall time was measured beside these (they shared the machine)
                     entry["beside"] = [other for other, _ in batch if other != name]
                 with pt.locked(out) as doc:
-                    doc["stages"][name] = entry
+                    if labeller:
+                        mine = doc.setdefault("labeller_stages", {}).setdefault(labeller, {})
+                        noted = mine.get(name) or {}
+                        cut = noted.get("interrupted", [])  # attempts a kill ended, less this one's notes
+                        cut = cut[:-1] if noted.get("attempt_started") == _ATTEMPT else cut
+                        entry |= {"model": model, "seconds": round(seconds + sum(cut), 1)}
+                        entry |= {"attempts": [*cut, seconds]} if cut else {}
+                        mine[name] = entry
+                    else:
+                        doc["stages"][name] = entry
                 print(f"{name:<18} {seconds:8.1f} s", flush=True)
             if failed:
                 name, proc = failed[0]
                 sys.exit(
                     f"{name}: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'failed'}"
                 )
+    if labeller:
+        return
     with pt.locked(out) as doc:
         record_semantics(doc, pt.semantic_inputs(store), previous)
+
+
+HEARTBEAT = 60.0  # seconds between a labeller's stage's notes of how long it has run
+
+
+def run_stage(cmd: list[str], *, env: dict, tick=None) -> subprocess.CompletedProcess:
+    """One CLI stage, its output captured; ``tick()`` every HEARTBEAT seconds while it runs."""
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as child:
+        while True:
+            try:
+                stdout, stderr = child.communicate(timeout=HEARTBEAT)
+                return subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
+            except subprocess.TimeoutExpired:
+                if tick:
+                    tick()
+
+
+def _labeller_stages(out: Path, labeller: str, model: str | None) -> dict:
+    """The stages recorded for ``labeller`` so far; refused when they were built with another model."""
+    mine = ((json.loads(out.read_text()) if out.exists() else {}).get("labeller_stages") or {}).get(
+        labeller
+    ) or {}
+    other = {v.get("model") for v in mine.values() if "seconds" in v} - {model}
+    if other:
+        sys.exit(
+            f"--labeller {labeller}: its stages were built with --model {other.pop()}; name another labeller"
+        )
+    return mine
+
+
+def _heartbeat(out: Path, labeller: str, name: str, elapsed: float) -> None:
+    """Note how long a labeller's stage has run in this attempt: if the job is killed, the attempt's time
+    stays in ``interrupted`` and the stage's recorded wall, when a rerun resumes and finishes it, adds it."""
+    with pt.locked(out) as doc:
+        entry = doc.setdefault("labeller_stages", {}).setdefault(labeller, {}).setdefault(name, {})
+        runs = entry.setdefault("interrupted", [])
+        if entry.get("attempt_started") != _ATTEMPT:
+            entry["attempt_started"] = _ATTEMPT
+            runs.append(0.0)
+        runs[-1] = round(elapsed, 1)
+
+
+_ATTEMPT = f"{os.getpid()}-{time.time():.0f}"  # this job: heartbeats of one attempt update one value
 
 
 def record_semantics(doc: dict, semantics: dict, old_stages: dict | None = None) -> None:

@@ -126,3 +126,12 @@ def test_base_url_with_a_local_backend_is_rejected():
 
     with pytest.raises(SemacdrError, match="only for --backend openai"):
         get_backend("transformers", base_url="http://localhost:8000/v1")
+
+
+def test_model_identity_of_a_plain_folder_is_the_folder_and_of_a_conversion_names_its_source(tmp_path):
+    from semacdr_cli.llm.models import MANIFEST, model_identity
+
+    assert model_identity(tmp_path) == str(tmp_path)
+    assert model_identity("org/name") == "org/name"
+    (tmp_path / MANIFEST).write_text(json.dumps({"source": "/x/other.gguf", "source_sha256": "ab" * 32}))
+    assert model_identity(tmp_path) == f"{tmp_path} (from other.gguf, sha256 {'ab' * 6})"

@@ -61,7 +61,7 @@ def test_another_models_annotations_are_inside_the_taxonomy_with_its_name_in_pro
     assert summary.done + summary.failed == len(TITLES) and summary.done >= 1
     allowed = {(c["name"], s) for c in TAXONOMY for s in c["subcategories"]}
     for r in store.query("SELECT * FROM annotations"):
-        assert r["model"].endswith("tiny-qwen2-fixture") and r["backend"] == "transformers"
+        assert r["model"] == backend.model and r["backend"] == "transformers"
         if r["status"] == "ok":
             labels = json.loads(r["labels"])
             assert {(c, s) for c, subs in labels.items() for s in subs} <= allowed
@@ -69,4 +69,11 @@ def test_another_models_annotations_are_inside_the_taxonomy_with_its_name_in_pro
         "SELECT i.external_id FROM items i JOIN annotations a ON a.item_id = i.id WHERE a.status = 'ok' LIMIT 1"
     )
     info = inspect_item(store, done["external_id"])
-    assert info["status"] == "ok" and info["provenance"]["model"].endswith("tiny-qwen2-fixture")
+    assert info["status"] == "ok" and info["provenance"]["model"] == backend.model
+
+
+def test_provenance_names_the_gguf_file_and_its_hash_beside_the_converted_folder(backend, tiny_qwen2_gguf):  # noqa: F811
+    from semacdr_cli.llm.models import sha256_file
+
+    assert backend.model.startswith(backend.path) and backend.path.endswith("tiny-qwen2-fixture")
+    assert f"from tiny-qwen2-fixture.gguf, sha256 {sha256_file(tiny_qwen2_gguf)[:12]}" in backend.model

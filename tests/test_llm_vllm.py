@@ -102,7 +102,7 @@ def _close_engine_at_end():
 def test_backend_satisfies_the_backend_protocol(vllm_backend):
     assert isinstance(vllm_backend, Backend)
     assert vllm_backend.name == "vllm"
-    assert os.path.isdir(vllm_backend.model)
+    assert os.path.isdir(vllm_backend.path)
 
 
 @pytest.mark.slow  # shares one engine start (~20 s idle, minutes on a loaded machine)

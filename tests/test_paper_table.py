@@ -101,7 +101,7 @@ def test_prepare_runs_each_domains_stages_side_by_side_when_the_cores_allow_and_
         assert kw["env"]["SEMACDR_THREADS"] == "1"
         return subprocess.CompletedProcess(cmd, 0, stdout=json.dumps({"done": 1}), stderr="")
 
-    monkeypatch.setattr(paper_table_prepare.subprocess, "run", fake_run)
+    monkeypatch.setattr(paper_table_prepare, "run_stage", fake_run)
     monkeypatch.setattr(paper_table, "semantic_inputs", lambda store: {"taxonomy": {}, "domains": {}})
     out = tmp_path / "fk.json"
     monkeypatch.setattr(semacdr_cli.machine, "available_cores", lambda: 2)
@@ -129,7 +129,7 @@ def test_prepare_runs_each_domains_stages_side_by_side_when_the_cores_allow_and_
             return subprocess.CompletedProcess(cmd, 1, stdout="", stderr="error: kitchen broke")
         return fake_run(cmd, **kw)
 
-    monkeypatch.setattr(paper_table_prepare.subprocess, "run", failing_run)
+    monkeypatch.setattr(paper_table_prepare, "run_stage", failing_run)
     with pytest.raises(SystemExit, match="annotate kitchen: error: kitchen broke"):
         paper_table_prepare.prepare("s.db", out, distill=10, threads=1)
     assert sorted(json.loads(out.read_text())["stages"]) == ["annotate food", "taxonomy induce"]
@@ -557,6 +557,96 @@ def test_a_table_with_inputs_of_its_own_trains_its_semantic_rows_on_them_and_lea
     text = render(paper_table.tables_doc(saved), paper_table.ROWS, paper_table.BASELINES)
     assert f"semantic rows on this table's own inputs `{mine}`" in text
     assert f"Table `fixes`'s semantic inputs `{mine}`" in text
+
+
+def test_another_labellers_inputs_are_built_with_its_model_and_train_a_table_of_their_own(
+    doc, tmp_path, monkeypatch
+):
+    import subprocess
+    from types import SimpleNamespace
+
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, stdout=json.dumps({"done": 1}), stderr="")
+
+    recorded = {"taxonomy": {"categories": {"Genre": ["A"]}}, "domains": {"food": {"labels_digest": "L1"}}}
+    built = {"taxonomy": {"categories": {"Material": ["B"]}}, "domains": {"food": {"labels_digest": "L2"}}}
+    doc["semantics"] = {**recorded, "fingerprint": paper_table.fingerprint(recorded)}
+    doc["stages"] = {"taxonomy induce": {"seconds": 5.0}}
+    out = tmp_path / "fk.json"
+    out.write_text(json.dumps(doc))
+    monkeypatch.setattr(paper_table_prepare, "run_stage", fake_run)
+    monkeypatch.setattr(paper_table, "semantic_inputs", lambda store: built)
+    paper_table_prepare.prepare("s.db", out, distill=10, threads=1, model="big.gguf", labeller="big")
+    llm_stages = [c for c in calls if "induce" in c or "annotate" in c]
+    assert len(llm_stages) == 3 and all(c[c.index("--model") + 1] == "big.gguf" for c in llm_stages)
+    assert not any("--model" in c for c in calls if "embed" in c)
+    saved = json.loads(out.read_text())
+    assert saved["semantics"]["fingerprint"] == paper_table.fingerprint(recorded)  # the file's inputs stay
+    assert saved["stages"] == {"taxonomy induce": {"seconds": 5.0}}
+    assert saved["labeller_stages"]["big"]["annotate food"]["model"] == "big.gguf"
+    trained = _fake_trainer(monkeypatch, lambda kw: (kw["model"], kw["preset"]))
+    args = SimpleNamespace(
+        out=out, store="s.db", rows="semacdr", directions="kitchen:food", seeds=1, first_seed=42, epochs=None,
+        runs_dir=str(tmp_path / "runs"), threads=1, preset="fixes", loss=None, table_inputs=True, labeller="big",
+    )  # fmt: skip
+    paper_table.run_all(args)
+    saved = json.loads(out.read_text())
+    assert trained == [("semacdr", "fixes")]
+    assert saved["table_semantics"]["fixes, labels big"]["fingerprint"] == paper_table.fingerprint(built)
+    [run] = [r for r in saved["runs"] if r.get("table") == "fixes, labels big"]
+    assert run["semantics"] == paper_table.fingerprint(built)
+    assert len(paper_table.current_runs(saved, "paper")) == len(doc["runs"])  # the paper table's runs stay
+    text = render(paper_table.tables_doc(saved), paper_table.ROWS, paper_table.BASELINES)
+    assert (
+        "**Table `fixes, labels big`**" in text
+        and "Stages of the inputs of `labels big` (`--model big.gguf`)" in text
+    )
+
+
+def test_a_killed_labeller_build_resumes_at_its_unfinished_stages_and_counts_the_killed_attempts_time(
+    tmp_path, monkeypatch
+):
+    import subprocess
+
+    import semacdr_cli.machine
+
+    clock = iter(range(0, 10_000, 100))  # every reading of the clock is 100 s after the one before
+    monkeypatch.setattr(paper_table_prepare.time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr(semacdr_cli.machine, "available_cores", lambda: 1)
+    monkeypatch.setattr(paper_table, "semantic_inputs", lambda store: {"taxonomy": {}, "domains": {}})
+    calls = []
+
+    def killed_in_annotate(cmd, *, env, tick=None):
+        calls.append(" ".join(cmd[cmd.index("--json") + 1 :][:3]))
+        if "annotate" in cmd:
+            tick()  # it ran a while, then the job was killed
+            raise KeyboardInterrupt
+        return subprocess.CompletedProcess(cmd, 0, stdout="{}", stderr="")
+
+    out = tmp_path / "fk.json"
+    monkeypatch.setattr(paper_table_prepare, "run_stage", killed_in_annotate)
+    with pytest.raises(KeyboardInterrupt):
+        paper_table_prepare.prepare("s.db", out, distill=10, threads=1, model="big.gguf", labeller="big")
+    noted = json.loads(out.read_text())["labeller_stages"]["big"]
+    assert noted["taxonomy induce"]["seconds"] == 100 and noted["annotate food"]["interrupted"] == [100]
+    text = render({"runs": [], "labeller_stages": {"big": noted}}, paper_table.ROWS, paper_table.BASELINES)
+    assert "| annotate food | 100 s so far | – | unfinished (killed); resumes |" in text
+    with pytest.raises(SystemExit, match="built with --model big.gguf"):
+        paper_table_prepare.prepare("s.db", out, distill=10, threads=1, model="other.gguf", labeller="big")
+
+    calls.clear()
+    monkeypatch.setattr(paper_table_prepare, "_ATTEMPT", "the rerun")
+    monkeypatch.setattr(paper_table_prepare, "run_stage", lambda cmd, **kw: calls.append(cmd[-5]) or
+                        subprocess.CompletedProcess(cmd, 0, stdout="{}", stderr=""))  # fmt: skip
+    paper_table_prepare.prepare("s.db", out, distill=10, threads=1, model="big.gguf", labeller="big")
+    stages = json.loads(out.read_text())["labeller_stages"]["big"]
+    assert "taxonomy" not in " ".join(map(str, calls))  # finished before: not run again
+    assert stages["taxonomy induce"]["seconds"] == 100
+    assert stages["annotate food"]["seconds"] == 200 and stages["annotate food"]["attempts"] == [100, 100]
+    assert "attempts" not in stages["annotate kitchen"] and "interrupted" not in stages["annotate food"]
 
 
 def test_selection_reads_what_full_ranking_selection_gives_up_on_sampled_from_the_run_folder(tmp_path):

@@ -81,6 +81,16 @@ def read_manifest(folder: str | Path) -> dict | None:
         return None
 
 
+def model_identity(folder: str | Path) -> str:
+    """What provenance and the LLM cache record for a loaded model: the folder (or hub id) as given;
+    for a folder semacdr converted from a GGUF, also the GGUF's file name and content hash, so that a
+    different file under the same name never shares a cache entry, a taxonomy or a label's provenance."""
+    manifest = read_manifest(folder) if Path(folder).is_dir() else None
+    if not manifest or not manifest.get("source_sha256"):
+        return str(folder)
+    return f"{folder} (from {Path(manifest['source']).name}, sha256 {manifest['source_sha256'][:12]})"
+
+
 def _is_model_folder(folder: Path) -> bool:
     return (folder / "config.json").is_file() and (
         any(folder.glob("*.safetensors")) or any(folder.glob("*.bin")) or any(folder.glob("*.index.json"))

@@ -14,6 +14,7 @@ from typing import Any
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.llm.base import Chat, Constraint, Generation, Question, SamplingConfig, Scores
 from semacdr_cli.llm.grammar import GrammarCache, check_constraint
+from semacdr_cli.llm.models import model_identity
 from semacdr_cli.machine import cpu_flags, free_cores
 
 DEFAULT_SAMPLING = SamplingConfig()  # frozen: safe as a shared default
@@ -88,25 +89,26 @@ class TransformersBackend:
             torch.set_num_threads(threads or default_threads())
         # recorded with every run: under bf16 the answers depend on it (docs/llm.md, `transformers` backend)
         self.threads = torch.get_num_threads() if self.device == "cpu" else None
-        self.model = str(model_path)
+        self.path = str(model_path)  # what is loaded; ``model`` is what provenance records
+        self.model = model_identity(self.path)
         self.dtype = dtype = resolve_dtype(dtype, self.device)
         self.batch_size = batch_size
         started = time.time()
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(self.model, padding_side="left")
-            self.hf_model = AutoModelForCausalLM.from_pretrained(self.model, dtype=getattr(torch, dtype))
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path, padding_side="left")
+            self.hf_model = AutoModelForCausalLM.from_pretrained(self.path, dtype=getattr(torch, dtype))
         except (OSError, ValueError) as exc:
-            raise SemacdrError(f"cannot load model: {exc}".splitlines()[0], path=self.model) from exc
+            raise SemacdrError(f"cannot load model: {exc}".splitlines()[0], path=self.path) from exc
         self.hf_model.to(self.device).eval()
         if getattr(self.tokenizer, "chat_template", None) is None:
-            raise SemacdrError("model has no chat template", path=self.model)
+            raise SemacdrError("model has no chat template", path=self.path)
         self.load_seconds = time.time() - started
 
         gen_cfg = self.hf_model.generation_config
         eos = gen_cfg.eos_token_id if gen_cfg.eos_token_id is not None else self.tokenizer.eos_token_id
         self.eos_ids: list[int] = [eos] if isinstance(eos, int) else list(eos or [])
         if not self.eos_ids:
-            raise SemacdrError("model defines no end-of-sequence token", path=self.model)
+            raise SemacdrError("model defines no end-of-sequence token", path=self.path)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.convert_ids_to_tokens(self.eos_ids[0])
         self.pad_id = int(self.tokenizer.pad_token_id)

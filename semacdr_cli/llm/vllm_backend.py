@@ -17,6 +17,7 @@ from typing import Any, Self
 from semacdr_cli.errors import SemacdrError
 from semacdr_cli.llm.base import Chat, Constraint, Generation, Question, SamplingConfig, Scores
 from semacdr_cli.llm.grammar import grammar_schema
+from semacdr_cli.llm.models import model_identity
 
 # KV cache on CPU when neither `kv_cache_gib` nor VLLM_CPU_KVCACHE_SPACE says otherwise. vLLM's own
 # default sizes it from a fraction of *all* host memory and fails when other processes hold some.
@@ -148,8 +149,9 @@ class VLLMBackend:
             gpu_memory_utilization, dtype, load_format="dummy".
         """
         self._llm: Any = None
-        self.model = str(model_path)
-        _check_model(self.model)
+        self.path = str(model_path)  # what is loaded; ``model`` is what provenance records
+        _check_model(self.path)
+        self.model = model_identity(self.path)
         try:
             import vllm
         except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -173,7 +175,7 @@ class VLLMBackend:
         self.vllm_version = vllm.__version__
         self._use_tqdm = use_tqdm
         self._compact_json = compact_json
-        self._llm = vllm.LLM(model=self.model, **self.engine_options)
+        self._llm = vllm.LLM(model=self.path, **self.engine_options)
 
     def generate(
         self,
