@@ -16,8 +16,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -37,21 +35,17 @@ def cold_profile(store: str, run: int, checkpoint: str = "best") -> dict:
     nt = data.n_target
     warm = warm_items(data)[1 : nt + 1]
     cases = data.cases["test"]
-    positions, cold_top = [], []
+    position_sum, cold_in_top = 0, 0
     with torch.no_grad():
         tables = model.tables()
         items = model.target_table(tables)[1 : nt + 1]
+        is_cold = ~torch.as_tensor(warm, device=items.device)
         for start in range(0, len(cases), 512):
             batch = collate([c.record for c in cases[start : start + 512]], nt, device=device)
-            scores = model.scorer.all(model.final_states(batch, tables), items)
-            order = scores.argsort(1, descending=True)
-            positions.append(order.argsort(1).float().mean(0).cpu().numpy() + 1)
-            cold_top.append(
-                (~torch.as_tensor(warm, device=order.device))[order[:, :10]].float().mean().item()
-            )
-    mean_pos = np.average(
-        np.stack(positions), axis=0, weights=[min(512, len(cases) - s) for s in range(0, len(cases), 512)]
-    )
+            order = model.scorer.all(model.final_states(batch, tables), items).argsort(1, descending=True)
+            position_sum = position_sum + order.argsort(1).sum(0)
+            cold_in_top += int(is_cold[order[:, :10]].sum())
+    mean_pos = position_sum.double().cpu().numpy() / len(cases) + 1
     cold = evaluate_model(model, data, cfg, "test", device=device)["breakdown"]["cold"]
     return {
         "run": run,
@@ -62,7 +56,7 @@ def cold_profile(store: str, run: int, checkpoint: str = "best") -> dict:
         "items": nt,
         "mean_position_cold": float(mean_pos[~warm].mean()),
         "mean_position_warm": float(mean_pos[warm].mean()),
-        "cold_share_of_top10": float(np.mean(cold_top)),
+        "cold_share_of_top10": cold_in_top / (10 * len(cases)),
         "cold_cases": cold["cases"],
         "cold_hr@10_sampled": cold["sampled"]["hr@10"],
         "cold_hr@10_full": cold["full"]["hr@10"],

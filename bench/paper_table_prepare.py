@@ -43,7 +43,8 @@ def prepare(
     cli = [sys.executable, "-m", "semacdr_cli", "--db", store]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "SEMACDR_THREADS": str(threads)}
 
-    earlier = _labeller_stages(out, labeller, model) if labeller else {}
+    recorded = json.loads(out.read_text()) if out.exists() else {}
+    earlier = _labeller_stages(recorded, labeller, model) if labeller else {}
 
     def stage(named: tuple[str, list[str]]) -> tuple[subprocess.CompletedProcess, float]:
         name, args = named
@@ -53,7 +54,7 @@ def prepare(
         proc = run_stage([*cli, "--json", *args], env=env, tick=tick)
         return proc, round(time.perf_counter() - t0, 1)
 
-    previous = json.loads(out.read_text()).get("stages") if out.exists() else None
+    previous = recorded.get("stages")
     for group in prepare_stages(distill, model):
         group = [s for s in group if "seconds" not in earlier.get(s[0], {})]  # a labeller's stage done before
         if not group:
@@ -111,11 +112,9 @@ def run_stage(cmd: list[str], *, env: dict, tick=None) -> subprocess.CompletedPr
                     tick()
 
 
-def _labeller_stages(out: Path, labeller: str, model: str | None) -> dict:
-    """The stages recorded for ``labeller`` so far; refused when they were built with another model."""
-    mine = ((json.loads(out.read_text()) if out.exists() else {}).get("labeller_stages") or {}).get(
-        labeller
-    ) or {}
+def _labeller_stages(doc: dict, labeller: str, model: str | None) -> dict:
+    """The stages ``doc`` records for ``labeller`` so far; refused when they were built with another model."""
+    mine = (doc.get("labeller_stages") or {}).get(labeller) or {}
     other = {v.get("model") for v in mine.values() if "seconds" in v} - {model}
     if other:
         sys.exit(

@@ -164,19 +164,15 @@ def validate_categories(
         errors.append(f"expected exactly {k} categories, got {len(categories)}")
     seen: dict[str, str] = {}
     for i, cat in enumerate(categories):
-        subs = cat.get("subcategories", [])
-        twin = (
-            next((c for c in categories[:i] if repeats(subs, c.get("subcategories", []))), None)
-            if distinct
-            else None
-        )
-        if twin is not None:
-            errors.append(
-                f"categories[{i}] ({cat.get('name', '')!r}): repeats the subcategories of {twin['name']!r}"
-            )
         name = cat.get("name", "")
         key = name_key(name)
         where = f"categories[{i}] ({name!r})"
+        subs = cat.get("subcategories", [])
+        twin = distinct and next(
+            (c for c in categories[:i] if repeats(subs, c.get("subcategories", []))), None
+        )
+        if twin:
+            errors.append(f"{where}: repeats the subcategories of {twin['name']!r}")
         if not key:
             errors.append(f"{where}: empty name")
             continue
