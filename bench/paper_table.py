@@ -340,7 +340,11 @@ def main() -> None:
     )
     p.add_argument("--prepare", action="store_true", help="taxonomy, labels and vectors first (timed)")
     p.add_argument("--distill", type=int, default=1000)
-    p.add_argument("--new-inputs", action="store_true", help="let --prepare replace inputs runs rest on")
+    p.add_argument(
+        "--new-inputs",
+        action="store_true",
+        help="let --prepare replace inputs runs rest on (a labeller's: start its build again in this store)",
+    )
     p.add_argument("--model", help="with --prepare: the labeller (`--model` of taxonomy induce and annotate)")
     p.add_argument(
         "--labeller",
@@ -379,7 +383,7 @@ def main() -> None:
         if not args.new_inputs and not args.labeller:  # a labeller's table never touches the file's inputs
             refuse_new_inputs(args.out)
 
-        prepare(args.store, args.out, args.distill, args.threads, args.model, args.labeller)
+        prepare(args.store, args.out, args.distill, args.threads, args.model, args.labeller, args.new_inputs)
     run_all(args)
     write_docs(args.out, DOCS)
 

@@ -204,7 +204,7 @@ def _stage_table(stages: dict) -> list[str]:
         *(
             f"| {k} | {stages[k]['seconds']:.0f} s | {stages[k].get('threads', '–')} | {_stage_note(stages[k])} |"
             if "seconds" in stages[k]
-            else f"| {k} | {sum(stages[k].get('interrupted', [])):.0f} s so far | – | unfinished (killed); resumes |"
+            else f"| {k} | {sum(stages[k].get('interrupted', [])):.0f} s so far | – | unfinished (running, or stopped: a rerun resumes it) |"
             for k in names
         ),
         "",

@@ -30,12 +30,20 @@ def prepare_stages(distill: int, model: str | None = None) -> list[list[tuple[st
 
 
 def prepare(
-    store: str, out: Path, distill: int, threads: int, model: str | None = None, labeller: str | None = None
+    store: str,
+    out: Path,
+    distill: int,
+    threads: int,
+    model: str | None = None,
+    labeller: str | None = None,
+    new_inputs: bool = False,
 ) -> None:
     """Taxonomy (bundled model unless ``model``; facets), every item labelled (--distill) and embedded,
     each timed; a group's stages run side by side (``threads`` each) when the machine has the cores
     for them. With ``labeller`` the stage times go under ``labeller_stages[labeller]`` and the inputs
-    are left for ``--table-inputs`` to give that labeller's table; otherwise they become the file's."""
+    are left for ``--table-inputs`` to give that labeller's table; otherwise they become the file's. A
+    labeller's build resumes at its unfinished stages only in a store that holds the taxonomy it recorded;
+    ``new_inputs`` starts it again in another (its recorded stages go)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from semacdr_cli.machine import available_cores
@@ -45,6 +53,16 @@ def prepare(
 
     recorded = json.loads(out.read_text()) if out.exists() else {}
     earlier = _labeller_stages(recorded, labeller, model) if labeller else {}
+    if earlier and not _holds_recorded_taxonomy(store, earlier):
+        if not new_inputs:
+            sys.exit(
+                f"--labeller {labeller}: {out} records a build whose taxonomy {store} does not hold (built in"
+                " another store); add --new-inputs to start it again here"
+            )
+        print(f"--labeller {labeller}: {store} does not hold its recorded build; starting again", flush=True)
+        with pt.locked(out) as doc:
+            doc["labeller_stages"].pop(labeller)
+        earlier = {}
 
     def stage(named: tuple[str, list[str]]) -> tuple[subprocess.CompletedProcess, float]:
         name, args = named
@@ -121,6 +139,21 @@ def _labeller_stages(doc: dict, labeller: str, model: str | None) -> dict:
             f"--labeller {labeller}: its stages were built with --model {other.pop()}; name another labeller"
         )
     return mine
+
+
+def _holds_recorded_taxonomy(store: str, stages: dict) -> bool:
+    """Whether ``store`` holds the taxonomy a labeller's recorded ``taxonomy induce`` stage built (true
+    when none is recorded yet): the stages after it resume only on top of that taxonomy."""
+    from semacdr_cli.errors import SemacdrError
+
+    built = (stages.get("taxonomy induce") or {}).get("summary", {}).get("categories")
+    if built is None:
+        return True
+    try:
+        held = pt.semantic_inputs(store)["taxonomy"]["categories"]
+    except SemacdrError:  # no taxonomy at all (a fresh store)
+        return False
+    return held == {c["name"]: c["subcategories"] for c in built}
 
 
 def _heartbeat(out: Path, labeller: str, name: str, elapsed: float) -> None:

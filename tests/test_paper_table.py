@@ -633,7 +633,9 @@ def test_a_killed_labeller_build_resumes_at_its_unfinished_stages_and_counts_the
     noted = json.loads(out.read_text())["labeller_stages"]["big"]
     assert noted["taxonomy induce"]["seconds"] == 100 and noted["annotate food"]["interrupted"] == [100]
     text = render({"runs": [], "labeller_stages": {"big": noted}}, paper_table.ROWS, paper_table.BASELINES)
-    assert "| annotate food | 100 s so far | – | unfinished (killed); resumes |" in text
+    assert (
+        "| annotate food | 100 s so far | – | unfinished (running, or stopped: a rerun resumes it) |" in text
+    )
     with pytest.raises(SystemExit, match="built with --model big.gguf"):
         paper_table_prepare.prepare("s.db", out, distill=10, threads=1, model="other.gguf", labeller="big")
 
@@ -647,6 +649,47 @@ def test_a_killed_labeller_build_resumes_at_its_unfinished_stages_and_counts_the
     assert stages["taxonomy induce"]["seconds"] == 100
     assert stages["annotate food"]["seconds"] == 200 and stages["annotate food"]["attempts"] == [100, 100]
     assert "attempts" not in stages["annotate kitchen"] and "interrupted" not in stages["annotate food"]
+
+
+def test_a_labeller_build_resumes_only_in_a_store_holding_its_taxonomy_and_new_inputs_start_it_again(
+    tmp_path, monkeypatch
+):
+    import subprocess
+
+    import semacdr_cli.machine
+    from semacdr_cli.errors import SemacdrError
+
+    monkeypatch.setattr(semacdr_cli.machine, "available_cores", lambda: 1)
+    built = {"name": "Kind", "subcategories": ["Tea", "Pan"]}
+    out = tmp_path / "fk.json"
+    stages = {"taxonomy induce": {"seconds": 9.0, "model": "big.gguf", "summary": {"categories": [built]}}}
+    out.write_text(json.dumps({"runs": [], "labeller_stages": {"big": stages}}))
+    calls = []
+    monkeypatch.setattr(paper_table_prepare, "run_stage", lambda cmd, **kw: calls.append(cmd[cmd.index("--json") + 1]) or
+                        subprocess.CompletedProcess(cmd, 0, stdout="{}", stderr=""))  # fmt: skip
+
+    def fresh_store(store):
+        raise SemacdrError("this dataset has no taxonomy yet")
+
+    for held in (fresh_store, lambda store: {"taxonomy": {"categories": {"Kind": ["Tea"]}}}):
+        monkeypatch.setattr(paper_table, "semantic_inputs", held)
+        with pytest.raises(SystemExit, match="does not hold .* add --new-inputs"):
+            paper_table_prepare.prepare("s.db", out, distill=10, threads=1, model="big.gguf", labeller="big")
+    assert calls == [] and json.loads(out.read_text())["labeller_stages"]["big"] == stages
+
+    monkeypatch.setattr(
+        paper_table, "semantic_inputs", lambda store: {"taxonomy": {"categories": {"Kind": ["Tea", "Pan"]}}}
+    )
+    paper_table_prepare.prepare("s.db", out, distill=10, threads=1, model="big.gguf", labeller="big")
+    assert "taxonomy" not in calls  # the store holds it: the build resumes after it
+
+    calls.clear()
+    monkeypatch.setattr(paper_table, "semantic_inputs", fresh_store)
+    paper_table_prepare.prepare(
+        "s.db", out, distill=10, threads=1, model="big.gguf", labeller="big", new_inputs=True
+    )
+    assert calls[0] == "taxonomy" and len(calls) == 5  # every stage again, in this store
+    assert json.loads(out.read_text())["labeller_stages"]["big"]["taxonomy induce"]["summary"] == {}
 
 
 def test_selection_reads_what_full_ranking_selection_gives_up_on_sampled_from_the_run_folder(tmp_path):
