@@ -28,6 +28,24 @@ def part_of(semantics: dict, part: str):
     return {d: {k: v.get(k) for k in ("embedded", "texts_digest")} for d, v in sorted(domains.items())}
 
 
+def _taxonomy(s, dataset_id: int) -> tuple:
+    """The store's latest taxonomy row and its description (origin, category -> subcategory names)."""
+    from semacdr_cli.store import semantic as sem
+
+    tax = sem.get_taxonomy(s, dataset_id)
+    tree = sem.taxonomy_tree(s, tax["id"])
+    categories = {c["name"]: [x["name"] for x in c["subcategories"]] for c in tree}
+    return tax, {"origin": tax["origin"], "categories": categories}
+
+
+def store_taxonomy(store: str) -> dict:
+    """The taxonomy part of ``semantic_inputs`` alone (no label or text digests)."""
+    from semacdr_cli.store import Store
+
+    with Store(store, create=False) as s:
+        return _taxonomy(s, s.dataset()["id"])[1]
+
+
 def semantic_inputs(store: str) -> dict:
     """What the semantic rows were trained on: the taxonomy and, per domain, how its items were labelled,
     with digests of the labels and of the texts the vectors encode."""
@@ -38,15 +56,8 @@ def semantic_inputs(store: str) -> dict:
 
     with Store(store, create=False) as s:
         ds = s.dataset()
-        tax = sem.get_taxonomy(s, ds["id"])
-        tree = sem.taxonomy_tree(s, tax["id"])
-        out = {
-            "taxonomy": {
-                "origin": tax["origin"],
-                "categories": {c["name"]: [x["name"] for x in c["subcategories"]] for c in tree},
-            },
-            "domains": {},
-        }
+        tax, described = _taxonomy(s, ds["id"])
+        out = {"taxonomy": described, "domains": {}}
         for d in s.domains(ds["id"]):
             rows = sem.domain_label_rows(s, d["id"], tax["id"])
             texts = sem.domain_vector_texts(s, d["id"])

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import paper_table as pt
+from paper_table_inputs import store_taxonomy
 
 
 def prepare_stages(distill: int, model: str | None = None) -> list[list[tuple[str, list[str]]]]:
@@ -150,7 +151,7 @@ def _holds_recorded_taxonomy(store: str, stages: dict) -> bool:
     if built is None:
         return True
     try:
-        held = pt.semantic_inputs(store)["taxonomy"]["categories"]
+        held = store_taxonomy(store)["categories"]
     except SemacdrError:  # no taxonomy at all (a fresh store)
         return False
     return held == {c["name"]: c["subcategories"] for c in built}

@@ -671,20 +671,20 @@ def test_a_labeller_build_resumes_only_in_a_store_holding_its_taxonomy_and_new_i
     def fresh_store(store):
         raise SemacdrError("this dataset has no taxonomy yet")
 
-    for held in (fresh_store, lambda store: {"taxonomy": {"categories": {"Kind": ["Tea"]}}}):
-        monkeypatch.setattr(paper_table, "semantic_inputs", held)
+    for held in (fresh_store, lambda store: {"categories": {"Kind": ["Tea"]}}):
+        monkeypatch.setattr(paper_table_prepare, "store_taxonomy", held)
         with pytest.raises(SystemExit, match="does not hold .* add --new-inputs"):
             paper_table_prepare.prepare("s.db", out, distill=10, threads=1, model="big.gguf", labeller="big")
     assert calls == [] and json.loads(out.read_text())["labeller_stages"]["big"] == stages
 
     monkeypatch.setattr(
-        paper_table, "semantic_inputs", lambda store: {"taxonomy": {"categories": {"Kind": ["Tea", "Pan"]}}}
+        paper_table_prepare, "store_taxonomy", lambda store: {"categories": {"Kind": ["Tea", "Pan"]}}
     )
     paper_table_prepare.prepare("s.db", out, distill=10, threads=1, model="big.gguf", labeller="big")
     assert "taxonomy" not in calls  # the store holds it: the build resumes after it
 
     calls.clear()
-    monkeypatch.setattr(paper_table, "semantic_inputs", fresh_store)
+    monkeypatch.setattr(paper_table_prepare, "store_taxonomy", fresh_store)
     paper_table_prepare.prepare(
         "s.db", out, distill=10, threads=1, model="big.gguf", labeller="big", new_inputs=True
     )
